@@ -1,0 +1,145 @@
+"""The command line: options in, exit codes out. Domain errors become exit codes only here."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, NoReturn
+
+import click
+
+from logscan import __version__
+from logscan.errors import ExitCode, LogscanError, ScanFailure
+
+SCAN_EPILOG = """\b
+Examples:
+  After an incident, everything under two folders and a rotated archive:
+    logscan scan /var/log/myapp/ ./ollama-logs/ server.log.3.gz
+  Nightly from cron, as CSV, with one row per 400 kept for later:
+    logscan scan /var/log/ollama/ -f csv -o report.csv --events events.csv
+  From journald:
+    journalctl -u ollama --since yesterday | logscan scan -
+
+\b
+Exit codes: 0 ok, 2 usage or rule-file error, 3 runtime failure.
+"""
+
+
+def _fail(error: LogscanError) -> NoReturn:
+    click.echo(f"logscan: error: {error}", err=True)
+    sys.exit(int(error.exit_code))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="logscan")
+def main() -> None:
+    """Find every HTTP 400 in Ollama server logs and in the logs of applications that call
+    Ollama, give each one a cause, and count them by cause and time window.
+
+    Start with `logscan scan PATH...`; `logscan scan --help` explains the options.
+    """
+
+
+@main.command(epilog=SCAN_EPILOG)
+@click.argument("paths", nargs=-1, required=True)
+@click.option(
+    "--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+    help="Extra rule file or folder of *.yaml rule files (repeatable). Same id as a built-in rule replaces it.",
+)
+@click.option("--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules.")
+@click.option(
+    "--window", default="1h", show_default=True,
+    help="Width of the time windows counts are grouped in: a Polars duration such as 5m, 1h, 1d.",
+)
+@click.option(
+    "--assume-tz", default="UTC", show_default=True, metavar="ZONE",
+    help="IANA zone for timestamps written without one (GIN lines, Python asctime).",
+)
+@click.option(
+    "-f", "--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+    show_default=True,
+    help="table: summary for people; csv: window_start,window_end,category,side,count; json: everything.",
+)
+@click.option(
+    "--table-style", default="simple", show_default=True, metavar="STYLE",
+    help="Any tabulate format, e.g. github, grid, plain, pipe.",
+)
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here (atomically) instead of stdout.")
+@click.option(
+    "--events", "events_path", type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write one CSV row per 400: file, line, end_line, timestamp, side, status, method, endpoint, model, category, rule_id, message.",
+)
+@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many endpoints and models to list.")
+@click.option(
+    "--progress/--no-progress", default=None,
+    help="Progress on stderr. Default: on when stderr is a terminal.",
+)
+def scan(
+    paths: tuple[str, ...],
+    rule_paths: tuple[Path, ...],
+    no_builtin_rules: bool,
+    window: str,
+    assume_tz: str,
+    output_format: str,
+    table_style: str,
+    output: Path | None,
+    events_path: Path | None,
+    top: int,
+    progress: bool | None,
+) -> None:
+    """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
+
+    Each 400 is counted once per log record (a line, or a line with its traceback), gets one
+    cause category from the rules, and is counted by category and time window. Compressed
+    files (.gz, .bz2, .xz, .zst) are read as they are.
+    """
+    from logscan import render, scan as pipeline  # noqa: PLC0415 - keeps --help fast
+
+    options = pipeline.ScanOptions(
+        paths=paths,
+        rule_paths=rule_paths,
+        include_builtin_rules=not no_builtin_rules,
+        window=window,
+        assume_tz=assume_tz,
+        top=top,
+    )
+    show_progress = sys.stderr.isatty() if progress is None else progress
+    try:
+        result = pipeline.run(options, on_progress=_progress_printer() if show_progress else None)
+        if show_progress:
+            click.echo("", err=True)
+        for report in result.unreadable:
+            click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+        text = render.RENDERERS[output_format](result, render.RenderOptions(table_style=table_style))
+        _write(render.write_atomically, output, text)
+        if events_path is not None:
+            _write(render.write_atomically, events_path, render.render_events_csv(result))
+    except LogscanError as error:
+        _fail(error)
+
+
+def _write(writer: Callable[[Path, str], None], path: Path | None, text: str) -> None:
+    if path is None:
+        click.echo(text, nl=False)
+        return
+    try:
+        writer(path, text)
+    except OSError as error:
+        raise ScanFailure(f"cannot write {path}: {error.strerror or error}") from error
+
+
+def _progress_printer() -> Callable[[Any], None]:
+    def show(progress: Any) -> None:
+        click.echo(
+            f"\rlogscan: {progress.files_done}/{progress.files_total} files,"
+            f" {progress.bytes_read / 2**20:,.1f} MiB, {progress.occurrences:,} 400s  {progress.current[-40:]}\x1b[K",
+            err=True,
+            nl=False,
+        )
+
+    return show
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(ExitCode.OK)

@@ -1,0 +1,223 @@
+"""Log formats and line shapes: detecting a file's format, telling where records start, and
+extracting fields (status, timestamp, method, endpoint, model, side, client) vectorised.
+
+A *format* is what a whole file is written in; it decides where multi-line records start.
+A *shape* is what one record looks like (a GIN access line, an ollama-python exception...);
+it decides the side of the wire and the client. Adding either is a local change: one entry
+in ``FORMATS`` or ``SHAPES``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import polars as pl
+
+Side = Literal["server", "client"]
+
+ANSI_ESCAPE = r"\x1b\[[0-9;]*m"
+
+
+@dataclass(frozen=True)
+class FileFormat:
+    id: str
+    description: str
+    side: Side
+    # Matches lines typical of the format; the format that explains most sampled lines wins.
+    detect: str
+    # Matches the first line of a record; None means every line is a record of its own.
+    record_start: str | None
+
+
+_PYTHON_LEVELS = r"(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)"
+
+FORMATS: tuple[FileFormat, ...] = (
+    FileFormat(
+        id="ollama-server",
+        description="Ollama server log: GIN access lines, slog lines, runner output",
+        side="server",
+        detect=(
+            r"^(?:\x1b\[[0-9;]*m)?\[GIN(?:-debug)?\]|^time=\S+ level=[A-Z]+ source="
+            r"|^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \w+\.go:\d+:"
+            r"|^(?:llama_|ggml_|load_tensors:|print_info:|llm_load_|srv |slot )"
+        ),
+        record_start=None,
+    ),
+    FileFormat(
+        id="python-logging",
+        description="Python logging records, tracebacks joined to the record above them",
+        side="client",
+        detect=(
+            rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}:\d{{2}}\S*.{{0,60}}?\b{_PYTHON_LEVELS}\b"
+            rf"|^{_PYTHON_LEVELS}:[\w.]*:|^Traceback \(most recent call last\):|^  File \""
+        ),
+        record_start=(
+            rf"^(?:\[?\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}|{_PYTHON_LEVELS}:|{_PYTHON_LEVELS}\s+\[?\d{{4}}-)"
+        ),
+    ),
+    FileFormat(
+        id="plain",
+        description="any other text: indented lines continue the record above them",
+        side="client",
+        detect=r"^\S",
+        # Indented lines, closing brackets and an exception line right after a traceback frame
+        # continue a record; see `record_starts`.
+        record_start=r"^[^\s})\]]",
+    ),
+)
+FORMATS_BY_ID = {fmt.id: fmt for fmt in FORMATS}
+_DETECTION_THRESHOLD = 0.2
+_DETECTION_SAMPLE_LINES = 2000
+
+
+def detect_format(sample: pl.Series) -> FileFormat:
+    """The format that explains the largest share of the sample's non-blank lines."""
+    lines = sample.head(_DETECTION_SAMPLE_LINES).drop_nulls()
+    if lines.len() == 0:
+        return FORMATS_BY_ID["plain"]
+    best, best_share = FORMATS_BY_ID["plain"], _DETECTION_THRESHOLD
+    for fmt in FORMATS:
+        if fmt.id == "plain":
+            continue
+        share = lines.str.contains(fmt.detect).mean() or 0.0
+        if share > best_share:  # type: ignore[operator]
+            best, best_share = fmt, share  # type: ignore[assignment]
+    return best
+
+
+def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
+    """True where a line begins a record. The first line always does."""
+    if fmt.record_start is None:
+        starts = pl.Series(values=[True] * lines.len(), dtype=pl.Boolean)
+    else:
+        starts = lines.str.contains(fmt.record_start).fill_null(value=False)
+        if fmt.id == "plain":
+            after_frame = lines.str.starts_with("  ").shift(1).fill_null(value=False)
+            exception_line = lines.str.contains(r"^[A-Za-z_][\w.]*(?:Error|Exception)\b")
+            starts = starts & ~(after_frame & exception_line.fill_null(value=False))
+    if starts.len():
+        starts[0] = True
+    return starts
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A record shape that tells the side of the wire and, for clients, which library logged."""
+
+    name: str
+    side: Side
+    pattern: str
+
+
+# Order matters: the first shape found in a record names its side and client.
+SHAPES: tuple[Shape, ...] = (
+    Shape("gin", "server", r"\[GIN\] \d{4}/\d{2}/\d{2} - \d{2}:\d{2}:\d{2} \|"),
+    Shape("ollama-slog", "server", r"time=\S+ level=[A-Z]+ source=\S+:\d+ msg="),
+    Shape("llama-server", "server", r"\blog_server_r|\[log_server_request\]"),
+    Shape("ollama-python", "client", r"ollama\._types\.ResponseError|\bResponseError\b"),
+    Shape("openai", "client", r"\bopenai\.|BadRequestError"),
+    Shape("langchain", "client", r"Ollama call failed with status code|Error raised by inference API"),
+    Shape("httpx", "client", r"\bhttpx\b|HTTP Request: [A-Z]+ |Client error '"),
+    Shape("requests", "client", r"requests\.exceptions|\d{3} Client Error"),
+)
+
+# Each alternative captures a status code in a shape known to carry one. A bare number is
+# never a status: `line 400`, port 4000 and `.../Status/400` links must not count.
+_STATUS_SHAPES = (
+    r"\|\s*([1-5]\d\d)\s*\|",  # GIN access line
+    r"(?i:status[ _-]?code)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status code: 400, "status_code":400
+    r"\b(?i:status)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status: 400, status=400, status 400
+    r"HTTP/\d(?:\.\d)?\"?\s+([1-5]\d\d)\b",  # "HTTP/1.1 400 Bad Request", uvicorn access lines
+    r"\b([1-5]\d\d) (?:Bad Request|Client Error|Server Error|Not Found|Unauthorized|Forbidden"
+    r"|Too Many Requests|Internal Server Error|Service Unavailable|Bad Gateway)\b",
+    r"\b(?:Error code|HTTP code|HTTP)[:\s]\s*([1-5]\d\d)\b",  # openai, LangChain embeddings, Continue
+    r"\b(?:BadRequestError|Error):? ([1-5]\d\d)\b",  # openai-node `BadRequestError: 400 ...`
+    r"(?i:bad request) \(([1-5]\d\d)\)",  # goose `Bad request (400)`
+)
+STATUS_PATTERN = "|".join(f"(?:{shape})" for shape in _STATUS_SHAPES)
+
+# Prefilter anchors that every record showing a 400 contains; rule literals are added to them.
+STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad request")
+
+_METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
+_METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
+_URL_PATH = r"(?:url:?\s*'?|from\s+)https?://[^\s/\"']+(/[^\s\"'?]*)"
+_MODEL_PATTERNS = (
+    r"[\"']model[\"']\s*:\s*[\"']([^\"'\s]+)[\"']",
+    r"\bmodel=\"?([^\"\s,}]+)",
+    r"\"?([\w][\w.:/-]*)\"? does not support",
+)
+_REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
+
+_TIMESTAMP = (
+    r"(\d{4})[-/](\d{2})[-/](\d{2})(?:T| - | )(\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?"
+    r"\s?(Z|[+-]\d{2}:?\d{2})?"
+)
+
+
+def strip_ansi(column: pl.Expr) -> pl.Expr:
+    return column.str.replace_all(ANSI_ESCAPE, "")
+
+
+def _first_capture(column: pl.Expr, pattern: str, groups: int) -> pl.Expr:
+    captures = column.str.extract_groups(pattern)
+    return pl.coalesce([captures.struct.field(str(i)) for i in range(1, groups + 1)])
+
+
+def status_expr(text: pl.Expr) -> pl.Expr:
+    """400 if the record shows a 400 anywhere, else the first other status it shows, else null."""
+    shown = text.str.extract_all(STATUS_PATTERN)
+    codes = shown.list.eval(pl.element().str.extract(r"([1-5]\d\d)\D*$").cast(pl.Int32))
+    return (
+        pl.when(codes.list.contains(400))
+        .then(pl.lit(400, pl.Int32))
+        .otherwise(codes.list.first())
+    )
+
+
+def side_and_client(text: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    side: pl.Expr = default_side
+    client: pl.Expr = pl.lit(None, pl.String)
+    for shape in reversed(SHAPES):
+        found = text.str.contains(shape.pattern)
+        side = pl.when(found).then(pl.lit(shape.side)).otherwise(side)
+        client = pl.when(found).then(pl.lit(shape.name)).otherwise(client)
+    return side, client
+
+
+def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    request = text.str.extract_groups(_METHOD_AND_PATH)
+    method = request.struct.field("1")
+    endpoint = pl.coalesce(request.struct.field("2"), text.str.extract(_URL_PATH, 1))
+    return method, endpoint
+
+
+def model_expr(text: pl.Expr) -> pl.Expr:
+    found = pl.coalesce([text.str.extract(pattern, 1) for pattern in _MODEL_PATTERNS])
+    return found.str.replace(_REGISTRY_PREFIX, "")
+
+
+def timestamp_expr(header: pl.Expr, assume_tz: str) -> pl.Expr:
+    """The first timestamp on the record's first line, in UTC. Times without a zone are taken
+    in ``assume_tz``; an ambiguous DST time takes the earlier instant, a non-existent one none."""
+    parts = header.str.extract_groups(_TIMESTAMP)
+    field = parts.struct.field
+    local = pl.concat_str(
+        [field("1"), pl.lit("-"), field("2"), pl.lit("-"), field("3"), pl.lit("T"), field("4"),
+         pl.lit("."), field("5").fill_null("0")]
+    )
+    zone = (
+        field("6")
+        .str.replace("^Z$", "+00:00")
+        .str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2")
+    )
+    zoned = pl.concat_str([local, zone]).str.to_datetime(
+        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
+    )
+    naive = (
+        local.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+        .dt.replace_time_zone(assume_tz, ambiguous="earliest", non_existent="null")
+        .dt.convert_time_zone("UTC")
+    )
+    return pl.when(zone.is_not_null()).then(zoned).otherwise(naive)

@@ -1,0 +1,43 @@
+"""The shape of a finished scan, shared by the pipeline that fills it and the renderers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import polars as pl
+
+from logscan.aggregate import Summary
+from logscan.rules import Category
+
+
+@dataclass
+class FileReport:
+    name: str
+    format: str = "-"
+    compression: str = "none"
+    bytes: int = 0  # decompressed bytes read
+    lines: int = 0
+    records: int = 0
+    occurrences: int = 0
+    # Lines with bytes that were not valid UTF-8 (or NUL), read with U+FFFD in their place.
+    replaced_lines: int = 0
+    error: str | None = None
+
+
+@dataclass
+class ScanResult:
+    events: pl.DataFrame
+    summary: Summary
+    files: list[FileReport]
+    categories: dict[str, Category]
+    window: str
+    assume_tz: str
+    rules_loaded: int
+
+    @property
+    def lines(self) -> int:
+        return sum(report.lines for report in self.files)
+
+    @property
+    def unreadable(self) -> list[FileReport]:
+        return [report for report in self.files if report.error]

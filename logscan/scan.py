@@ -1,0 +1,226 @@
+"""The one place that knows the whole pipeline:
+
+sources -> blocks of lines -> records (format) -> fields -> rules -> events -> aggregate.
+"""
+
+from __future__ import annotations
+
+import re
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+from logscan import aggregate, classify, formats, rules, sources
+from logscan.errors import UsageError
+from logscan.results import FileReport, ScanResult
+
+# A record longer than this many lines is cut: bounded memory matters more than one record.
+MAX_CARRIED_LINES = 100_000
+MAX_MESSAGE_CHARS = 2000
+_DURATION = re.compile(r"^(?:\d+(?:ns|us|ms|s|m|h|d|w|mo|q|y))+$")
+
+
+@dataclass(frozen=True)
+class ScanOptions:
+    paths: Sequence[str]
+    rule_paths: Sequence[Path] = ()
+    include_builtin_rules: bool = True
+    window: str = "1h"
+    assume_tz: str = "UTC"
+    top: int = 5
+    block_bytes: int = sources.DEFAULT_BLOCK_BYTES
+
+
+@dataclass(frozen=True)
+class Progress:
+    files_done: int
+    files_total: int
+    bytes_read: int
+    occurrences: int
+    current: str
+
+
+def validate(options: ScanOptions) -> None:
+    if not _DURATION.match(options.window):
+        raise UsageError(
+            f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w"
+        )
+    try:
+        zoneinfo.ZoneInfo(options.assume_tz)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise UsageError(f"--assume-tz '{options.assume_tz}' is not a known time zone") from error
+
+
+def run(
+    options: ScanOptions,
+    ruleset: rules.RuleSet | None = None,
+    sources_list: Sequence[sources.Source] | None = None,
+    on_progress: Callable[[Progress], None] | None = None,
+) -> ScanResult:
+    validate(options)
+    if ruleset is None:
+        ruleset = rules.load(options.rule_paths, include_builtin=options.include_builtin_rules)
+    if sources_list is None:
+        sources_list = sources.expand(options.paths)
+    pipeline = _Pipeline(ruleset, options)
+    reports: list[FileReport] = []
+    event_frames: list[pl.DataFrame] = []
+    bytes_read = occurrences = 0
+    for index, source in enumerate(sources_list):
+        report = FileReport(source.name)
+        for events in pipeline.scan_source(source, report):
+            event_frames.append(events)
+            occurrences += events.height
+            if on_progress:
+                on_progress(Progress(index, len(sources_list), bytes_read + report.bytes, occurrences, source.name))
+        bytes_read += report.bytes
+        reports.append(report)
+        if on_progress:
+            on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
+
+    events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
+    summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
+    return ScanResult(
+        events=events,
+        summary=summary,
+        files=reports,
+        categories=ruleset.categories,
+        window=options.window,
+        assume_tz=options.assume_tz,
+        rules_loaded=len(ruleset.rules),
+    )
+
+
+class _Pipeline:
+    def __init__(self, ruleset: rules.RuleSet, options: ScanOptions) -> None:
+        self.ruleset = ruleset
+        self.options = options
+        anchors = sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors))
+        self.prefilter = "|".join(anchors)
+
+    def scan_source(self, source: sources.Source, report: FileReport):  # noqa: ANN201 - generator
+        """Yield the occurrence frame of each block of ``source``, filling ``report``."""
+        fmt: formats.FileFormat | None = None
+        carried: pl.DataFrame | None = None
+        try:
+            for block in sources.read_blocks(source, self.options.block_bytes):
+                lines = block.lines
+                report.bytes += block.bytes_read
+                report.compression = block.compression
+                report.lines += lines.len()
+                report.replaced_lines += int(lines.str.contains("\ufffd", literal=True).sum())
+                if fmt is None:
+                    fmt = formats.detect_format(lines)
+                    report.format = fmt.id
+                frame = pl.DataFrame(
+                    {
+                        "lineno": pl.int_range(
+                            block.first_line, block.first_line + lines.len(), dtype=pl.Int64, eager=True
+                        ),
+                        "line": lines,
+                    }
+                )
+                if carried is not None:
+                    frame = pl.concat([carried, frame])
+                starts = formats.record_starts(frame.get_column("line"), fmt)
+                cut = _open_record_start(starts)
+                carried = frame.slice(cut) if cut < frame.height else None
+                yield self._occurrences(frame.slice(0, cut), starts.slice(0, cut), fmt, source.name, report)
+        except sources.SourceReadError as error:
+            report.error = error.reason
+        if carried is not None and fmt is not None:
+            starts = formats.record_starts(carried.get_column("line"), fmt)
+            yield self._occurrences(carried, starts, fmt, source.name, report)
+
+    def _occurrences(
+        self,
+        frame: pl.DataFrame,
+        starts: pl.Series,
+        fmt: formats.FileFormat,
+        name: str,
+        report: FileReport,
+    ) -> pl.DataFrame:
+        report.records += int(starts.sum())
+        records = _candidate_records(frame, starts, self.prefilter)
+        if records.is_empty():
+            return aggregate.empty_events()
+        text = formats.strip_ansi(pl.col("text"))
+        side, client = formats.side_and_client(pl.col("text"), pl.lit(fmt.side))
+        method, endpoint = formats.method_and_endpoint(pl.col("text"))
+        records = records.with_columns(text=text).with_columns(
+            status=formats.status_expr(pl.col("text")),
+            side=side,
+            client=client,
+            method=method,
+            endpoint=endpoint,
+            model=formats.model_expr(pl.col("text")),
+            timestamp=formats.timestamp_expr(formats.strip_ansi(pl.col("header")), self.options.assume_tz),
+        )
+        events = classify.classify(records, self.ruleset)
+        report.occurrences += events.height
+        return events.select(
+            file=pl.lit(name),
+            line="line",
+            end_line="end_line",
+            timestamp="timestamp",
+            side="side",
+            status="status",
+            method="method",
+            endpoint="endpoint",
+            model="model",
+            client=pl.when(pl.col("side") == "client").then("client"),
+            format=pl.lit(fmt.id),
+            category="category",
+            rule_id="rule_id",
+            message=formats.strip_ansi(pl.col("message")).str.slice(0, MAX_MESSAGE_CHARS),
+        )
+
+
+def _open_record_start(starts: pl.Series) -> int:
+    """Row where the last record of a block starts: it may go on in the next block, so it is
+    carried over, unless it is already too long to keep."""
+    last_start = int(starts.arg_true()[-1]) if starts.len() else 0
+    if starts.len() - last_start >= MAX_CARRIED_LINES:
+        return starts.len()
+    return last_start
+
+
+def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -> pl.DataFrame:
+    """One row per record that has a prefilter hit: its first and last line, its first line
+    (``header``, where the timestamp is), its text (first line plus the hit lines) and its
+    message (the hit lines)."""
+    lines = frame.get_column("line")
+    hit = lines.str.contains(prefilter).fill_null(value=False)
+    hit_rows = hit.arg_true()
+    if hit_rows.is_empty():
+        return pl.DataFrame()
+    record_of_row = starts.cast(pl.UInt32).cum_sum() - 1
+    start_rows = starts.arg_true()
+    hit_records = record_of_row.gather(hit_rows)
+    header_rows = start_rows.gather(hit_records.unique())
+    rows = pl.concat([hit_rows, header_rows]).unique().sort()
+    linenos = frame.get_column("lineno")
+    after_last = pl.Series([linenos[-1] + 1], dtype=pl.Int64)
+    next_start_lineno = pl.concat([linenos.gather(start_rows), after_last]).slice(1)
+    records = (
+        pl.DataFrame(
+            {
+                "record": record_of_row.gather(rows),
+                "lineno": linenos.gather(rows),
+                "line": lines.gather(rows).fill_null(""),
+                "hit": hit.gather(rows),
+            }
+        )
+        .group_by("record", maintain_order=True)
+        .agg(
+            line=pl.col("lineno").first(),
+            header=pl.col("line").first(),
+            text=pl.col("line").str.join("\n"),
+            message=pl.col("line").filter(pl.col("hit")).str.join("\n"),
+        )
+    )
+    end_line = next_start_lineno.gather(records.get_column("record")) - 1
+    return records.with_columns(end_line=end_line)

@@ -1,0 +1,220 @@
+"""Finding inputs, opening them (decompressing by magic bytes), and cutting them into blocks of
+whole lines with 1-based line numbers. Nothing here interprets a line."""
+
+from __future__ import annotations
+
+import bz2
+import glob
+import gzip
+import io
+import lzma
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+import polars as pl
+
+from logscan.errors import UsageError
+
+STDIN_NAME = "<stdin>"
+DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
+
+# Magic bytes rather than file names: rotated logs are often renamed (`server.log.1`) and
+# compressed copies are not always suffixed.
+_MAGIC_OPENERS: tuple[tuple[bytes, str], ...] = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bzip2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x28\xb5\x2f\xfd", "zstd"),
+)
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+_REPLACEMENT_CHARACTER = "\ufffd".encode()
+
+
+@dataclass(frozen=True)
+class Source:
+    """One input: a file on disk, standard input, or bytes held in memory (for rule examples)."""
+
+    name: str
+    path: Path | None = None
+    data: bytes | None = None
+
+    @property
+    def size(self) -> int | None:
+        if self.data is not None:
+            return len(self.data)
+        if self.path is None:
+            return None
+        try:
+            return self.path.stat().st_size
+        except OSError:
+            return None
+
+
+class SourceReadError(Exception):
+    """One source could not be read (fully). The scan reports it and goes on."""
+
+    def __init__(self, source: Source, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source.name}: {reason}")
+
+
+@dataclass(frozen=True)
+class LineBlock:
+    """Consecutive whole lines of one source. ``lines`` is a String column; blank lines are
+    null, so a row index always maps back to a line number."""
+
+    first_line: int
+    lines: pl.Series
+    bytes_read: int
+    compression: str
+
+
+def expand(specs: Sequence[str]) -> list[Source]:
+    """Turn command-line paths into sources: files, directories (recursive, hidden entries
+    skipped), glob patterns, and ``-`` for standard input. Order is stable and duplicates are
+    dropped, so a file named twice is read once."""
+    sources: list[Source] = []
+    seen: set[str] = set()
+
+    def add(source: Source) -> None:
+        key = str(source.path.resolve()) if source.path else source.name
+        if key not in seen:
+            seen.add(key)
+            sources.append(source)
+
+    for spec in specs:
+        if spec == "-":
+            add(Source(STDIN_NAME))
+            continue
+        path = Path(spec)
+        if path.is_dir():
+            for found in sorted(_walk(path)):
+                add(Source(str(found), found))
+        elif path.exists():
+            add(Source(spec, path))
+        elif glob.has_magic(spec):
+            matches = sorted(glob.glob(spec, recursive=True))
+            files = [Path(m) for m in matches if Path(m).is_file()]
+            for directory in (Path(m) for m in matches if Path(m).is_dir()):
+                files.extend(sorted(_walk(directory)))
+            if not files:
+                raise UsageError(f"no file matches the pattern '{spec}'")
+            for found in files:
+                add(Source(str(found), found))
+        else:
+            raise UsageError(f"path does not exist: '{spec}'")
+    return sources
+
+
+def _walk(directory: Path) -> Iterator[Path]:
+    for entry in directory.rglob("*"):
+        relative = entry.relative_to(directory)
+        if any(part.startswith(".") for part in relative.parts):
+            continue
+        if entry.is_file():
+            yield entry
+
+
+def _open_raw(source: Source) -> BinaryIO:
+    if source.data is not None:
+        return io.BytesIO(source.data)
+    if source.path is None:
+        return sys.stdin.buffer
+    return open(source.path, "rb")  # noqa: SIM115 - closed by the caller's `with`
+
+
+def open_decoded(source: Source) -> tuple[BinaryIO, str]:
+    """Open a source as a UTF-8 byte stream; also name the compression found (or "none")."""
+    try:
+        raw = io.BufferedReader(_open_raw(source))  # type: ignore[arg-type]
+        head = raw.peek(6)[:6]
+    except OSError as error:
+        raise SourceReadError(source, error.strerror or str(error)) from error
+    compression = next((name for magic, name in _MAGIC_OPENERS if head.startswith(magic)), "none")
+    stream: BinaryIO
+    if compression == "gzip":
+        stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+    elif compression == "bzip2":
+        stream = bz2.BZ2File(raw)  # type: ignore[assignment]
+    elif compression == "xz":
+        stream = lzma.LZMAFile(raw)  # type: ignore[assignment]
+    elif compression == "zstd":
+        try:
+            import zstandard  # noqa: PLC0415 - optional dependency, only needed for .zst
+        except ImportError as error:
+            raise SourceReadError(
+                source, "zstd-compressed; install the 'zstandard' package to read it"
+            ) from error
+        stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+    else:
+        stream = raw  # type: ignore[assignment]
+    if compression != "none":
+        stream = io.BufferedReader(stream)  # type: ignore[arg-type]
+    if stream.peek(2)[:2] in _UTF16_BOMS:  # type: ignore[attr-defined]
+        # Windows tools write UTF-16; re-encode so everything downstream sees UTF-8.
+        text = io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
+        stream = _Utf8Reencoder(text)  # type: ignore[assignment]
+    return stream, compression
+
+
+class _Utf8Reencoder(io.RawIOBase):
+    def __init__(self, text: io.TextIOWrapper) -> None:
+        self._text = text
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        # Reading `size` characters yields up to 4 * size bytes, which is fine for block reads.
+        return self._text.read(size if size > 0 else -1).encode("utf-8")
+
+
+def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
+    """Yield blocks of whole lines. A read failure part-way (a truncated archive) raises
+    SourceReadError after the blocks read so far have been yielded."""
+    stream, compression = open_decoded(source)
+    with stream:
+        carry = b""
+        next_line = 1
+        while True:
+            try:
+                chunk = stream.read(block_bytes)
+            except (OSError, EOFError, lzma.LZMAError, ValueError) as error:
+                if carry:
+                    yield _to_block(carry, next_line, len(carry), compression)
+                raise SourceReadError(source, f"read failed: {error}") from error
+            if not chunk:
+                break
+            data = carry + chunk
+            cut = data.rfind(b"\n") + 1
+            if cut == 0:
+                carry = data
+                continue
+            carry = data[cut:]
+            block = _to_block(data[:cut], next_line, len(chunk), compression)
+            next_line += block.lines.len()
+            yield block
+        if carry:
+            yield _to_block(carry, next_line, 0, compression)
+
+
+def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -> LineBlock:
+    if b"\x00" in data:
+        # The line reader treats NUL as a field separator; NUL is never meaningful in a log line.
+        data = data.replace(b"\x00", _REPLACEMENT_CHARACTER)
+    if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    frame = pl.read_csv(
+        io.BytesIO(data),
+        has_header=False,
+        separator="\x00",
+        quote_char=None,
+        schema={"line": pl.String},
+        encoding="utf8-lossy",
+        raise_if_empty=False,
+    )
+    return LineBlock(first_line, frame.get_column("line"), bytes_read, compression)
