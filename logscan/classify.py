@@ -7,7 +7,6 @@ Input is a frame of records with at least ``text``, ``side`` and ``status``; out
 from __future__ import annotations
 
 import polars as pl
-import regex
 
 from logscan.rules import UNCLASSIFIED, Pattern, Rule, RuleSet
 
@@ -48,14 +47,18 @@ def classify(records: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
             category=pl.lit(None, pl.String), rule_id=pl.lit(None, pl.String)
         )
     text, side = pl.col("text"), pl.col("side")
-    match_columns = {f"__rule_{i}": rule_matches(rule, text, side) for i, rule in enumerate(ruleset.rules)}
+    match_columns = {
+        f"__rule_{i}": rule_matches(rule, text, side) for i, rule in enumerate(ruleset.rules)
+    }
     matched = records.with_columns(**match_columns)
 
     implied = pl.any_horizontal(
         [pl.col(f"__rule_{i}") for i, rule in enumerate(ruleset.rules) if rule.implies_400]
         or [pl.lit(value=False)]
     )
-    is_400 = (pl.col("status") == 400).fill_null(value=False) | (pl.col("status").is_null() & implied)
+    is_400 = (pl.col("status") == 400).fill_null(value=False) | (
+        pl.col("status").is_null() & implied
+    )
 
     category: pl.Expr = pl.lit(UNCLASSIFIED)
     rule_id: pl.Expr = pl.lit(None, pl.String)

@@ -44,35 +44,64 @@ def main() -> None:
 @main.command(epilog=SCAN_EPILOG)
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
-    "--rules", "rule_paths", multiple=True, type=click.Path(exists=True, path_type=Path),
+    "--rules",
+    "rule_paths",
+    multiple=True,
+    type=click.Path(exists=True, path_type=Path),
     help="Extra rule file or folder of *.yaml rule files (repeatable). Same id as a built-in rule replaces it.",
 )
 @click.option("--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules.")
 @click.option(
-    "--window", default="1h", show_default=True,
+    "--window",
+    default="1h",
+    show_default=True,
     help="Width of the time windows counts are grouped in: a Polars duration such as 5m, 1h, 1d.",
 )
 @click.option(
-    "--assume-tz", default="UTC", show_default=True, metavar="ZONE",
+    "--assume-tz",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
     help="IANA zone for timestamps written without one (GIN lines, Python asctime).",
 )
 @click.option(
-    "-f", "--format", "output_format", type=click.Choice(["table", "csv", "json"]), default="table",
+    "-f",
+    "--format",
+    "output_format",
+    type=click.Choice(["table", "csv", "json"]),
+    default="table",
     show_default=True,
     help="table: summary for people; csv: window_start,window_end,category,side,count; json: everything.",
 )
 @click.option(
-    "--table-style", default="simple", show_default=True, metavar="STYLE",
+    "--table-style",
+    default="simple",
+    show_default=True,
+    metavar="STYLE",
     help="Any tabulate format, e.g. github, grid, plain, pipe.",
 )
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), help="Write the report here (atomically) instead of stdout.")
 @click.option(
-    "--events", "events_path", type=click.Path(dir_okay=False, path_type=Path),
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write the report here (atomically) instead of stdout.",
+)
+@click.option(
+    "--events",
+    "events_path",
+    type=click.Path(dir_okay=False, path_type=Path),
     help="Also write one CSV row per 400: file, line, end_line, timestamp, side, status, method, endpoint, model, category, rule_id, message.",
 )
-@click.option("--top", default=5, show_default=True, type=click.IntRange(min=1), help="How many endpoints and models to list.")
 @click.option(
-    "--progress/--no-progress", default=None,
+    "--top",
+    default=5,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="How many endpoints and models to list.",
+)
+@click.option(
+    "--progress/--no-progress",
+    default=None,
     help="Progress on stderr. Default: on when stderr is a terminal.",
 )
 def scan(
@@ -94,7 +123,8 @@ def scan(
     cause category from the rules, and is counted by category and time window. Compressed
     files (.gz, .bz2, .xz, .zst) are read as they are.
     """
-    from logscan import render, scan as pipeline  # noqa: PLC0415 - keeps --help fast
+    from logscan import render  # noqa: PLC0415 - keeps --help fast
+    from logscan import scan as pipeline
 
     options = pipeline.ScanOptions(
         paths=paths,
@@ -111,7 +141,9 @@ def scan(
             click.echo("", err=True)
         for report in result.unreadable:
             click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
-        text = render.RENDERERS[output_format](result, render.RenderOptions(table_style=table_style))
+        text = render.RENDERERS[output_format](
+            result, render.RenderOptions(table_style=table_style)
+        )
         _write(render.write_atomically, output, text)
         if events_path is not None:
             _write(render.write_atomically, events_path, render.render_events_csv(result))

@@ -117,7 +117,9 @@ SHAPES: tuple[Shape, ...] = (
     Shape("llama-server", "server", r"\blog_server_r|\[log_server_request\]"),
     Shape("ollama-python", "client", r"ollama\._types\.ResponseError|\bResponseError\b"),
     Shape("openai", "client", r"\bopenai\.|BadRequestError"),
-    Shape("langchain", "client", r"Ollama call failed with status code|Error raised by inference API"),
+    Shape(
+        "langchain", "client", r"Ollama call failed with status code|Error raised by inference API"
+    ),
     Shape("httpx", "client", r"\bhttpx\b|HTTP Request: [A-Z]+ |Client error '"),
     Shape("requests", "client", r"requests\.exceptions|\d{3} Client Error"),
 )
@@ -170,9 +172,7 @@ def status_expr(text: pl.Expr) -> pl.Expr:
     shown = text.str.extract_all(STATUS_PATTERN)
     codes = shown.list.eval(pl.element().str.extract(r"([1-5]\d\d)\D*$").cast(pl.Int32))
     return (
-        pl.when(codes.list.contains(400))
-        .then(pl.lit(400, pl.Int32))
-        .otherwise(codes.list.first())
+        pl.when(codes.list.contains(400)).then(pl.lit(400, pl.Int32)).otherwise(codes.list.first())
     )
 
 
@@ -204,14 +204,19 @@ def timestamp_expr(header: pl.Expr, assume_tz: str) -> pl.Expr:
     parts = header.str.extract_groups(_TIMESTAMP)
     field = parts.struct.field
     local = pl.concat_str(
-        [field("1"), pl.lit("-"), field("2"), pl.lit("-"), field("3"), pl.lit("T"), field("4"),
-         pl.lit("."), field("5").fill_null("0")]
+        [
+            field("1"),
+            pl.lit("-"),
+            field("2"),
+            pl.lit("-"),
+            field("3"),
+            pl.lit("T"),
+            field("4"),
+            pl.lit("."),
+            field("5").fill_null("0"),
+        ]
     )
-    zone = (
-        field("6")
-        .str.replace("^Z$", "+00:00")
-        .str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2")
-    )
+    zone = field("6").str.replace("^Z$", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2")
     zoned = pl.concat_str([local, zone]).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
     )

@@ -61,7 +61,9 @@ def _causes_section(result: ScanResult, style: str) -> list[str]:
     summary = result.summary
     rows = [
         [
-            result.categories[row["category"]].title if row["category"] in result.categories else row["category"],
+            result.categories[row["category"]].title
+            if row["category"] in result.categories
+            else row["category"],
             row["category"],
             row["total"],
             f"{row['share']:.1%}",
@@ -107,7 +109,9 @@ def _windows_section(result: ScanResult, style: str) -> list[str]:
     rows = []
     for row in wide.iter_rows(named=True):
         counts = [row.get(category) or 0 for category in categories]
-        label = _when(row["window_start"], with_seconds=False) if row["window_start"] else _NO_TIMESTAMP
+        label = (
+            _when(row["window_start"], with_seconds=False) if row["window_start"] else _NO_TIMESTAMP
+        )
         rows.append([label, *counts, sum(counts)])
     headers = ["window start", *categories, "total"]
     return [
@@ -123,9 +127,15 @@ def _top_section(result: ScanResult, style: str) -> list[str]:
         [f"{row['method'] or ''} {row['endpoint']}".strip(), row["count"]]
         for row in result.summary.top_endpoints.iter_rows(named=True)
     ]
-    models = [[row["model"], row["count"]] for row in result.summary.top_models.iter_rows(named=True)]
+    models = [
+        [row["model"], row["count"]] for row in result.summary.top_models.iter_rows(named=True)
+    ]
     if endpoints:
-        out += ["Top endpoints", tabulate(endpoints, headers=["endpoint", "400s"], tablefmt=style), ""]
+        out += [
+            "Top endpoints",
+            tabulate(endpoints, headers=["endpoint", "400s"], tablefmt=style),
+            "",
+        ]
     if models:
         out += ["Top models", tabulate(models, headers=["model", "400s"], tablefmt=style), ""]
     return out
@@ -147,7 +157,12 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
     headers = ["file", "format", "compressed", "lines", "records", "400s", "problem"]
     return [
         "Input",
-        tabulate(rows, headers=headers, tablefmt=style, colalign=("left",) * 3 + ("right",) * 3 + ("left",)),
+        tabulate(
+            rows,
+            headers=headers,
+            tablefmt=style,
+            colalign=("left",) * 3 + ("right",) * 3 + ("left",),
+        ),
         "",
     ]
 
@@ -176,14 +191,20 @@ def _notes(result: ScanResult) -> list[str]:
         )
     replaced = sum(report.replaced_lines for report in result.files)
     if replaced:
-        notes.append(f"- {replaced:,} lines had bytes that are not UTF-8; they were read with U+FFFD in their place.")
+        notes.append(
+            f"- {replaced:,} lines had bytes that are not UTF-8; they were read with U+FFFD in their place."
+        )
     if result.unreadable:
-        notes.append(f"- {_plural(len(result.unreadable), 'file')} could not be read completely; see 'problem' above.")
+        notes.append(
+            f"- {_plural(len(result.unreadable), 'file')} could not be read completely; see 'problem' above."
+        )
     return ["Notes", *notes] if notes else []
 
 
 def _iso(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    return frame.with_columns(pl.col(c).dt.strftime(_ISO_UTC) for c in columns if c in frame.columns)
+    return frame.with_columns(
+        pl.col(c).dt.strftime(_ISO_UTC) for c in columns if c in frame.columns
+    )
 
 
 def render_csv(result: ScanResult, options: RenderOptions) -> str:
@@ -211,8 +232,12 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "categories": [
             {
                 **row,
-                "title": result.categories[row["category"]].title if row["category"] in result.categories else row["category"],
-                "remediation": result.categories[row["category"]].remediation if row["category"] in result.categories else "",
+                "title": result.categories[row["category"]].title
+                if row["category"] in result.categories
+                else row["category"],
+                "remediation": result.categories[row["category"]].remediation
+                if row["category"] in result.categories
+                else "",
             }
             for row in records(summary.by_category)
         ],

@@ -75,11 +75,21 @@ def run(
             event_frames.append(events)
             occurrences += events.height
             if on_progress:
-                on_progress(Progress(index, len(sources_list), bytes_read + report.bytes, occurrences, source.name))
+                on_progress(
+                    Progress(
+                        index,
+                        len(sources_list),
+                        bytes_read + report.bytes,
+                        occurrences,
+                        source.name,
+                    )
+                )
         bytes_read += report.bytes
         reports.append(report)
         if on_progress:
-            on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
+            on_progress(
+                Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name)
+            )
 
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
     summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
@@ -101,7 +111,7 @@ class _Pipeline:
         anchors = sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors))
         self.prefilter = "|".join(anchors)
 
-    def scan_source(self, source: sources.Source, report: FileReport):  # noqa: ANN201 - generator
+    def scan_source(self, source: sources.Source, report: FileReport):
         """Yield the occurrence frame of each block of ``source``, filling ``report``."""
         fmt: formats.FileFormat | None = None
         carried: pl.DataFrame | None = None
@@ -118,7 +128,10 @@ class _Pipeline:
                 frame = pl.DataFrame(
                     {
                         "lineno": pl.int_range(
-                            block.first_line, block.first_line + lines.len(), dtype=pl.Int64, eager=True
+                            block.first_line,
+                            block.first_line + lines.len(),
+                            dtype=pl.Int64,
+                            eager=True,
                         ),
                         "line": lines,
                     }
@@ -128,7 +141,9 @@ class _Pipeline:
                 starts = formats.record_starts(frame.get_column("line"), fmt)
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
-                yield self._occurrences(frame.slice(0, cut), starts.slice(0, cut), fmt, source.name, report)
+                yield self._occurrences(
+                    frame.slice(0, cut), starts.slice(0, cut), fmt, source.name, report
+                )
         except sources.SourceReadError as error:
             report.error = error.reason
         if carried is not None and fmt is not None:
@@ -157,7 +172,9 @@ class _Pipeline:
             method=method,
             endpoint=endpoint,
             model=formats.model_expr(pl.col("text")),
-            timestamp=formats.timestamp_expr(formats.strip_ansi(pl.col("header")), self.options.assume_tz),
+            timestamp=formats.timestamp_expr(
+                formats.strip_ansi(pl.col("header")), self.options.assume_tz
+            ),
         )
         events = classify.classify(records, self.ruleset)
         report.occurrences += events.height
@@ -224,3 +241,10 @@ def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -
     )
     end_line = next_start_lineno.gather(records.get_column("record")) - 1
     return records.with_columns(end_line=end_line)
+
+
+def scan_text(text: str, ruleset: rules.RuleSet, name: str = "<text>") -> pl.DataFrame:
+    """The occurrences in one piece of text, as a log file holding it would give them. Rule
+    examples are checked with this, so they go through exactly the pipeline a scan uses."""
+    source = sources.Source(name, data=text.encode("utf-8"))
+    return run(ScanOptions(paths=()), ruleset, [source]).events

@@ -124,7 +124,7 @@ def _open_raw(source: Source) -> BinaryIO:
         return io.BytesIO(source.data)
     if source.path is None:
         return sys.stdin.buffer
-    return open(source.path, "rb")  # noqa: SIM115 - closed by the caller's `with`
+    return open(source.path, "rb")
 
 
 def open_decoded(source: Source) -> tuple[BinaryIO, str]:

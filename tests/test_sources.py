@@ -1,0 +1,96 @@
+import bz2
+import gzip
+import lzma
+from pathlib import Path
+
+import pytest
+
+from logscan import sources
+from logscan.errors import UsageError
+
+
+def lines_of(
+    source: sources.Source, block_bytes: int = sources.DEFAULT_BLOCK_BYTES
+) -> list[tuple[int, str | None]]:
+    numbered = []
+    for block in sources.read_blocks(source, block_bytes):
+        numbered += list(enumerate(block.lines.to_list(), start=block.first_line))
+    return numbered
+
+
+def test_expand_files_directories_globs_and_stdin(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text("x\n")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.log.1.gz").write_bytes(gzip.compress(b"y\n"))
+    (tmp_path / ".hidden").write_text("z\n")
+    names = [s.name for s in sources.expand([str(tmp_path), f"{tmp_path}/*.log", "-"])]
+    assert names == [str(tmp_path / "a.log"), str(tmp_path / "sub" / "b.log.1.gz"), "<stdin>"]
+
+
+def test_missing_path_is_a_usage_error_naming_it(tmp_path: Path) -> None:
+    with pytest.raises(UsageError, match="path does not exist: '.*nope.log'"):
+        sources.expand([str(tmp_path / "nope.log")])
+    with pytest.raises(UsageError, match="no file matches the pattern"):
+        sources.expand([str(tmp_path / "*.nothing")])
+
+
+@pytest.mark.parametrize(
+    ("compress", "expected"),
+    [
+        (gzip.compress, "gzip"),
+        (bz2.compress, "bzip2"),
+        (lzma.compress, "xz"),
+        (lambda b: b, "none"),
+    ],
+)
+def test_compression_is_recognised_by_magic_bytes_not_name(
+    tmp_path: Path, compress, expected: str
+) -> None:
+    path = tmp_path / "server.log"  # no suffix on purpose
+    path.write_bytes(compress(b"one\ntwo\n"))
+    blocks = list(sources.read_blocks(sources.Source("s", path)))
+    assert [b.compression for b in blocks] == [expected]
+    assert lines_of(sources.Source("s", path)) == [(1, "one"), (2, "two")]
+
+
+def test_crlf_bom_blank_lines_and_missing_final_newline() -> None:
+    data = b"\xef\xbb\xbffirst\r\n\r\nthird\r\nlast"
+    assert lines_of(sources.Source("m", data=data)) == [
+        (1, "first"),
+        (2, None),
+        (3, "third"),
+        (4, "last"),
+    ]
+
+
+def test_invalid_utf8_and_nul_are_replaced_not_fatal() -> None:
+    data = b"ok\nbad \xff\xfe byte\nnul\x00here\n"
+    assert lines_of(sources.Source("m", data=data)) == [
+        (1, "ok"),
+        (2, "bad \ufffd\ufffd byte"),
+        (3, "nul\ufffdhere"),
+    ]
+
+
+def test_utf16_with_bom_is_reencoded() -> None:
+    data = "a 400 line\r\nzweite Zeile\r\n".encode("utf-16")
+    assert lines_of(sources.Source("m", data=data)) == [(1, "a 400 line"), (2, "zweite Zeile")]
+
+
+def test_small_blocks_keep_whole_lines_and_numbers() -> None:
+    text = "".join(f"line {i} {'x' * (i % 7)}\n" for i in range(1, 200))
+    expected = [(i, f"line {i} {'x' * (i % 7)}") for i in range(1, 200)]
+    assert lines_of(sources.Source("m", data=text.encode()), block_bytes=37) == expected
+
+
+def test_truncated_archive_yields_what_was_read_then_reports(tmp_path: Path) -> None:
+    body = "".join(f"line {i}\n" for i in range(5000)).encode()
+    path = tmp_path / "cut.log.gz"
+    path.write_bytes(gzip.compress(body)[:-200])
+    read: list[tuple[int, str | None]] = []
+    with pytest.raises(sources.SourceReadError) as raised:
+        for block in sources.read_blocks(sources.Source("cut.log.gz", path), block_bytes=4096):
+            read += list(enumerate(block.lines.to_list(), start=block.first_line))
+    assert "read failed" in raised.value.reason
+    assert read[:3] == [(1, "line 0"), (2, "line 1"), (3, "line 2")]
+    assert 0 < len(read) < 5000
