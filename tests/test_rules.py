@@ -121,6 +121,7 @@ rules:
         f"{path}:1:1: unknown top-level key 'rule' (expected 'categories' or 'rules')",
         f"{path}:4:5: missing required key 'patterns'",
         f"{path}:4:9: invalid id 'Bad Id': use lowercase letters, digits, '.', '_' and '-'",
+        f"{path}:5:15: unknown category 'request_format'",
         f"{path}:6:5: each entry of 'rules' must be a mapping",
         f"{path}:8:15: 'category': YAML tags are not allowed",
     ]
