@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 import polars as pl
+import zstandard
 
 from logscan.errors import UsageError
 
@@ -31,6 +32,9 @@ _MAGIC_OPENERS: tuple[tuple[bytes, str], ...] = (
 )
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
+_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zstandard.ZstdError)
+_COMPRESSED_PIECE_BYTES = 64 * 1024
+_MAX_LINE_BYTES = 64 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -143,18 +147,16 @@ def open_decoded(source: Source) -> tuple[BinaryIO, str]:
     elif compression == "xz":
         stream = lzma.LZMAFile(raw)  # type: ignore[assignment]
     elif compression == "zstd":
-        try:
-            import zstandard  # noqa: PLC0415 - optional dependency, only needed for .zst
-        except ImportError as error:
-            raise SourceReadError(
-                source, "zstd-compressed; install the 'zstandard' package to read it"
-            ) from error
         stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
     else:
         stream = raw  # type: ignore[assignment]
     if compression != "none":
         stream = io.BufferedReader(stream)  # type: ignore[arg-type]
-    if stream.peek(2)[:2] in _UTF16_BOMS:  # type: ignore[attr-defined]
+    try:
+        head = stream.peek(2)[:2]  # type: ignore[attr-defined]
+    except _READ_ERRORS as error:
+        raise SourceReadError(source, f"read failed: {error}") from error
+    if head in _UTF16_BOMS:
         # Windows tools write UTF-16; re-encode so everything downstream sees UTF-8.
         text = io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
         stream = _Utf8Reencoder(text)  # type: ignore[assignment]
@@ -175,31 +177,48 @@ class _Utf8Reencoder(io.RawIOBase):
 
 def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
     """Yield blocks of whole lines. A read failure part-way (a truncated archive) raises
-    SourceReadError after the blocks read so far have been yielded."""
+    SourceReadError after the lines read so far have been yielded."""
     stream, compression = open_decoded(source)
+    carry = b""
+    next_line = 1
     with stream:
-        carry = b""
-        next_line = 1
-        while True:
-            try:
-                chunk = stream.read(block_bytes)
-            except (OSError, EOFError, lzma.LZMAError, ValueError) as error:
-                if carry:
-                    yield _to_block(carry, next_line, len(carry), compression)
-                raise SourceReadError(source, f"read failed: {error}") from error
-            if not chunk:
-                break
+        for chunk in _chunks(source, stream, block_bytes, compressed=compression != "none"):
             data = carry + chunk
             cut = data.rfind(b"\n") + 1
-            if cut == 0:
+            if cut == 0 and len(data) < _MAX_LINE_BYTES:
                 carry = data
                 continue
+            cut = cut or len(data)  # a "line" longer than any log line: cut it anyway
             carry = data[cut:]
             block = _to_block(data[:cut], next_line, len(chunk), compression)
             next_line += block.lines.len()
             yield block
         if carry:
             yield _to_block(carry, next_line, 0, compression)
+
+
+def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: bool) -> Iterator[bytes]:
+    # A decompressor that fails part-way loses what it decoded in that call, so compressed
+    # input is read in small pieces and what was decoded before a failure is still yielded.
+    piece_bytes = min(block_bytes, _COMPRESSED_PIECE_BYTES) if compressed else block_bytes
+    pieces: list[bytes] = []
+    size = 0
+    while True:
+        try:
+            piece = stream.read(piece_bytes)
+        except _READ_ERRORS as error:
+            if pieces:
+                yield b"".join(pieces)
+            raise SourceReadError(source, f"read failed: {error}") from error
+        if not piece:
+            break
+        pieces.append(piece)
+        size += len(piece)
+        if size >= block_bytes:
+            yield b"".join(pieces)
+            pieces, size = [], 0
+    if pieces:
+        yield b"".join(pieces)
 
 
 def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -> LineBlock:
