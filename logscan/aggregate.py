@@ -59,9 +59,7 @@ def summarize(events: pl.DataFrame, window: str, category_order: list[str], top:
         )
         .with_columns(
             share=pl.col("total") / max(total, 1),
-            rank=pl.col("category").replace_strict(
-                order, default=len(order), return_dtype=pl.Int64
-            ),
+            rank=pl.col("category").replace_strict(order, default=len(order), return_dtype=pl.Int64),
         )
         .sort("rank", "category")
         .select("category", "total", "share", "server", "client", "first_seen", "last_seen")

@@ -43,22 +43,16 @@ def classify(records: pl.DataFrame, ruleset: RuleSet) -> pl.DataFrame:
     """Keep the records that are 400 occurrences and give each exactly one category: that of
     the highest-priority matching rule, or ``unclassified``."""
     if records.is_empty():
-        return records.with_columns(
-            category=pl.lit(None, pl.String), rule_id=pl.lit(None, pl.String)
-        )
+        return records.with_columns(category=pl.lit(None, pl.String), rule_id=pl.lit(None, pl.String))
     text, side = pl.col("text"), pl.col("side")
-    match_columns = {
-        f"__rule_{i}": rule_matches(rule, text, side) for i, rule in enumerate(ruleset.rules)
-    }
+    match_columns = {f"__rule_{i}": rule_matches(rule, text, side) for i, rule in enumerate(ruleset.rules)}
     matched = records.with_columns(**match_columns)
 
     implied = pl.any_horizontal(
         [pl.col(f"__rule_{i}") for i, rule in enumerate(ruleset.rules) if rule.implies_400]
         or [pl.lit(value=False)]
     )
-    is_400 = (pl.col("status") == 400).fill_null(value=False) | (
-        pl.col("status").is_null() & implied
-    )
+    is_400 = (pl.col("status") == 400).fill_null(value=False) | (pl.col("status").is_null() & implied)
 
     category: pl.Expr = pl.lit(UNCLASSIFIED)
     rule_id: pl.Expr = pl.lit(None, pl.String)

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 import click
 
 from logscan import __version__
-from logscan.errors import ExitCode, LogscanError, ScanFailure
+from logscan.errors import ExitCode, LogscanError, ScanError
 
 SCAN_EPILOG = """\b
 Examples:
@@ -48,7 +48,8 @@ def main() -> None:
     "rule_paths",
     multiple=True,
     type=click.Path(exists=True, path_type=Path),
-    help="Extra rule file or folder of *.yaml rule files (repeatable). Same id as a built-in rule replaces it.",
+    help="Extra rule file, or folder of *.yaml rule files (repeatable). "
+    "A rule with the id of a built-in rule replaces it.",
 )
 @click.option("--no-builtin-rules", is_flag=True, help="Use only the rules given with --rules.")
 @click.option(
@@ -90,7 +91,8 @@ def main() -> None:
     "--events",
     "events_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write one CSV row per 400: file, line, end_line, timestamp, side, status, method, endpoint, model, category, rule_id, message.",
+    help="Also write one CSV row per 400: file, line, end_line, timestamp, side, status, method, "
+    "endpoint, model, category, rule_id, client, format, message.",
 )
 @click.option(
     "--top",
@@ -123,8 +125,9 @@ def scan(
     cause category from the rules, and is counted by category and time window. Compressed
     files (.gz, .bz2, .xz, .zst) are read as they are.
     """
-    from logscan import render  # noqa: PLC0415 - keeps --help fast
-    from logscan import scan as pipeline
+    # Imported here so that `--help` does not pay for importing Polars.
+    from logscan import render  # noqa: PLC0415
+    from logscan import scan as pipeline  # noqa: PLC0415
 
     options = pipeline.ScanOptions(
         paths=paths,
@@ -141,9 +144,7 @@ def scan(
             click.echo("", err=True)
         for report in result.unreadable:
             click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
-        text = render.RENDERERS[output_format](
-            result, render.RenderOptions(table_style=table_style)
-        )
+        text = render.RENDERERS[output_format](result, render.RenderOptions(table_style=table_style))
         _write(render.write_atomically, output, text)
         if events_path is not None:
             _write(render.write_atomically, events_path, render.render_events_csv(result))
@@ -158,14 +159,15 @@ def _write(writer: Callable[[Path, str], None], path: Path | None, text: str) ->
     try:
         writer(path, text)
     except OSError as error:
-        raise ScanFailure(f"cannot write {path}: {error.strerror or error}") from error
+        raise ScanError(f"cannot write {path}: {error.strerror or error}") from error
 
 
 def _progress_printer() -> Callable[[Any], None]:
     def show(progress: Any) -> None:
         click.echo(
             f"\rlogscan: {progress.files_done}/{progress.files_total} files,"
-            f" {progress.bytes_read / 2**20:,.1f} MiB, {progress.occurrences:,} 400s  {progress.current[-40:]}\x1b[K",
+            f" {progress.bytes_read / 2**20:,.1f} MiB, {progress.occurrences:,} 400s"
+            f"  {progress.current[-40:]}\x1b[K",
             err=True,
             nl=False,
         )

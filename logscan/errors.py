@@ -51,7 +51,7 @@ class RuleError(LogscanError):
         super().__init__("\n".join(str(problem) for problem in problems))
 
 
-class ScanFailure(LogscanError):
+class ScanError(LogscanError):
     """The scan could not finish (for example the output could not be written)."""
 
     exit_code = ExitCode.RUNTIME_FAILURE

@@ -53,7 +53,8 @@ FORMATS: tuple[FileFormat, ...] = (
             rf"|^{_PYTHON_LEVELS}:[\w.]*:|^Traceback \(most recent call last\):|^  File \""
         ),
         record_start=(
-            rf"^(?:\[?\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}|{_PYTHON_LEVELS}:|{_PYTHON_LEVELS}\s+\[?\d{{4}}-)"
+            rf"^(?:\[?\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}"
+            rf"|{_PYTHON_LEVELS}:|{_PYTHON_LEVELS}\s+\[?\d{{4}}-)"
         ),
     ),
     FileFormat(
@@ -117,9 +118,7 @@ SHAPES: tuple[Shape, ...] = (
     Shape("llama-server", "server", r"\blog_server_r|\[log_server_request\]"),
     Shape("ollama-python", "client", r"ollama\._types\.ResponseError|\bResponseError\b"),
     Shape("openai", "client", r"\bopenai\.|BadRequestError"),
-    Shape(
-        "langchain", "client", r"Ollama call failed with status code|Error raised by inference API"
-    ),
+    Shape("langchain", "client", r"Ollama call failed with status code|Error raised by inference API"),
     Shape("httpx", "client", r"\bhttpx\b|HTTP Request: [A-Z]+ |Client error '"),
     Shape("requests", "client", r"requests\.exceptions|\d{3} Client Error"),
 )
@@ -171,9 +170,7 @@ def status_expr(text: pl.Expr) -> pl.Expr:
     """400 if the record shows a 400 anywhere, else the first other status it shows, else null."""
     shown = text.str.extract_all(STATUS_PATTERN)
     codes = shown.list.eval(pl.element().str.extract(r"([1-5]\d\d)\D*$").cast(pl.Int32))
-    return (
-        pl.when(codes.list.contains(400)).then(pl.lit(400, pl.Int32)).otherwise(codes.list.first())
-    )
+    return pl.when(codes.list.contains(400)).then(pl.lit(400, pl.Int32)).otherwise(codes.list.first())
 
 
 def side_and_client(text: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

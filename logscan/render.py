@@ -109,9 +109,7 @@ def _windows_section(result: ScanResult, style: str) -> list[str]:
     rows = []
     for row in wide.iter_rows(named=True):
         counts = [row.get(category) or 0 for category in categories]
-        label = (
-            _when(row["window_start"], with_seconds=False) if row["window_start"] else _NO_TIMESTAMP
-        )
+        label = _when(row["window_start"], with_seconds=False) if row["window_start"] else _NO_TIMESTAMP
         rows.append([label, *counts, sum(counts)])
     headers = ["window start", *categories, "total"]
     return [
@@ -127,9 +125,7 @@ def _top_section(result: ScanResult, style: str) -> list[str]:
         [f"{row['method'] or ''} {row['endpoint']}".strip(), row["count"]]
         for row in result.summary.top_endpoints.iter_rows(named=True)
     ]
-    models = [
-        [row["model"], row["count"]] for row in result.summary.top_models.iter_rows(named=True)
-    ]
+    models = [[row["model"], row["count"]] for row in result.summary.top_models.iter_rows(named=True)]
     if endpoints:
         out += [
             "Top endpoints",
@@ -202,9 +198,7 @@ def _notes(result: ScanResult) -> list[str]:
 
 
 def _iso(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    return frame.with_columns(
-        pl.col(c).dt.strftime(_ISO_UTC) for c in columns if c in frame.columns
-    )
+    return frame.with_columns(pl.col(c).dt.strftime(_ISO_UTC) for c in columns if c in frame.columns)
 
 
 def render_csv(result: ScanResult, options: RenderOptions) -> str:

@@ -123,9 +123,7 @@ def load(user_paths: Sequence[Path] = (), *, include_builtin: bool = True) -> Ru
         for draft in reader.rules(document, set(categories)):
             earlier = first_seen.get(draft.id)
             if earlier is not None and not (earlier[1] and not builtin):
-                problems.append(
-                    draft.problem(f"duplicate rule id '{draft.id}' (first at {earlier[0]})")
-                )
+                problems.append(draft.problem(f"duplicate rule id '{draft.id}' (first at {earlier[0]})"))
                 continue
             first_seen[draft.id] = (draft.where, builtin)
             if draft.rule is not None:
@@ -217,9 +215,7 @@ class _FileReader:
             else:
                 self.report(items.lc.item(index), f"each entry of '{key}' must be a mapping")
 
-    def _fields(
-        self, node: CommentedMap, schema: dict[str, type], required: Sequence[str]
-    ) -> dict[str, Any]:
+    def _fields(self, node: CommentedMap, schema: dict[str, type], required: Sequence[str]) -> dict[str, Any]:
         values: dict[str, Any] = {}
         for key, value in node.items():
             expected = schema.get(key)
@@ -228,25 +224,18 @@ class _FileReader:
                 self.report(node.lc.key(key), f"unknown key '{key}' (allowed: {allowed})")
                 continue
             position = node.lc.value(key)
-            if isinstance(value, TaggedScalar) or getattr(
-                getattr(value, "tag", None), "value", None
-            ):
+            if isinstance(value, TaggedScalar) or getattr(getattr(value, "tag", None), "value", None):
                 self.report(position, f"'{key}': YAML tags are not allowed")
             elif expected is str and isinstance(value, str):
                 values[key] = str(value)
             elif expected is int and isinstance(value, int) and not isinstance(value, bool):
                 values[key] = int(value)
-            elif (
-                expected is bool
-                and isinstance(value, bool)
-                or expected is list
-                and isinstance(value, CommentedSeq)
+            elif (expected is bool and isinstance(value, bool)) or (
+                expected is list and isinstance(value, CommentedSeq)
             ):
                 values[key] = value
             else:
-                self.report(
-                    position, f"'{key}' must be {_TYPE_NAMES[expected]}, not {_yaml_type(value)}"
-                )
+                self.report(position, f"'{key}' must be {_TYPE_NAMES[expected]}, not {_yaml_type(value)}")
         for key in required:
             if key not in node:
                 self.report((node.lc.line, node.lc.col), f"missing required key '{key}'")
@@ -330,9 +319,7 @@ class _FileReader:
             quote_width = 1 if getattr(item, "style", None) in ("'", '"') else 0
             pattern, error, offset = compile_pattern(str(item))
             if pattern is None:
-                self.report(
-                    (line, column + quote_width + offset), f"regex does not compile: {error}"
-                )
+                self.report((line, column + quote_width + offset), f"regex does not compile: {error}")
             else:
                 compiled.append(pattern)
         return compiled

@@ -45,9 +45,7 @@ class Progress:
 
 def validate(options: ScanOptions) -> None:
     if not _DURATION.match(options.window):
-        raise UsageError(
-            f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w"
-        )
+        raise UsageError(f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w")
     try:
         zoneinfo.ZoneInfo(options.assume_tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
@@ -87,9 +85,7 @@ def run(
         bytes_read += report.bytes
         reports.append(report)
         if on_progress:
-            on_progress(
-                Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name)
-            )
+            on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
 
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
     summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
@@ -141,9 +137,7 @@ class _Pipeline:
                 starts = formats.record_starts(frame.get_column("line"), fmt)
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
-                yield self._occurrences(
-                    frame.slice(0, cut), starts.slice(0, cut), fmt, source.name, report
-                )
+                yield self._occurrences(frame.slice(0, cut), starts.slice(0, cut), fmt, source.name, report)
         except sources.SourceReadError as error:
             report.error = error.reason
         if carried is not None and fmt is not None:
@@ -172,9 +166,7 @@ class _Pipeline:
             method=method,
             endpoint=endpoint,
             model=formats.model_expr(pl.col("text")),
-            timestamp=formats.timestamp_expr(
-                formats.strip_ansi(pl.col("header")), self.options.assume_tz
-            ),
+            timestamp=formats.timestamp_expr(formats.strip_ansi(pl.col("header")), self.options.assume_tz),
         )
         events = classify.classify(records, self.ruleset)
         report.occurrences += events.height

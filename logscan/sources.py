@@ -145,7 +145,7 @@ def open_decoded(source: Source) -> tuple[BinaryIO, str]:
     elif compression == "bzip2":
         stream = bz2.BZ2File(raw)  # type: ignore[assignment]
     elif compression == "xz":
-        stream = lzma.LZMAFile(raw)  # type: ignore[assignment]
+        stream = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
     elif compression == "zstd":
         stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
     else:

@@ -6,9 +6,7 @@ import pytest
 from logscan import formats
 
 # Real lines quoted in the Ollama 400 catalogue (section 1 and 4).
-GIN_400 = (
-    '[GIN] 2024/03/05 - 17:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"'
-)
+GIN_400 = '[GIN] 2024/03/05 - 17:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"'
 GIN_COLOUR = '[GIN] 2024/03/05 - 17:05:59 |\x1b[90;43m 400 \x1b[0m|     213.546µs |       127.0.0.1 |\x1b[97;46m POST    \x1b[0m "/api/chat"'
 SLOG = 'time=2025-01-10T22:07:10.961+08:00 level=INFO source=images.go:757 msg="total blobs: 0"'
 OLD_GO_LOG = '2025/01/21 16:42:13 routes.go:1187: INFO server config env="map[OLLAMA_HOST:]"'
@@ -16,10 +14,10 @@ HTTPX = 'INFO:httpx:HTTP Request: POST http://localhost:11434/v1/chat/completion
 OLLAMA_PYTHON = "ollama._types.ResponseError: registry.ollama.ai/library/dolphin-mistral:latest does not support tools (status code: 400)"
 REQUESTS = "requests.exceptions.HTTPError: 400 Client Error: Bad Request for url: http://localhost:11434/api/generate"
 OPENAI = "openai.BadRequestError: Error code: 400 - {'error': {'message': 'registry.ollama.ai/library/llama3:8b does not support tools', 'type': 'api_error', 'param': None, 'code': None}}"
-LANGCHAIN = (
-    'ValueError: Ollama call failed with status code 400. Details: {"error":"model is required"}'
+LANGCHAIN = 'ValueError: Ollama call failed with status code 400. Details: {"error":"model is required"}'
+HTTPX_ERROR = (
+    "httpx.HTTPStatusError: Client error '400 Bad Request' for url 'http://localhost:11434/api/chat'"
 )
-HTTPX_ERROR = "httpx.HTTPStatusError: Client error '400 Bad Request' for url 'http://localhost:11434/api/chat'"
 OPENAI_NODE = "BadRequestError: 400 json: cannot unmarshal array into Go struct field Message.messages.content of type string"
 UVICORN = 'INFO:     172.18.0.1:53422 - "POST /ollama/api/chat HTTP/1.1" 400 Bad Request'
 CONTINUE = "HTTP 400 Bad Request from http://localhost:11434/api/chat"
@@ -29,11 +27,7 @@ EMBEDDINGS = 'ValueError: Error raised by inference API HTTP code: 400, {"error"
 
 def evaluate(expr_of_text, values: list[str]) -> list:
     frame = pl.DataFrame({"text": values})
-    return (
-        frame.select(out=expr_of_text(formats.strip_ansi(pl.col("text"))))
-        .get_column("out")
-        .to_list()
-    )
+    return frame.select(out=expr_of_text(formats.strip_ansi(pl.col("text")))).get_column("out").to_list()
 
 
 @pytest.mark.parametrize(
@@ -198,9 +192,7 @@ def test_method_endpoint_and_model() -> None:
 
 def test_side_and_client() -> None:
     side, client = formats.side_and_client(pl.col("text"), pl.lit("client"))
-    frame = pl.DataFrame(
-        {"text": [GIN_400, OLLAMA_PYTHON, HTTPX, REQUESTS, OPENAI, LANGCHAIN, "other"]}
-    )
+    frame = pl.DataFrame({"text": [GIN_400, OLLAMA_PYTHON, HTTPX, REQUESTS, OPENAI, LANGCHAIN, "other"]})
     assert frame.select(side=side, client=client).rows() == [
         ("server", "gin"),
         ("client", "ollama-python"),

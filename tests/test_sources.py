@@ -28,7 +28,7 @@ def test_expand_files_directories_globs_and_stdin(tmp_path: Path) -> None:
 
 
 def test_missing_path_is_a_usage_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match="path does not exist: '.*nope.log'"):
+    with pytest.raises(UsageError, match=r"path does not exist: '.*nope\.log'"):
         sources.expand([str(tmp_path / "nope.log")])
     with pytest.raises(UsageError, match="no file matches the pattern"):
         sources.expand([str(tmp_path / "*.nothing")])
@@ -43,9 +43,7 @@ def test_missing_path_is_a_usage_error_naming_it(tmp_path: Path) -> None:
         (lambda b: b, "none"),
     ],
 )
-def test_compression_is_recognised_by_magic_bytes_not_name(
-    tmp_path: Path, compress, expected: str
-) -> None:
+def test_compression_is_recognised_by_magic_bytes_not_name(tmp_path: Path, compress, expected: str) -> None:
     path = tmp_path / "server.log"  # no suffix on purpose
     path.write_bytes(compress(b"one\ntwo\n"))
     blocks = list(sources.read_blocks(sources.Source("s", path)))
