@@ -49,7 +49,7 @@ FORMATS: tuple[FileFormat, ...] = (
         description="Python logging records, tracebacks joined to the record above them",
         side="client",
         detect=(
-            rf"^\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}:\d{{2}}\S*.{{0,60}}?\b{_PYTHON_LEVELS}\b"
+            rf"^\[?\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}:\d{{2}}\S*.{{0,60}}?\b{_PYTHON_LEVELS}\b"
             rf"|^{_PYTHON_LEVELS}:[\w.]*:|^Traceback \(most recent call last\):|^  File \""
         ),
         record_start=(
@@ -187,7 +187,8 @@ def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     request = text.str.extract_groups(_METHOD_AND_PATH)
     method = request.struct.field("1")
     endpoint = pl.coalesce(request.struct.field("2"), text.str.extract(_URL_PATH, 1))
-    return method, endpoint
+    # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
+    return method, endpoint.str.strip_chars_end(":,.;)")
 
 
 def model_expr(text: pl.Expr) -> pl.Expr:

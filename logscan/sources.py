@@ -147,7 +147,7 @@ def open_decoded(source: Source) -> tuple[BinaryIO, str]:
     elif compression == "xz":
         stream = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
     elif compression == "zstd":
-        stream = zstandard.ZstdDecompressor().stream_reader(raw)  # type: ignore[assignment]
+        stream = _ZstdReader(raw)  # type: ignore[assignment]
     else:
         stream = raw  # type: ignore[assignment]
     if compression != "none":
@@ -161,6 +161,45 @@ def open_decoded(source: Source) -> tuple[BinaryIO, str]:
         text = io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
         stream = _Utf8Reencoder(text)  # type: ignore[assignment]
     return stream, compression
+
+
+class _ZstdReader(io.RawIOBase):
+    """Frame-by-frame zstd decoding that notices a truncated last frame; the library's own
+    stream reader ends silently there, which would lose lines without a word."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self._raw = raw
+        self._frame = zstandard.ZstdDecompressor().decompressobj()
+        self._in_frame = False
+        self._pending = b""
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
+        while not self._pending:
+            compressed = self._raw.read(_COMPRESSED_PIECE_BYTES)
+            if not compressed:
+                if self._in_frame:
+                    raise zstandard.ZstdError("compressed data ends in the middle of a frame")
+                return 0
+            self._pending = self._decode(compressed)
+        size = min(len(buffer), len(self._pending))
+        buffer[:size] = self._pending[:size]
+        self._pending = self._pending[size:]
+        return size
+
+    def _decode(self, compressed: bytes) -> bytes:
+        out = []
+        while compressed:
+            self._in_frame = True
+            out.append(self._frame.decompress(compressed))
+            if not self._frame.eof:
+                break
+            compressed = self._frame.unused_data
+            self._frame = zstandard.ZstdDecompressor().decompressobj()
+            self._in_frame = False
+        return b"".join(out)
 
 
 class _Utf8Reencoder(io.RawIOBase):

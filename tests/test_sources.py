@@ -4,6 +4,7 @@ import lzma
 from pathlib import Path
 
 import pytest
+import zstandard
 
 from logscan import sources
 from logscan.errors import UsageError
@@ -92,3 +93,11 @@ def test_truncated_archive_yields_what_was_read_then_reports(tmp_path: Path) -> 
     assert "read failed" in raised.value.reason
     assert read[:3] == [(1, "line 0"), (2, "line 1"), (3, "line 2")]
     assert 0 < len(read) < 5000
+
+
+def test_concatenated_zstd_frames_are_all_read_and_a_cut_frame_is_reported() -> None:
+    compress = zstandard.ZstdCompressor().compress
+    data = compress(b"one\n") + compress(b"two\n")
+    assert lines_of(sources.Source("m.zst", data=data)) == [(1, "one"), (2, "two")]
+    with pytest.raises(sources.SourceReadError, match="ends in the middle of a frame"):
+        lines_of(sources.Source("m.zst", data=data[:-3]))
