@@ -8,9 +8,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from golden_cases import CASES, EVENTS_CASE, GOLDEN, REPO  # noqa: E402
-
-from logscan.cli import main  # noqa: E402
+from golden_cases import CASES, EVENTS_CASE, GOLDEN, REPO
+from logscan.cli import main
 
 
 def regenerate() -> None:
