@@ -167,23 +167,28 @@ def _notes(result: ScanResult) -> list[str]:
     summary = result.summary
     notes: list[str] = []
     if summary.total:
-        unclassified = summary.total - summary.classified
+        share = summary.classified / summary.total
         notes.append(
-            f"- {summary.classified:,} of {summary.total:,} 400s ({summary.classified / summary.total:.1%})"
-            f" were explained by one of {result.rules_loaded} rules; {unclassified:,} are unclassified."
+            f"- Explained by a rule: {summary.classified:,} of {summary.total:,} ({share:.1%};"
+            f" {result.rules_loaded} rules loaded). Unclassified: {summary.total - summary.classified:,}."
         )
         server_unclassified = result.events.filter(
             (pl.col("side") == "server") & pl.col("rule_id").is_null()
         ).height
-        if server_unclassified:
+        if server_unclassified == 1:
+            notes.append(
+                "- 1 unclassified 400 is a server access line: Ollama sends the reason to the client,"
+                " so look for it in the application logs of the same time."
+            )
+        elif server_unclassified:
             notes.append(
                 f"- {server_unclassified:,} unclassified 400s are server access lines: Ollama sends the"
                 " reason to the client, so look for it in the application logs of the same time."
             )
     if summary.untimed:
         notes.append(
-            f"- {summary.untimed:,} 400s carry no timestamp: they are in the totals and in the"
-            f" '{_NO_TIMESTAMP}' row."
+            f"- {_plural(summary.untimed, '400')} carry no timestamp: they are in the totals and"
+            f" in the '{_NO_TIMESTAMP}' row."
         )
     replaced = sum(report.replaced_lines for report in result.files)
     if replaced:

@@ -1,0 +1,153 @@
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from logscan.cli import main
+
+SMALL_LOG = """\
+[GIN] 2025/05/07 - 06:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"
+[GIN] 2025/05/07 - 06:06:00 | 200 |     1.218ms |       127.0.0.1 | POST     "/api/chat"
+"""
+
+
+def invoke(*args: str, stdin: str | None = None):
+    return CliRunner().invoke(main, list(args), input=stdin)
+
+
+def test_csv_from_stdin_exact() -> None:
+    result = invoke("scan", "-", "-f", "csv", stdin=SMALL_LOG)
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "window_start,window_end,category,side,count\n"
+        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,server,1\n"
+    )
+
+
+def test_table_from_stdin_exact() -> None:
+    result = invoke("scan", "-", "--table-style", "plain", stdin=SMALL_LOG)
+    assert result.exit_code == 0
+    assert (
+        result.stdout
+        == """\
+logscan: 1 HTTP 400 in 1 file (2 lines read); times in UTC, window 1h
+
+Causes
+cause         category        400s    share    server    client           first seen            last seen
+Unclassified  unclassified       1   100.0%         1         0  2025-05-07 06:05:59  2025-05-07 06:05:59
+Total                            1   100.0%         1         0
+
+What to do
+  unclassified: Log the response body (`{"error": ...}`) in the client, or set OLLAMA_DEBUG_LOG_REQUESTS=1 (v0.19.0+) to capture rejected requests, then scan again.
+
+400s per 1h window
+window start        unclassified    total
+2025-05-07 06:00               1        1
+
+Top endpoints
+endpoint          400s
+POST /api/chat       1
+
+Input
+file     format         compressed      lines    records    400s  problem
+<stdin>  ollama-server                      2          2       1
+
+Notes
+- Explained by a rule: 0 of 1 (0.0%; 48 rules loaded). Unclassified: 1.
+- 1 unclassified 400 is a server access line: Ollama sends the reason to the client, so look for it in the application logs of the same time.
+"""
+    )
+
+
+def test_no_400s_says_so() -> None:
+    result = invoke("scan", "-", "--table-style", "plain", stdin="nothing here\n")
+    assert result.exit_code == 0
+    assert result.stdout == (
+        "logscan: 0 HTTP 400s in 1 file (1 line read); times in UTC, window 1h\n"
+        "\n"
+        "Input\n"
+        "file     format    compressed      lines    records    400s  problem\n"
+        "<stdin>  plain                         1          1       0\n"
+    )
+
+
+def test_missing_path_exits_2_and_names_it() -> None:
+    result = invoke("scan", "no/such/dir")
+    assert result.exit_code == 2
+    assert result.stderr == "logscan: error: path does not exist: 'no/such/dir'\n"
+
+
+def test_bad_window_and_zone_exit_2() -> None:
+    assert invoke("scan", "-", "--window", "hourly", stdin="").stderr == (
+        "logscan: error: --window 'hourly' is not a duration such as 30s, 5m, 1h, 1d or 1w\n"
+    )
+    result = invoke("scan", "-", "--assume-tz", "Mars/Olympus", stdin="")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "logscan: error: --assume-tz 'Mars/Olympus' is not a known time zone\n",
+    )
+
+
+def test_broken_rule_file_exits_2_with_every_place(tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - id: mine.quota\n"
+        "    category: rate_limit\n"
+        "    patterns: ['quota (exceeded']\n"
+        "  - id: mine.other\n"
+        "    category: nonsense\n"
+        "    patterns: ['x']\n"
+        "    priority: 1.5\n"
+    )
+    result = invoke("scan", "-", "--rules", str(rules), stdin="")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"logscan: error: {rules}:4:32: regex does not compile: missing )\n"
+        f"{rules}:6:15: unknown category 'nonsense'\n"
+        f"{rules}:8:15: 'priority' must be an integer, not a number\n"
+    )
+
+
+def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> None:
+    rules = tmp_path / "mine.yaml"
+    rules.write_text(
+        "rules:\n"
+        "  - id: mine.frobnicator\n"
+        "    category: server_misconfig\n"
+        "    patterns: ['frobnicator queue rejected']\n"
+    )
+    log = tmp_path / "app.log"
+    log.write_text("ResponseError: frobnicator queue rejected the request (status code: 400)\n")
+    report, events = tmp_path / "out.csv", tmp_path / "events.csv"
+    result = invoke(
+        "scan", str(log), "--rules", str(rules), "-f", "csv", "-o", str(report), "--events", str(events)
+    )
+    assert (result.exit_code, result.stdout) == (0, "")
+    assert report.read_text() == "window_start,window_end,category,side,count\n,,server_misconfig,client,1\n"
+    assert events.read_text() == (
+        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message\n"
+        f"{log},1,1,,client,400,,,,server_misconfig,mine.frobnicator,ollama-python,plain,"
+        "ResponseError: frobnicator queue rejected the request (status code: 400)\n"
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log", "events.csv", "mine.yaml", "out.csv"]
+
+
+def test_unwritable_output_is_a_runtime_failure(tmp_path: Path) -> None:
+    result = invoke("scan", "-", "-o", str(tmp_path / "missing-dir" / "out.txt"), stdin="")
+    assert result.exit_code == 3
+    assert result.stderr.startswith(f"logscan: error: cannot write {tmp_path / 'missing-dir' / 'out.txt'}: ")
+
+
+def test_unreadable_file_is_a_warning_and_counted(tmp_path: Path) -> None:
+    broken = tmp_path / "server.log.1.gz"
+    broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
+    result = invoke("scan", str(broken), "-f", "csv")
+    assert result.exit_code == 0
+    assert result.stderr.startswith(f"logscan: warning: {broken}: read failed: ")
+
+
+def test_help_teaches() -> None:
+    result = invoke("scan", "--help")
+    assert result.exit_code == 0
+    for needle in ("logscan scan /var/log/myapp/", "--window", "Exit codes: 0 ok"):
+        assert needle in result.stdout
