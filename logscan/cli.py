@@ -76,6 +76,7 @@ def main() -> None:
 )
 @click.option(
     "--table-style",
+    callback=lambda _ctx, _param, value: _check_table_style(value),
     default="simple",
     show_default=True,
     metavar="STYLE",
@@ -150,6 +151,16 @@ def scan(
             _write(render.write_atomically, events_path, render.render_events_csv(result))
     except LogscanError as error:
         _fail(error)
+
+
+def _check_table_style(style: str) -> str:
+    from tabulate import tabulate_formats  # noqa: PLC0415
+
+    if style not in tabulate_formats:
+        raise click.BadParameter(
+            f"'{style}' is not a table style; choose one of: {', '.join(tabulate_formats)}"
+        )
+    return style
 
 
 def _write(writer: Callable[[Path, str], None], path: Path | None, text: str) -> None:
