@@ -78,15 +78,15 @@ def summarize(events: pl.DataFrame, window: str, category_order: list[str], top:
         classified=events.filter(pl.col("rule_id").is_not_null()).height,
         by_category=by_category,
         windows=windows,
-        top_endpoints=_top(events, ["method", "endpoint"], top),
-        top_models=_top(events, ["model"], top),
-        rule_hits=_top(events, ["rule_id", "category"], None),
+        top_endpoints=_top(events, ["method", "endpoint"], "endpoint", top),
+        top_models=_top(events, ["model"], "model", top),
+        rule_hits=_top(events, ["rule_id", "category"], "rule_id", None),
     )
 
 
-def _top(events: pl.DataFrame, keys: list[str], limit: int | None) -> pl.DataFrame:
+def _top(events: pl.DataFrame, keys: list[str], required: str, limit: int | None) -> pl.DataFrame:
     counted = (
-        events.filter(pl.col(keys[-1]).is_not_null())
+        events.filter(pl.col(required).is_not_null())
         .group_by(keys)
         .agg(count=pl.len())
         .sort(["count", *keys], descending=[True] + [False] * len(keys))
