@@ -9,6 +9,7 @@ in ``FORMATS`` or ``SHAPES``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -94,12 +95,186 @@ def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
     else:
         starts = lines.str.contains(fmt.record_start).fill_null(value=False)
         if fmt.id == "plain":
-            after_frame = lines.str.starts_with("  ").shift(1).fill_null(value=False)
-            exception_line = lines.str.contains(r"^[A-Za-z_][\w.]*(?:Error|Exception)\b")
-            starts = starts & ~(after_frame & exception_line.fill_null(value=False))
+            starts = starts & ~_plain_continuation(lines)
     if starts.len():
         starts[0] = True
     return starts
+
+
+def _plain_continuation(lines: pl.Series) -> pl.Series:
+    """Unindented lines that still continue the record above: the exception line after a
+    traceback frame, a lone opening bracket of a dumped object, and the rest of a line that
+    was wrapped inside a quoted string."""
+    previous = lines.shift(1)
+    after_frame = previous.str.starts_with("  ").fill_null(value=False)
+    exception_line = lines.str.contains(r"^[A-Za-z_][\w.]*(?:Error|Exception)\b").fill_null(value=False)
+    lone_bracket = lines.str.contains(r"^[\[{]\s*$").fill_null(value=False)
+    open_quote = (previous.str.count_matches('(?:^|[^\\\\])"') % 2 == 1).fill_null(value=False)
+    return (after_frame & exception_line) | lone_bracket | open_quote
+
+
+# Line shapes logscan knows besides the formats' own: continuation lines of records.
+_CONTINUATION_SHAPES = (
+    r"^\s",
+    r"^$",
+    r"^[}\])]",
+    r"^Traceback \(most recent call last\):",
+    r"^(?:During handling of the above exception|The above exception was the direct cause)",
+    r"^[A-Za-z_][\w.]*(?:Error|Exception|Warning)\b",
+    r"^\{",  # JSON lines and dumped objects
+)
+
+
+def known_line_shape(lines: pl.Series) -> pl.Series:
+    """True where a line has a shape some parser knows (blank lines count as known)."""
+    shapes = [fmt.detect for fmt in FORMATS if fmt.id != "plain"] + list(_CONTINUATION_SHAPES)
+    return lines.fill_null("").str.contains("|".join(f"(?:{shape})" for shape in shapes))
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """A wrapper that a collector puts around each line (journald, Docker, compose). It is
+    peeled off before the inner line is parsed; the timestamp it carries is kept."""
+
+    id: str
+    description: str
+    # Regex with a group named `inner` and optionally `ts`; None for JSON envelopes.
+    pattern: str | None = None
+    # For JSON envelopes: JSON paths of the inner line and of the timestamp.
+    json_paths: tuple[str, str] | None = None
+
+
+_ISO_TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+_JOURNAL_MONTH = r"[A-Z][a-z]{2}|\d{1,2}月"
+
+ENVELOPES: tuple[Envelope, ...] = (
+    Envelope(
+        "journald-json",
+        "journalctl -o json",
+        json_paths=("$.MESSAGE", "$.__REALTIME_TIMESTAMP"),
+    ),
+    Envelope("docker-json", "Docker json-file record", json_paths=("$.log", "$.time")),
+    Envelope(
+        "journald-short-iso",
+        "journalctl -o short-iso",
+        rf"^(?P<ts>{_ISO_TS}) \S+ [^\s:\[]+(?:\[\d+\])?: (?P<inner>.*)$",
+    ),
+    Envelope(
+        "journald-short",
+        "journalctl (short): local time, no year",
+        rf"^(?P<month>{_JOURNAL_MONTH}) {{1,2}}(?P<day>\d{{1,2}}) (?P<time>\d{{2}}:\d{{2}}:\d{{2}})"
+        r" \S+ [^\s:\[]+(?:\[\d+\])?: (?P<inner>.*)$",
+    ),
+    Envelope("docker-timestamps", "docker logs -t", rf"^(?P<ts>{_ISO_TS}) (?P<inner>.*)$"),
+    Envelope(
+        "docker-desktop",
+        "Docker Desktop: host-local time before the container's own line",
+        r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) "
+        r"(?P<inner>(?:\[GIN|time=|\d{4}/\d{2}/\d{2} |\d{4}-\d{2}-\d{2}T|llama|ggml).*)$",
+    ),
+    Envelope("compose", "docker compose service prefix", r"^[A-Za-z0-9][\w.-]* *\| (?P<inner>.*)$"),
+)
+ENVELOPES_BY_ID = {envelope.id: envelope for envelope in ENVELOPES}
+_ENVELOPE_THRESHOLD = 0.5
+_MAX_ENVELOPE_DEPTH = 4
+_MONTHS = {
+    **{name: i for i, name in enumerate(
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)},
+    **{f"{i}月": i for i in range(1, 13)},
+}  # fmt: skip
+
+
+def detect_envelopes(sample: pl.Series) -> tuple[Envelope, ...]:
+    """The envelopes around most of the sample's lines, outermost first (they can stack:
+    a compose prefix around a `docker logs -t` timestamp around a GIN line)."""
+    stack: list[Envelope] = []
+    lines = sample.head(_DETECTION_SAMPLE_LINES).drop_nulls()
+    for _ in range(_MAX_ENVELOPE_DEPTH):
+        found = next((e for e in ENVELOPES if _share_wrapped(lines, e) >= _ENVELOPE_THRESHOLD), None)
+        if found is None or lines.len() == 0:
+            break
+        stack.append(found)
+        lines = peel(lines, (found,), JournalYear(2000)).get_column("line")
+    return tuple(stack)
+
+
+def _share_wrapped(lines: pl.Series, envelope: Envelope) -> float:
+    if envelope.json_paths is not None:
+        wrapped = lines.str.json_path_match(envelope.json_paths[0]).is_not_null()
+    else:
+        wrapped = lines.str.contains(envelope.pattern or "")
+    return float(wrapped.mean() or 0.0)  # type: ignore[arg-type]
+
+
+@dataclass
+class JournalYear:
+    """The year of journald short timestamps, which print none. It starts from a hint (the
+    file's other timestamps, or its modification time) and moves on each time the month goes
+    back (December to January), across blocks."""
+
+    year: int
+    last_month: int | None = None
+
+    def years(self, months: pl.Series) -> pl.Series:
+        previous = months.shift(1).forward_fill()
+        if self.last_month is not None:
+            previous = previous.fill_null(self.last_month)
+        rolled_over = (months < previous).fill_null(value=False)
+        years = rolled_over.cast(pl.Int32).cum_sum() + self.year
+        last_known = months.drop_nulls()
+        if last_known.len():
+            self.last_month = int(last_known[-1])
+            self.year = int(years[-1])
+        return years
+
+
+def peel(lines: pl.Series, stack: tuple[Envelope, ...], journal_year: JournalYear) -> pl.DataFrame:
+    """Columns `line` (the inner line) and `envelope_ts` (the most precise timestamp the
+    envelopes carried, as text; null if none). Lines an envelope does not fit stay as they are."""
+    frame = pl.DataFrame({"line": lines, "envelope_ts": pl.Series([None] * lines.len(), dtype=pl.String)})
+    for envelope in stack:
+        frame = _peel_one(frame, envelope, journal_year)
+    return frame
+
+
+def _peel_one(frame: pl.DataFrame, envelope: Envelope, journal_year: JournalYear) -> pl.DataFrame:
+    line = pl.col("line")
+    raw_ts: pl.Expr
+    if envelope.json_paths is not None:
+        inner_path, ts_path = envelope.json_paths
+        inner = line.str.json_path_match(inner_path).str.strip_suffix("\n")
+        raw_ts = line.str.json_path_match(ts_path)
+        if envelope.id == "journald-json":
+            microseconds = raw_ts.cast(pl.Int64, strict=False)
+            raw_ts = pl.from_epoch(microseconds, "us").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
+    else:
+        parts = line.str.extract_groups(envelope.pattern or "")
+        inner = parts.struct.field("inner")
+        if envelope.id == "journald-short":
+            months = frame.select(
+                parts.struct.field("month").replace_strict(_MONTHS, default=None, return_dtype=pl.Int32)
+            ).to_series()
+            raw_ts = pl.format(
+                "{}-{}-{}T{}",
+                pl.lit(journal_year.years(months)),
+                pl.lit(months).cast(pl.String).str.zfill(2),
+                parts.struct.field("day").str.zfill(2),
+                parts.struct.field("time"),
+            )
+        elif "ts" in _group_names(envelope.pattern or ""):
+            raw_ts = parts.struct.field("ts")
+        else:
+            raw_ts = pl.lit(None, pl.String)
+    earlier = pl.col("envelope_ts")
+    more_precise = timestamp_precision(raw_ts).fill_null(-1) > timestamp_precision(earlier).fill_null(-1)
+    return frame.with_columns(
+        line=pl.coalesce(inner, line),
+        envelope_ts=pl.when(more_precise).then(raw_ts).otherwise(earlier),
+    )
+
+
+def _group_names(pattern: str) -> set[str]:
+    return set(re.findall(r"\(\?P<(\w+)>", pattern))
 
 
 @dataclass(frozen=True)
@@ -146,7 +321,8 @@ _METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
 _URL_PATH = r"(?:url:?\s*'?|from\s+)https?://[^\s/\"']+(/[^\s\"'?]*)"
 _MODEL_PATTERNS = (
     r"[\"']model[\"']\s*:\s*[\"']([^\"'\s]+)[\"']",
-    r"\bmodel=\"?([^\"\s,}]+)",
+    # key=value: quoted, or with a tag, so that source lines such as `chat(model=model)` do not count
+    r"\bmodel=(?:\"([^\"]+)\"|([\w./-]+:[\w.-]+))",
     r"\"?([\w][\w.:/-]*)\"? does not support",
 )
 _REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
@@ -191,9 +367,25 @@ def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     return method, endpoint.str.strip_chars_end(":,.;)")
 
 
-def model_expr(text: pl.Expr) -> pl.Expr:
-    found = pl.coalesce([text.str.extract(pattern, 1) for pattern in _MODEL_PATTERNS])
+def model_expr(message: pl.Expr, text: pl.Expr) -> pl.Expr:
+    """The model named in the hit lines, else anywhere in the record's text."""
+    found = pl.coalesce(
+        [
+            _first_capture(source, p, re.compile(p).groups)
+            for source in (message, text)
+            for p in _MODEL_PATTERNS
+        ]
+    )
     return found.str.replace(_REGISTRY_PREFIX, "")
+
+
+def timestamp_precision(text: pl.Expr) -> pl.Expr:
+    """How precise the first timestamp in ``text`` is: a zone counts for more than any number
+    of fraction digits. Null where there is no timestamp."""
+    parts = text.str.extract_groups(_TIMESTAMP)
+    has_zone = parts.struct.field("6").is_not_null().cast(pl.Int32) * 100
+    digits = parts.struct.field("5").str.len_chars().fill_null(0).cast(pl.Int32)
+    return pl.when(parts.struct.field("1").is_not_null()).then(has_zone + digits)
 
 
 def timestamp_expr(header: pl.Expr, assume_tz: str) -> pl.Expr:

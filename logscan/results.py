@@ -14,6 +14,7 @@ from logscan.rules import Category
 class FileReport:
     name: str
     format: str = "-"
+    envelopes: str = ""  # e.g. "compose+docker-timestamps", outermost first
     compression: str = "none"
     bytes: int = 0  # decompressed bytes read
     lines: int = 0
@@ -21,6 +22,8 @@ class FileReport:
     occurrences: int = 0
     # Lines with bytes that were not valid UTF-8 (or NUL), read with U+FFFD in their place.
     replaced_lines: int = 0
+    # Lines that match no known line shape; they are still scanned, as plain text.
+    unknown_lines: int = 0
     error: str | None = None
 
 

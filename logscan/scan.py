@@ -9,6 +9,7 @@ import re
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +21,9 @@ from logscan.results import FileReport, ScanResult
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
+# Lines of a record's text that rules see besides its hit lines (a wrapped message goes on
+# in lines without any hit).
+MAX_RECORD_TEXT_LINES = 50
 _DURATION = re.compile(r"^(?:\d+(?:ns|us|ms|s|m|h|d|w|mo|q|y))+$")
 
 
@@ -32,6 +36,7 @@ class ScanOptions:
     assume_tz: str = "UTC"
     top: int = 5
     block_bytes: int = sources.DEFAULT_BLOCK_BYTES
+    format_hint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,7 @@ class _Pipeline:
 
     def scan_source(self, source: sources.Source, report: FileReport):
         """Yield the occurrence frame of each block of ``source``, filling ``report``."""
-        fmt: formats.FileFormat | None = None
+        layout: _Layout | None = None
         carried: pl.DataFrame | None = None
         try:
             for block in sources.read_blocks(source, self.options.block_bytes):
@@ -118,40 +123,44 @@ class _Pipeline:
                 report.compression = block.compression
                 report.lines += lines.len()
                 report.replaced_lines += int(lines.str.contains("\ufffd", literal=True).sum())
-                if fmt is None:
-                    fmt = formats.detect_format(lines)
-                    report.format = fmt.id
-                frame = pl.DataFrame(
-                    {
-                        "lineno": pl.int_range(
-                            block.first_line,
-                            block.first_line + lines.len(),
-                            dtype=pl.Int64,
-                            eager=True,
-                        ),
-                        "line": lines,
-                    }
+                if layout is None:
+                    layout = self._layout(source, lines)
+                    report.format = layout.format.id
+                    report.envelopes = "+".join(e.id for e in layout.envelopes)
+                frame = formats.peel(lines, layout.envelopes, layout.journal_year).with_columns(
+                    lineno=pl.int_range(block.first_line, block.first_line + lines.len(), dtype=pl.Int64)
                 )
+                report.unknown_lines += int((~formats.known_line_shape(frame.get_column("line"))).sum())
                 if carried is not None:
                     frame = pl.concat([carried, frame])
-                starts = formats.record_starts(frame.get_column("line"), fmt)
+                starts = formats.record_starts(frame.get_column("line"), layout.format)
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
-                yield self._occurrences(frame.slice(0, cut), starts.slice(0, cut), fmt, source.name, report)
+                yield self._occurrences(
+                    frame.slice(0, cut), starts.slice(0, cut), layout, source.name, report
+                )
         except sources.SourceReadError as error:
             report.error = error.reason
-        if carried is not None and fmt is not None:
-            starts = formats.record_starts(carried.get_column("line"), fmt)
-            yield self._occurrences(carried, starts, fmt, source.name, report)
+        if carried is not None and layout is not None:
+            starts = formats.record_starts(carried.get_column("line"), layout.format)
+            yield self._occurrences(carried, starts, layout, source.name, report)
+
+    def _layout(self, source: sources.Source, sample: pl.Series) -> _Layout:
+        envelopes = formats.detect_envelopes(sample)
+        inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
+        hint = self.options.format_hint
+        fmt = formats.FORMATS_BY_ID[hint] if hint else formats.detect_format(inner)
+        return _Layout(envelopes, fmt, formats.JournalYear(_year_hint(source, inner)))
 
     def _occurrences(
         self,
         frame: pl.DataFrame,
         starts: pl.Series,
-        fmt: formats.FileFormat,
+        layout: _Layout,
         name: str,
         report: FileReport,
     ) -> pl.DataFrame:
+        fmt = layout.format
         report.records += int(starts.sum())
         records = _candidate_records(frame, starts, self.prefilter)
         if records.is_empty():
@@ -165,8 +174,11 @@ class _Pipeline:
             client=client,
             method=method,
             endpoint=endpoint,
-            model=formats.model_expr(pl.col("text")),
-            timestamp=formats.timestamp_expr(formats.strip_ansi(pl.col("header")), self.options.assume_tz),
+            model=formats.model_expr(formats.strip_ansi(pl.col("message")), pl.col("text")),
+            format=pl.lit(fmt.id),
+            timestamp=_most_precise_timestamp(
+                formats.strip_ansi(pl.col("header")), pl.col("envelope_ts"), self.options.assume_tz
+            ),
         )
         events = classify.classify(records, self.ruleset)
         report.occurrences += events.height
@@ -181,11 +193,44 @@ class _Pipeline:
             endpoint="endpoint",
             model="model",
             client=pl.when(pl.col("side") == "client").then("client"),
-            format=pl.lit(fmt.id),
+            format="format",
             category="category",
             rule_id="rule_id",
             message=formats.strip_ansi(pl.col("message")).str.slice(0, MAX_MESSAGE_CHARS),
         )
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How one source is written, decided from its first block."""
+
+    envelopes: tuple[formats.Envelope, ...]
+    format: formats.FileFormat
+    journal_year: formats.JournalYear
+
+
+def _year_hint(source: sources.Source, inner_lines: pl.Series) -> int:
+    """The year journald short timestamps start in: that of the first dated inner line, else
+    that of the file's modification time, else this year."""
+    dated = inner_lines.str.extract(r"\b((?:19|20)\d{2})[-/]\d{2}[-/]\d{2}").drop_nulls()
+    if dated.len():
+        return int(dated[0])
+    try:
+        modified = source.path.stat().st_mtime if source.path else None
+    except OSError:
+        modified = None
+    return datetime.fromtimestamp(modified or datetime.now(UTC).timestamp(), UTC).year
+
+
+def _most_precise_timestamp(inner: pl.Expr, envelope: pl.Expr, assume_tz: str) -> pl.Expr:
+    envelope_wins = formats.timestamp_precision(envelope).fill_null(-1) > formats.timestamp_precision(
+        inner
+    ).fill_null(-1)
+    return (
+        pl.when(envelope_wins)
+        .then(formats.timestamp_expr(envelope, assume_tz))
+        .otherwise(formats.timestamp_expr(inner, assume_tz))
+    )
 
 
 def _open_record_start(starts: pl.Series) -> int:
@@ -198,28 +243,32 @@ def _open_record_start(starts: pl.Series) -> int:
 
 
 def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -> pl.DataFrame:
-    """One row per record that has a prefilter hit: its first and last line, its first line
-    (``header``, where the timestamp is), its text (first line plus the hit lines) and its
-    message (the hit lines)."""
+    """One row per record with a prefilter hit: its first and last line number, its first line
+    (``header``, where the timestamp is) and envelope timestamp, its ``text`` (its lines, the
+    first MAX_RECORD_TEXT_LINES and every hit) and its ``message`` (the hit lines)."""
     lines = frame.get_column("line")
     hit = lines.str.contains(prefilter).fill_null(value=False)
     hit_rows = hit.arg_true()
     if hit_rows.is_empty():
         return pl.DataFrame()
     record_of_row = starts.cast(pl.UInt32).cum_sum() - 1
-    start_rows = starts.arg_true()
-    hit_records = record_of_row.gather(hit_rows)
-    header_rows = start_rows.gather(hit_records.unique())
-    rows = pl.concat([hit_rows, header_rows]).unique().sort()
+    start_rows = starts.arg_true().cast(pl.Int64)
+    bounds = pl.concat([start_rows, pl.Series([frame.height], dtype=pl.Int64)])
+    hit_records = record_of_row.gather(hit_rows).unique()
+    first_rows = bounds.gather(hit_records)
+    end_rows = bounds.gather(hit_records + 1)
+    text_rows = pl.int_ranges(
+        first_rows, pl.min_horizontal(end_rows, first_rows + MAX_RECORD_TEXT_LINES), eager=True
+    )
+    rows = pl.concat([hit_rows.cast(pl.Int64), text_rows.explode()]).unique().sort()
     linenos = frame.get_column("lineno")
-    after_last = pl.Series([linenos[-1] + 1], dtype=pl.Int64)
-    next_start_lineno = pl.concat([linenos.gather(start_rows), after_last]).slice(1)
     records = (
         pl.DataFrame(
             {
                 "record": record_of_row.gather(rows),
                 "lineno": linenos.gather(rows),
                 "line": lines.gather(rows).fill_null(""),
+                "envelope_ts": frame.get_column("envelope_ts").gather(rows),
                 "hit": hit.gather(rows),
             }
         )
@@ -227,12 +276,12 @@ def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -
         .agg(
             line=pl.col("lineno").first(),
             header=pl.col("line").first(),
+            envelope_ts=pl.col("envelope_ts").first(),
             text=pl.col("line").str.join("\n"),
             message=pl.col("line").filter(pl.col("hit")).str.join("\n"),
         )
     )
-    end_line = next_start_lineno.gather(records.get_column("record")) - 1
-    return records.with_columns(end_line=end_line)
+    return records.with_columns(end_line=linenos.gather(end_rows - 1))
 
 
 def scan_text(text: str, ruleset: rules.RuleSet, name: str = "<text>") -> pl.DataFrame:

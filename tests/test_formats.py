@@ -178,15 +178,29 @@ def test_timestamps_become_utc(header: str, zone: str, expected: datetime | None
 def test_method_endpoint_and_model() -> None:
     method, endpoint = formats.method_and_endpoint(pl.col("text"))
     frame = pl.DataFrame(
-        {"text": [GIN_400, HTTPX_ERROR, UVICORN, OLLAMA_PYTHON, '{"model": "llama3.2", "x": 1}']}
+        {
+            "text": [
+                GIN_400,
+                HTTPX_ERROR,
+                UVICORN,
+                OLLAMA_PYTHON,
+                '{"model": "llama3.2", "x": 1}',
+                "    resp = client.chat(model=model, messages=m)",
+                'level=WARN msg="x" model=qwen2.5:7b',
+            ]
+        }
     )
-    out = frame.select(method=method, endpoint=endpoint, model=formats.model_expr(pl.col("text")))
+    out = frame.select(
+        method=method, endpoint=endpoint, model=formats.model_expr(pl.col("text"), pl.col("text"))
+    )
     assert out.rows() == [
         ("POST", "/api/chat", None),
         (None, "/api/chat", None),
         ("POST", "/ollama/api/chat", None),
         (None, None, "dolphin-mistral:latest"),
         (None, None, "llama3.2"),
+        (None, None, None),
+        (None, None, "qwen2.5:7b"),
     ]
 
 
