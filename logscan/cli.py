@@ -103,6 +103,18 @@ def main() -> None:
     help="How many endpoints and models to list.",
 )
 @click.option(
+    "--since",
+    metavar="TIME",
+    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --assume-tz) "
+    "or a span back from now (30m, 24h, 7d). 400s without a timestamp are then left out, and counted.",
+)
+@click.option("--until", metavar="TIME", help="Count only 400s before TIME (same forms as --since).")
+@click.option(
+    "--format-hint",
+    metavar="FORMAT",
+    help="Skip format detection: ollama-server, python-logging or plain (see `logscan formats`).",
+)
+@click.option(
     "--progress/--no-progress",
     default=None,
     help="Progress on stderr. Default: on when stderr is a terminal.",
@@ -118,6 +130,9 @@ def scan(
     output: Path | None,
     events_path: Path | None,
     top: int,
+    since: str | None,
+    until: str | None,
+    format_hint: str | None,
     progress: bool | None,
 ) -> None:
     """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
@@ -137,6 +152,9 @@ def scan(
         window=window,
         assume_tz=assume_tz,
         top=top,
+        since=since,
+        until=until,
+        format_hint=format_hint,
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
@@ -151,6 +169,32 @@ def scan(
             _write(render.write_atomically, events_path, render.render_events_csv(result))
     except LogscanError as error:
         _fail(error)
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--format-hint", metavar="FORMAT", help="Force a format instead of detecting it.")
+@click.option(
+    "--table-style", default="simple", show_default=True, metavar="STYLE", help="Any tabulate format."
+)
+def formats(paths: tuple[str, ...], format_hint: str | None, table_style: str) -> None:
+    """Show how each file in PATHS is read: the envelopes peeled off (journald, Docker,
+    compose), the format detected, and how many lines each parser recognises.
+
+    Use it when a scan finds fewer 400s than expected: lines counted as 'unknown' are only
+    scanned as plain text.
+    """
+    from logscan import render  # noqa: PLC0415
+    from logscan import scan as pipeline  # noqa: PLC0415
+
+    try:
+        surveys = pipeline.survey(pipeline.ScanOptions(paths=paths, format_hint=format_hint))
+    except LogscanError as error:
+        _fail(error)
+    click.echo(
+        render.render_formats(surveys, render.RenderOptions(table_style=_check_table_style(table_style))),
+        nl=False,
+    )
 
 
 def _check_table_style(style: str) -> str:

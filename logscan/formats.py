@@ -125,6 +125,23 @@ _CONTINUATION_SHAPES = (
 )
 
 
+def line_shape_counts(lines: pl.Series) -> dict[str, int]:
+    """How many lines each format's parser recognises (a line can count for one only: the
+    first format in FORMATS order), continuation lines, and lines nothing recognises."""
+    remaining = lines.fill_null("")
+    counts: dict[str, int] = {}
+    for fmt in FORMATS:
+        if fmt.id == "plain":
+            continue
+        taken = remaining.str.contains(fmt.detect)
+        counts[fmt.id] = int(taken.sum())
+        remaining = remaining.filter(~taken)
+    continuation = remaining.str.contains("|".join(f"(?:{shape})" for shape in _CONTINUATION_SHAPES))
+    counts["continuation"] = int(continuation.sum())
+    counts["unknown"] = int((~continuation).sum())
+    return counts
+
+
 def known_line_shape(lines: pl.Series) -> pl.Series:
     """True where a line has a shape some parser knows (blank lines count as known)."""
     shapes = [fmt.detect for fmt in FORMATS if fmt.id != "plain"] + list(_CONTINUATION_SHAPES)

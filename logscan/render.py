@@ -15,7 +15,7 @@ import polars as pl
 from tabulate import tabulate
 
 from logscan.aggregate import WINDOW_COLUMNS
-from logscan.results import ScanResult
+from logscan.results import FormatSurvey, ScanResult
 
 EVENT_COLUMNS = (
     "file", "line", "end_line", "timestamp", "side", "status", "method", "endpoint", "model",
@@ -141,7 +141,7 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
     rows = [
         [
             report.name,
-            report.format,
+            f"{report.format} in {report.envelopes}" if report.envelopes else report.format,
             report.compression if report.compression != "none" else "",
             report.lines,
             report.records,
@@ -190,6 +190,17 @@ def _notes(result: ScanResult) -> list[str]:
             f"- {_plural(summary.untimed, '400')} carry no timestamp: they are in the totals and"
             f" in the '{_NO_TIMESTAMP}' row."
         )
+    if result.excluded.outside or result.excluded.untimed:
+        notes.append(
+            f"- Left out by --since/--until: {result.excluded.outside:,} outside the bounds and"
+            f" {result.excluded.untimed:,} without a timestamp."
+        )
+    unknown = sum(report.unknown_lines for report in result.files)
+    if unknown:
+        notes.append(
+            f"- {_plural(unknown, 'line')} matched no known log format and"
+            f" {'was' if unknown == 1 else 'were'} scanned as plain text (see `logscan formats PATH`)."
+        )
     replaced = sum(report.replaced_lines for report in result.files)
     if replaced:
         notes.append(
@@ -228,6 +239,7 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "window": result.window,
         "assume_tz": result.assume_tz,
         "lines_read": result.lines,
+        "excluded_by_time": result.excluded.__dict__,
         "categories": [
             {
                 **row,
@@ -251,6 +263,30 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
 
 def render_events_csv(result: ScanResult) -> str:
     return _iso(result.events.select(EVENT_COLUMNS), ("timestamp",)).write_csv()
+
+
+def render_formats(surveys: list[FormatSurvey], options: RenderOptions) -> str:
+    """`logscan formats`: each file's envelopes and format, and the lines each parser took."""
+    shape_names = list(dict.fromkeys(name for survey in surveys for name in survey.line_shapes))
+    rows = [
+        [
+            survey.report.name,
+            survey.report.envelopes or "-",
+            survey.report.format,
+            survey.report.compression if survey.report.compression != "none" else "",
+            survey.report.lines,
+            *(survey.line_shapes.get(name, 0) for name in shape_names),
+            f"unreadable: {survey.report.error}" if survey.report.error else "",
+        ]
+        for survey in surveys
+    ]
+    headers = ["file", "envelopes", "format", "compressed", "lines", *shape_names, "problem"]
+    table = tabulate(rows, headers=headers, tablefmt=options.table_style)
+    return (
+        f"{table}\n\nLines per parser: a line counts for the first format whose parser recognises it;"
+        " 'continuation' lines (indented, tracebacks, brackets) belong to the record above;"
+        " 'unknown' lines are scanned as plain text.\n"
+    )
 
 
 Renderer = Callable[[ScanResult, RenderOptions], str]

@@ -27,6 +27,14 @@ class FileReport:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class TimeExclusions:
+    """Occurrences left out by --since/--until."""
+
+    outside: int = 0
+    untimed: int = 0
+
+
 @dataclass
 class ScanResult:
     events: pl.DataFrame
@@ -36,6 +44,7 @@ class ScanResult:
     window: str
     assume_tz: str
     rules_loaded: int
+    excluded: TimeExclusions = TimeExclusions()
 
     @property
     def lines(self) -> int:
@@ -44,3 +53,11 @@ class ScanResult:
     @property
     def unreadable(self) -> list[FileReport]:
         return [report for report in self.files if report.error]
+
+
+@dataclass
+class FormatSurvey:
+    """What `logscan formats` shows for one source."""
+
+    report: FileReport
+    line_shapes: dict[str, int]

@@ -9,14 +9,14 @@ import re
 import zoneinfo
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
 from logscan import aggregate, classify, formats, rules, sources
 from logscan.errors import UsageError
-from logscan.results import FileReport, ScanResult
+from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
@@ -37,6 +37,10 @@ class ScanOptions:
     top: int = 5
     block_bytes: int = sources.DEFAULT_BLOCK_BYTES
     format_hint: str | None = None
+    # Keep only occurrences at or after `since` and before `until`: ISO 8601 times (zone-less
+    # ones in assume_tz) or a span back from now such as 24h or 7d.
+    since: str | None = None
+    until: str | None = None
 
 
 @dataclass(frozen=True)
@@ -48,13 +52,41 @@ class Progress:
     current: str
 
 
+_SPAN_BACK = re.compile(r"^(\d+)([smhdw])$")
+_SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def time_bound(text: str, assume_tz: str, option: str, now: datetime | None = None) -> datetime:
+    """A --since/--until value as a UTC time."""
+    span = _SPAN_BACK.match(text.strip())
+    if span:
+        amount, unit = int(span.group(1)), _SPAN_UNITS[span.group(2)]
+        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError as error:
+        raise UsageError(
+            f"{option} '{text}' is neither an ISO 8601 time (2025-05-07T06:00, 2025-05-07)"
+            " nor a span back from now (30m, 24h, 7d)"
+        ) from error
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(assume_tz))
+    return moment.astimezone(UTC)
+
+
 def validate(options: ScanOptions) -> None:
+    if options.format_hint is not None and options.format_hint not in formats.FORMATS_BY_ID:
+        known = ", ".join(formats.FORMATS_BY_ID)
+        raise UsageError(f"--format-hint '{options.format_hint}' is not a format; use one of: {known}")
     if not _DURATION.match(options.window):
         raise UsageError(f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w")
     try:
         zoneinfo.ZoneInfo(options.assume_tz)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
         raise UsageError(f"--assume-tz '{options.assume_tz}' is not a known time zone") from error
+    for option, value in (("--since", options.since), ("--until", options.until)):
+        if value is not None:
+            time_bound(value, options.assume_tz, option)
 
 
 def run(
@@ -93,6 +125,7 @@ def run(
             on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
 
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
+    events, excluded = _within_time_bounds(events, options)
     summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
     return ScanResult(
         events=events,
@@ -102,7 +135,24 @@ def run(
         window=options.window,
         assume_tz=options.assume_tz,
         rules_loaded=len(ruleset.rules),
+        excluded=excluded,
     )
+
+
+def _within_time_bounds(events: pl.DataFrame, options: ScanOptions) -> tuple[pl.DataFrame, TimeExclusions]:
+    """Apply --since/--until. An occurrence without a timestamp cannot be placed inside the
+    bounds, so it is left out too, and counted as such."""
+    if options.since is None and options.until is None:
+        return events, TimeExclusions()
+    timestamp = pl.col("timestamp")
+    inside = pl.lit(value=True)
+    if options.since is not None:
+        inside = inside & (timestamp >= time_bound(options.since, options.assume_tz, "--since"))
+    if options.until is not None:
+        inside = inside & (timestamp < time_bound(options.until, options.assume_tz, "--until"))
+    kept = events.filter(inside.fill_null(value=False))
+    untimed = events.get_column("timestamp").null_count()
+    return kept, TimeExclusions(outside=events.height - kept.height - untimed, untimed=untimed)
 
 
 class _Pipeline:
@@ -124,7 +174,7 @@ class _Pipeline:
                 report.lines += lines.len()
                 report.replaced_lines += int(lines.str.contains("\ufffd", literal=True).sum())
                 if layout is None:
-                    layout = self._layout(source, lines)
+                    layout = _detect_layout(source, lines, self.options.format_hint)
                     report.format = layout.format.id
                     report.envelopes = "+".join(e.id for e in layout.envelopes)
                 frame = formats.peel(lines, layout.envelopes, layout.journal_year).with_columns(
@@ -144,13 +194,6 @@ class _Pipeline:
         if carried is not None and layout is not None:
             starts = formats.record_starts(carried.get_column("line"), layout.format)
             yield self._occurrences(carried, starts, layout, source.name, report)
-
-    def _layout(self, source: sources.Source, sample: pl.Series) -> _Layout:
-        envelopes = formats.detect_envelopes(sample)
-        inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
-        hint = self.options.format_hint
-        fmt = formats.FORMATS_BY_ID[hint] if hint else formats.detect_format(inner)
-        return _Layout(envelopes, fmt, formats.JournalYear(_year_hint(source, inner)))
 
     def _occurrences(
         self,
@@ -207,6 +250,13 @@ class _Layout:
     envelopes: tuple[formats.Envelope, ...]
     format: formats.FileFormat
     journal_year: formats.JournalYear
+
+
+def _detect_layout(source: sources.Source, sample: pl.Series, format_hint: str | None) -> _Layout:
+    envelopes = formats.detect_envelopes(sample)
+    inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
+    fmt = formats.FORMATS_BY_ID[format_hint] if format_hint else formats.detect_format(inner)
+    return _Layout(envelopes, fmt, formats.JournalYear(_year_hint(source, inner)))
 
 
 def _year_hint(source: sources.Source, inner_lines: pl.Series) -> int:
@@ -282,6 +332,33 @@ def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -
         )
     )
     return records.with_columns(end_line=linenos.gather(end_rows - 1))
+
+
+def survey(options: ScanOptions) -> list[FormatSurvey]:
+    """Detect each source's envelopes and format, and count the lines each parser recognises,
+    without classifying anything."""
+    validate(options)
+    surveys = []
+    for source in sources.expand(options.paths):
+        report = FileReport(source.name)
+        shapes: dict[str, int] = {}
+        layout: _Layout | None = None
+        try:
+            for block in sources.read_blocks(source, options.block_bytes):
+                report.lines += block.lines.len()
+                report.compression = block.compression
+                if layout is None:
+                    layout = _detect_layout(source, block.lines, options.format_hint)
+                    report.format = layout.format.id
+                    report.envelopes = "+".join(e.id for e in layout.envelopes)
+                inner = formats.peel(block.lines, layout.envelopes, layout.journal_year).get_column("line")
+                for shape, count in formats.line_shape_counts(inner).items():
+                    shapes[shape] = shapes.get(shape, 0) + count
+        except sources.SourceReadError as error:
+            report.error = error.reason
+        report.unknown_lines = shapes.get("unknown", 0)
+        surveys.append(FormatSurvey(report, shapes))
+    return surveys
 
 
 def scan_text(text: str, ruleset: rules.RuleSet, name: str = "<text>") -> pl.DataFrame:

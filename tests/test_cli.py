@@ -67,6 +67,9 @@ def test_no_400s_says_so() -> None:
         "Input\n"
         "file     format    compressed      lines    records    400s  problem\n"
         "<stdin>  plain                         1          1       0\n"
+        "\n"
+        "Notes\n"
+        "- 1 line matched no known log format and was scanned as plain text (see `logscan formats PATH`).\n"
     )
 
 
