@@ -1,0 +1,1022 @@
+#!/usr/bin/env python3
+"""Benchmark ``logscan scan`` against ripgrep and GNU grep on a generated corpus.
+
+Generates the corpus with ``generate.py`` into ``benchmarks/data/`` (reused while its manifest
+matches the parameters), then times every tool side by side in one run, case by case:
+
+* ``plain``: 8 big uncompressed files;
+* ``gz``: the same files gzipped (logscan reads ``.gz``, ``rg -z``, ``zcat | grep``);
+* ``zst``: the same files as ``.zst`` (not in the default set);
+* ``small``: many small files, which shows per-file overhead.
+
+Each tool runs ``--repeat`` times, interleaved with the others so drift hits all of them alike,
+and the median counts. Wall time and peak RSS come from ``os.wait4`` on the child. MiB/s is
+uncompressed input bytes divided by the median wall time.
+
+Usage::
+
+    python benchmarks/run.py --size 1GiB
+    python benchmarks/run.py --size 50MiB --repeat 3 --json results.json --cases plain,gz,small
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import datetime as dt
+import json
+import os
+import platform
+import re
+import shlex
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+try:
+    from ruamel.yaml import YAML
+except ImportError:  # run.py stays usable without it; rules then fall back to the built-ins
+    YAML = None
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+sys.path.insert(0, str(HERE))
+import generate  # noqa: E402  (sibling script, not a package)
+
+STATUS_400 = r"\b400\b"
+# Used only while rules/ holds no YAML yet: one pattern per cause in the catalogue, so the grep
+# and rg rows still do comparable work.
+BUILTIN_PATTERNS: tuple[str, ...] = (
+    r"does not support (tools|insert|thinking|chat|generate)",
+    r"illegal base64 data",
+    r"json: cannot unmarshal",
+    r"input length exceeds the context length",
+    r"model is required",
+    r"invalid model name",
+    r"this server cannot run this remote model",
+    r"[Rr]ate limit",
+    r"[Ii]nvalid API key",
+    r"status code:? 400",
+    r"Error code: 400",
+    r"400 (Bad Request|Client Error)",
+    r"\| 400 \|",
+)
+CASES = ("plain", "gz", "zst", "small")
+DEFAULT_CASES = "plain,gz,small"
+TOOLS = ("logscan", "rg", "grep", "wc -l")
+
+
+# --------------------------------------------------------------------------------------------
+# Patterns
+
+
+@dataclass
+class Patterns:
+    source: str
+    all: list[str]
+    rg: list[str]
+    grep: list[str]
+    notes: list[str] = field(default_factory=list)
+
+
+def literal_regex(text: str) -> str:
+    """Escape only the regex metacharacters, so both rg and grep -E read the text literally."""
+    return re.sub(r"([.^$*+?()\[\]{}|\\])", r"\\\1", text)
+
+
+def rule_texts(node: Any, found: list[str]) -> None:
+    """Collect every search text in one rule, whatever shape its matcher has.
+
+    The rule schema is still moving: a flat ``patterns:`` list, or ``match:`` trees whose
+    leaves are ``{regex: ...}`` or ``{contains: ...}``. Negated branches and examples say
+    what must not match, so they add nothing to a prefilter-style search.
+    """
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in ("examples", "not", "none"):
+                continue
+            if key in ("patterns", "regex"):
+                found.extend(v for v in (value if isinstance(value, list) else [value]) if isinstance(v, str))
+            elif key == "contains":
+                found.extend(
+                    literal_regex(v)
+                    for v in (value if isinstance(value, list) else [value])
+                    if isinstance(v, str)
+                )
+            else:
+                rule_texts(value, found)
+    elif isinstance(node, list):
+        for item in node:
+            rule_texts(item, found)
+
+
+def load_rule_patterns(rules_dir: Path) -> tuple[list[str], str, list[str]]:
+    """Every pattern of every rule under a top-level ``rules:`` list in ``rules/*.yaml``."""
+    notes: list[str] = []
+    files = sorted([*rules_dir.glob("*.yaml"), *rules_dir.glob("*.yml")])
+    if not files:
+        notes.append(f"no YAML in {rules_dir}: using {len(BUILTIN_PATTERNS)} built-in patterns")
+        return list(BUILTIN_PATTERNS), "built-in", notes
+    if YAML is None:
+        notes.append("ruamel.yaml is not installed: using the built-in patterns, not rules/")
+        return list(BUILTIN_PATTERNS), "built-in", notes
+    yaml = YAML(typ="safe")
+    found: list[str] = []
+    n_rules = 0
+    for path in files:
+        data = yaml.load(path.read_text(encoding="utf-8"))
+        rules = data.get("rules") if isinstance(data, dict) else None
+        if not isinstance(rules, list):
+            continue  # e.g. the categories file: it carries no patterns
+        n_rules += len(rules)
+        rule_texts(rules, found)
+    if not found:
+        notes.append(f"rules in {rules_dir} hold no patterns: using the built-in patterns")
+        return list(BUILTIN_PATTERNS), "built-in", notes
+    where = rules_dir.relative_to(REPO) if rules_dir.is_relative_to(REPO) else rules_dir
+    return found, f"{n_rules} rules in {where}/*.yaml", notes
+
+
+ERE_SPECIALS = set(".[]()*+?{}|^$\\")
+
+
+def to_ere(pattern: str) -> str | None:
+    """Translate a Python-style regex to GNU ERE, or None where ERE cannot say it.
+
+    Only what changes the set of matching lines matters: lazy quantifiers become greedy,
+    ``(?:``/``(?P<n>`` become plain groups, ``\\d`` becomes ``[0-9]`` and ``(?i)`` becomes
+    ``[aA]`` classes, ``[^\\n]`` becomes ``.``. Look-around, back-references and the ``x`` flag
+    are given up on.
+    """
+    ignore_case = False
+    flags = re.match(r"\(\?([a-zA-Z]+)\)", pattern)
+    if flags:
+        # m and s only change how ^, $ and . treat newlines, and grep never sees one.
+        if set(flags[1]) - set("ims"):
+            return None
+        ignore_case = "i" in flags[1]
+        pattern = pattern[flags.end() :]
+    # A class that only excludes the newline is any character on a line.
+    pattern = pattern.replace("[^\\n]", ".")
+    if re.search(r"\(\?[=!<]|\(\?[a-zA-Z]|\\[1-9]|\\[AZzGxup]", pattern.replace("(?P<", "(")):
+        return None
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if in_class:
+            if c == "\\" and i + 1 < n:
+                e = pattern[i + 1]
+                mapped = {"d": "0-9", "s": "[:space:]", "w": "[:alnum:]_"}.get(e)
+                if mapped is None and (e.isalnum() or e in "]^-"):
+                    return None  # POSIX classes have no escapes to express these
+                out.append(mapped if mapped is not None else e)
+                i += 2
+                continue
+            if ignore_case and c.isalpha():
+                # Fold single letters and letter ranges (a-z gains A-Z); leave the rest alone.
+                if pattern[i + 1 : i + 2] == "-" and pattern[i + 2 : i + 3].isalpha():
+                    lo, hi = c, pattern[i + 2]
+                    out.append(f"{lo.lower()}-{hi.lower()}{lo.upper()}-{hi.upper()}")
+                    i += 3
+                else:
+                    out.append(c.lower() + c.upper())
+                    i += 1
+                continue
+            if c == "]" and out and out[-1] not in ("[", "[^"):
+                in_class = False
+            out.append(c)
+            i += 1
+            continue
+        if c == "\\" and i + 1 < n:
+            e = pattern[i + 1]
+            if e == "d":
+                out.append("[0-9]")
+            elif e == "D":
+                out.append("[^0-9]")
+            elif e in "sSwWbB" or e in ERE_SPECIALS:
+                out.append("\\" + e)
+            elif e.isalnum():
+                return None  # \t, \n and friends have no ERE spelling
+            else:
+                out.append(e)  # GNU grep 3.8 warns about a stray \ before ", /, :, -
+            i += 2
+            continue
+        if c == "[":
+            in_class = True
+            if pattern.startswith("[^", i):
+                out.append("[^")
+                i += 2
+            else:
+                out.append("[")
+                i += 1
+            continue
+        if c == "(" and pattern.startswith("(?:", i):
+            out.append("(")
+            i += 3
+            continue
+        if c == "(" and pattern.startswith("(?P<", i):
+            i = pattern.index(">", i) + 1
+            out.append("(")
+            continue
+        if c in "*+?}" and i + 1 < n and pattern[i + 1] == "?":
+            out.append(c)  # lazy and greedy match the same lines
+            i += 2
+            continue
+        if ignore_case and c.isalpha():
+            out.append(f"[{c.lower()}{c.upper()}]")
+        else:
+            out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def ascii_boundaries(pattern: str) -> str:
+    """Spell ``\\b``/``\\B`` as ASCII boundaries for ripgrep.
+
+    Why: ripgrep 13's fast DFA gives up on a Unicode word boundary as soon as it meets a
+    non-ASCII byte, and gin's ``µs`` latencies put one on most server lines. With ``\\b400\\b``
+    among the rules that made rg about 20 times slower on this corpus. Around digits and
+    ASCII words the ASCII boundary matches the same lines.
+    """
+    out: list[str] = []
+    i, n = 0, len(pattern)
+    in_class = False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            pair = pattern[i : i + 2]
+            out.append(f"(?-u:{pair})" if pair in ("\\b", "\\B") and not in_class else pair)
+            i += 2
+            continue
+        if c == "[" and not in_class:
+            in_class = True
+            out.append(c)
+            i += 1
+            # A ']' right after '[' or '[^' is a literal, not the end of the class.
+            for lead in ("^", "]"):
+                if i < n and pattern[i] == lead:
+                    out.append(lead)
+                    i += 1
+            continue
+        if c == "]" and in_class:
+            in_class = False
+        out.append(c)
+        i += 1
+    return "".join(out)
+
+
+def accepted(argv: list[str]) -> bool:
+    """True when the tool compiles the pattern(s) without an error or a warning."""
+    proc = subprocess.run([*argv, os.devnull], capture_output=True, check=False)
+    return proc.returncode in (0, 1) and not proc.stderr.strip()
+
+
+def usable(tool: list[str], pats: list[str]) -> tuple[list[str], list[str]]:
+    """Split patterns into the ones ``tool`` accepts and the ones it rejects."""
+    if not pats:
+        return [], []
+    # One call usually settles it; test one by one only when something fails.
+    if accepted([*tool, *(a for p in pats for a in ("-e", p))]):
+        return pats, []
+    ok = [p for p in pats if accepted([*tool, "-e", p])]
+    return ok, [p for p in pats if p not in ok]
+
+
+def build_patterns(rules_dir: Path, rg: str | None, grep: str | None, rg_unicode_b: bool) -> Patterns:
+    pats, source, notes = load_rule_patterns(rules_dir)
+    # Keep the first occurrence of each, and always look for the status itself.
+    uniq = list(dict.fromkeys([*pats, STATUS_400]))
+    result = Patterns(source, uniq, [], [], notes)
+    if rg:
+        rg_pats = uniq if rg_unicode_b else [ascii_boundaries(p) for p in uniq]
+        if rg_pats != uniq:
+            notes.append("rg gets \\b as (?-u:\\b) (ASCII word boundary); --rg-unicode-b keeps it Unicode")
+        result.rg, bad = usable([rg, "--no-config"], list(dict.fromkeys(rg_pats)))
+        if bad:
+            notes.append(f"rg rejects {len(bad)} pattern(s), left out: {bad}")
+    if grep:
+        translated: list[str] = []
+        untranslatable: list[str] = []
+        for p in uniq:
+            ere = to_ere(p)
+            if ere is None:
+                untranslatable.append(p)
+            else:
+                translated.append(ere)
+        result.grep, bad = usable([grep, "-E"], list(dict.fromkeys(translated)))
+        lost = untranslatable + bad
+        if lost:
+            notes.append(f"grep -E cannot run {len(lost)} pattern(s), left out: {lost}")
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# Corpus
+
+
+def manifest_entry(data: Path, name: str) -> dict[str, Any] | None:
+    path = data / "manifest.json"
+    try:
+        entry: dict[str, Any] = json.loads(path.read_text())["sets"][name]
+    except (OSError, KeyError, json.JSONDecodeError):
+        return None
+    return entry
+
+
+def corpus_ok(data: Path, name: str, want: dict[str, Any]) -> dict[str, Any] | None:
+    """The manifest entry when the set on disk was made with ``want`` and is intact."""
+    entry = manifest_entry(data, name)
+    if entry is None:
+        return None
+    have = entry.get("params", {})
+    for key, value in want.items():
+        # A corpus with compressed copies also serves a run that does not need them.
+        if key in ("gzip", "zstd") and (have.get(key) or not value):
+            continue
+        if have.get(key) != value:
+            return None
+    plain = data / entry["dirs"]["plain"]
+    for f in entry["files"]:
+        p = plain / f["name"]
+        if not p.is_file() or p.stat().st_size != f["bytes"]:
+            return None
+        for kind, ext in (("gzip", "gz"), ("zstd", "zst")):
+            if want.get(kind) and not (data / entry["dirs"][ext] / f"{f['name']}.{ext}").is_file():
+                return None
+    return entry
+
+
+def ensure_corpus(
+    data: Path, name: str, *, size: int, files: int, seed: int, gz: bool, zst: bool
+) -> dict[str, Any]:
+    want = {
+        "size": size,
+        "files": files,
+        "many_small": name == "small",
+        "seed": seed,
+        "gzip": gz,
+        "zstd": zst,
+        "generator_version": generate.GENERATOR_VERSION,
+        "generator_digest": generate.source_digest(),
+    }
+    entry = corpus_ok(data, name, want)
+    if entry is not None:
+        print(
+            f"corpus {name}: reusing {data / entry['dirs']['plain']} "
+            f"({generate.format_size(entry['bytes'])}, {entry['lines']:,} lines)"
+        )
+        return entry
+    cmd = [
+        sys.executable,
+        str(HERE / "generate.py"),
+        "--out",
+        str(data),
+        "--size",
+        str(size),
+        "--seed",
+        str(seed),
+        "--quiet",
+    ]
+    cmd += ["--many-small", str(files)] if name == "small" else ["--files", str(files)]
+    if gz:
+        cmd.append("--gzip")
+    if zst:
+        cmd.append("--zstd")
+    print(f"corpus {name}: generating ({shlex.join(cmd[1:])})", flush=True)
+    subprocess.run(cmd, check=True)
+    entry = manifest_entry(data, name)
+    if entry is None:
+        raise SystemExit(f"generate.py wrote no manifest entry for {name}")
+    return entry
+
+
+# --------------------------------------------------------------------------------------------
+# Running and measuring
+
+
+@dataclass
+class Run:
+    wall: float
+    rss_mib: float
+    cpu: float
+    rc: int
+    timed_out: bool = False
+
+
+@dataclass
+class Job:
+    tool: str
+    argv: list[str] | None  # None: not runnable, see reason
+    reason: str = ""
+    shell: bool = False
+    cwd: Path | None = None
+    ok_codes: tuple[int, ...] = (0, 1)  # grep and rg exit 1 for "no match"; logscan for "found"
+    report: Path | None = None  # a file the run must (re)write, or it did not really finish
+    runs: list[Run] = field(default_factory=list)
+    error: str = ""
+
+
+def run_problem(job: Job, run: Run, err_path: Path, started_at: float) -> str:
+    """Why a finished run does not count, or "" when it does."""
+    if run.timed_out:
+        return "timed out (--timeout)"
+    err = err_path.read_text(errors="replace")
+    tail = " / ".join(err.strip().splitlines()[-2:]) or "no stderr"
+    if run.rc not in job.ok_codes:
+        return f"exit code {run.rc}: {tail}"
+    # An uncaught Python exception also exits with 1, which logscan uses for "threshold hit".
+    if "Traceback (most recent call last):" in err:
+        return f"crashed (exit code {run.rc}): {tail}"
+    if job.report is not None and (not job.report.exists() or job.report.stat().st_mtime < started_at):
+        return f"exit code {run.rc} but {job.report.name} was not written: {tail}"
+    return ""
+
+
+PR_SET_CHILD_SUBREAPER = 36
+
+
+def become_subreaper() -> bool:
+    """Adopt orphaned descendants, so a tool started through ``setsid -f`` can be waited on here.
+
+    Why: a child's ru_maxrss starts at the RSS of the process it was forked from, because the
+    kernel folds the old address space's high-water mark in at exec. Forked straight from this
+    harness, grep and wc would report the harness's own 20-40 MiB. ``setsid -f`` forks the tool
+    from its own small process and exits without waiting for it; the tool is then handed to us,
+    and ``os.wait4`` on it gives its real peak (the same ~1 MiB floor as GNU time). A shell
+    would not do as the middleman: dash and bash reap their background jobs themselves.
+    """
+    if shutil.which("setsid") is None:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        return int(libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)) == 0
+    except (OSError, AttributeError):
+        return False
+
+
+def own_children() -> list[int]:
+    pids: list[int] = []
+    for path in Path(f"/proc/{os.getpid()}/task").glob("*/children"):
+        with contextlib.suppress(OSError):
+            pids += [int(p) for p in path.read_text().split()]
+    return pids
+
+
+def reap_strays() -> None:
+    """Reap orphans a killed pipeline left to us; nothing else runs beside a measurement."""
+    with contextlib.suppress(ChildProcessError):
+        while os.waitpid(-1, os.WNOHANG)[0] > 0:
+            pass
+
+
+def kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
+    """Run the job once; wall time and the tool's rusage from ``os.wait4`` on its pid."""
+    assert job.argv is not None
+    err_path = out.with_suffix(".stderr")
+    # "exit $?" keeps a pipeline from being the script's last command: otherwise sh execs its
+    # last member in place and the others, never waited for, drop out of the rusage.
+    argv = ["/bin/sh", "-c", f"{job.argv[0]}\nexit $?"] if job.shell else job.argv
+    reap_strays()
+    with out.open("wb") as fout, err_path.open("wb") as ferr:
+        started = time.perf_counter()
+        if subreaper:
+            # The tool becomes a session leader, so its pid is also the group to kill.
+            proc = subprocess.Popen(
+                ["setsid", "-f", *argv], stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL, cwd=job.cwd
+            )
+            if proc.wait() != 0:
+                raise RuntimeError(f"setsid -f failed for {job.tool}")
+            kids = own_children()
+            if len(kids) != 1:
+                raise RuntimeError(f"expected one adopted child, found {kids}")
+            pid = kids[0]
+        else:
+            proc = subprocess.Popen(
+                argv, stdout=fout, stderr=ferr, stdin=subprocess.DEVNULL, cwd=job.cwd, start_new_session=True
+            )
+            pid = proc.pid
+        fired = threading.Event()
+
+        def on_timeout() -> None:
+            fired.set()
+            kill_group(pid)
+
+        timer = threading.Timer(timeout, on_timeout)
+        timer.start()
+        try:
+            _, status, usage = os.wait4(pid, 0)
+        except BaseException:
+            kill_group(pid)
+            reap_strays()
+            raise
+        finally:
+            timer.cancel()
+        wall = time.perf_counter() - started
+    if not subreaper:
+        proc.returncode = os.waitstatus_to_exitcode(status)  # stops Popen reaping it again
+    reap_strays()
+    # ru_maxrss is KiB on Linux. For a pipeline it is the largest single process, not the sum.
+    return Run(
+        wall,
+        usage.ru_maxrss / 1024,
+        usage.ru_utime + usage.ru_stime,
+        os.waitstatus_to_exitcode(status),
+        fired.is_set(),
+    )
+
+
+def warm_page_cache(paths: Sequence[Path]) -> None:
+    """Read the inputs once so the first tool timed does not pay for the disk."""
+    for p in paths:
+        with p.open("rb") as f:
+            while f.read(1 << 23):
+                pass
+
+
+def count_matches(out: Path) -> int | None:
+    """Sum the counts from ``-c`` output (``path:count`` lines, or one bare count)."""
+    total = 0
+    try:
+        for line in out.read_text(errors="replace").splitlines():
+            total += int(line.rsplit(":", 1)[-1])
+    except (OSError, ValueError):
+        return None
+    return total
+
+
+# --------------------------------------------------------------------------------------------
+# Tools
+
+
+def first_line(argv: list[str]) -> str:
+    try:
+        proc = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"n/a ({exc})"
+    lines = (proc.stdout or proc.stderr).strip().splitlines()
+    return lines[0] if lines else "n/a"
+
+
+def logscan_base(override: str | None) -> tuple[list[str] | None, str, Path | None]:
+    """The logscan command prefix, or None and why not."""
+    if override:
+        return shlex.split(override), f"override: {override}", None
+    # The console script may sit beside this interpreter in a venv that is not on PATH.
+    exe = shutil.which("logscan") or shutil.which("logscan", path=str(Path(sys.executable).parent))
+    if exe:
+        return [exe], exe, None
+    # Not installed: run the working tree's package with this interpreter.
+    if (REPO / "logscan" / "__main__.py").exists():
+        return [sys.executable, "-m", "logscan"], f"{sys.executable} -m logscan", REPO
+    if (REPO / "logscan" / "cli.py").exists():
+        code = "import sys; from logscan.cli import main; sys.exit(main())"
+        return [sys.executable, "-c", code], f"{sys.executable} -c 'logscan.cli.main()'", REPO
+    return None, "logscan not found (not on PATH, no logscan/cli.py)", None
+
+
+def logscan_python(base: list[str] | None) -> str:
+    """The interpreter logscan runs in, so its polars version is the one reported."""
+    if base and base[0].endswith("logscan"):
+        with contextlib.suppress(OSError, UnicodeDecodeError):
+            shebang = Path(base[0]).read_text().splitlines()[0]
+            if shebang.startswith("#!") and "python" in shebang:
+                return shebang[2:].strip().split()[0]
+    return sys.executable
+
+
+def python_facts(python: str) -> dict[str, str]:
+    code = (
+        "import sys, importlib.metadata as m\n"
+        "def v(p):\n"
+        "    try:\n"
+        "        return m.version(p)\n"
+        "    except Exception:\n"
+        "        return 'n/a'\n"
+        "print(sys.version.split()[0]); print(v('polars')); print(v('logscan'))"
+    )
+    try:
+        proc = subprocess.run([python, "-c", code], capture_output=True, text=True, check=True, timeout=60)
+        py, polars, logscan = proc.stdout.split()
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return {"python": "n/a", "polars": "n/a", "logscan": "n/a"}
+    return {"python": py, "polars": polars, "logscan": logscan}
+
+
+def machine_facts() -> dict[str, Any]:
+    cpu = "unknown"
+    mem_kib = 0
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                mem_kib = int(line.split()[1])
+                break
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": cpu,
+        "mem_total_gib": round(mem_kib / 2**20, 1),
+        "kernel": platform.release(),
+        "locale": {k: os.environ[k] for k in ("LC_ALL", "LC_CTYPE", "LANG") if k in os.environ},
+    }
+
+
+def make_jobs(
+    case: str,
+    input_dir: Path,
+    files: list[Path],
+    *,
+    out_dir: Path,
+    pats: Patterns,
+    args: argparse.Namespace,
+    tools: dict[str, str | None],
+    ls_base: list[str] | None,
+    ls_why: str,
+    ls_cwd: Path | None,
+) -> list[Job]:
+    compressed = case in ("gz", "zst")
+    names = [str(f) for f in files]
+    jobs: list[Job] = []
+
+    csv_out = out_dir / f"{case}-logscan.csv"
+    if ls_base is None:
+        jobs.append(Job("logscan", None, ls_why))
+    elif args.logscan_cmd:
+        words: list[str] = []
+        for w in ls_base:
+            if w == "{files}":
+                words += names
+            else:
+                words.append(w.replace("{dir}", str(input_dir)).replace("{out}", str(csv_out)))
+        if not any(re.search(r"\{(dir|files|out)\}", w) for w in ls_base):
+            words += names  # a bare stand-in such as 'wc -l' gets the input files
+        jobs.append(Job("logscan", words, cwd=ls_cwd))
+    else:
+        jobs.append(
+            Job(
+                "logscan",
+                [*ls_base, "scan", str(input_dir), "-f", "csv", "-o", str(csv_out)],
+                cwd=ls_cwd,
+                report=csv_out,
+            )
+        )
+
+    rg = tools["rg"]
+    if rg is None:
+        jobs.append(Job("rg", None, "rg not found on PATH"))
+    elif not pats.rg:
+        jobs.append(Job("rg", None, "rg accepts none of the patterns"))
+    else:
+        # --no-ignore: benchmarks/data is gitignored and rg would otherwise skip it silently.
+        argv = [rg, "--no-config", "--no-ignore", "-c"]
+        if compressed:
+            argv.append("-z")
+        argv += [a for p in pats.rg for a in ("-e", p)]
+        jobs.append(Job("rg", [*argv, str(input_dir)]))
+
+    grep = tools["grep"]
+    decompressor = tools["zcat"] if case == "gz" else tools["zstdcat"]
+    egrep = [a for p in pats.grep for a in ("-e", p)]
+    if grep is None:
+        jobs.append(Job("grep", None, "grep not found on PATH"))
+    elif not pats.grep:
+        jobs.append(Job("grep", None, "grep -E accepts none of the patterns"))
+    elif compressed and decompressor is None:
+        jobs.append(Job("grep", None, f"{'zcat' if case == 'gz' else 'zstdcat'} not found"))
+    elif compressed:
+        assert decompressor is not None
+        line = f"{shlex.join([decompressor, *names])} | {shlex.join([grep, '-E', '-c', *egrep])}"
+        jobs.append(Job("grep", [line], shell=True))
+    else:
+        jobs.append(Job("grep", [grep, "-E", "-c", "-r", *egrep, str(input_dir)]))
+
+    if args.baseline:
+        wc = tools["wc"]
+        if wc is None:
+            jobs.append(Job("wc -l", None, "wc not found"))
+        elif compressed and decompressor is None:
+            jobs.append(Job("wc -l", None, "decompressor not found"))
+        elif compressed:
+            assert decompressor is not None
+            jobs.append(Job("wc -l", [f"{shlex.join([decompressor, *names])} | {wc} -l"], shell=True))
+        else:
+            jobs.append(Job("wc -l", [wc, "-l", *names]))
+    return jobs
+
+
+# --------------------------------------------------------------------------------------------
+# Reporting
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values)
+
+
+def summarise(jobs: list[Job], input_bytes: int, out_dir: Path, case: str) -> dict[str, Any]:
+    by_tool: dict[str, dict[str, Any]] = {}
+    for job in jobs:
+        entry: dict[str, Any] = {"command": job.argv, "shell": job.shell}
+        if job.argv is None or job.error or not job.runs:
+            entry.update(status="n/a", reason=job.reason or job.error or "no runs")
+        else:
+            walls = [r.wall for r in job.runs]
+            med = median(walls)
+            entry.update(
+                status="ok",
+                runs=[vars(r) for r in job.runs],
+                median_s=round(med, 4),
+                min_s=round(min(walls), 4),
+                max_s=round(max(walls), 4),
+                mib_s=round(input_bytes / 2**20 / med, 1),
+                peak_rss_mib=round(max(r.rss_mib for r in job.runs), 1),
+                cpu_s=round(median([r.cpu for r in job.runs]), 3),
+            )
+            if job.tool in ("rg", "grep"):
+                entry["matched_lines"] = count_matches(out_dir / f"{case}-{job.tool}.out")
+        by_tool[job.tool] = entry
+    for entry in by_tool.values():
+        if entry["status"] != "ok":
+            continue
+        for ref in ("rg", "grep"):
+            other = by_tool.get(ref, {})
+            if other.get("status") == "ok":
+                # > 1 means faster than the reference, < 1 slower.
+                entry[f"vs_{ref}"] = round(other["median_s"] / entry["median_s"], 3)
+    return by_tool
+
+
+def fmt(value: Any, spec: str) -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def markdown(results: dict[str, Any]) -> str:
+    head = "| case | tool | median s | MiB/s | × rg | × grep | peak RSS MiB | CPU s | matched lines | notes |"
+    rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    for case, c in results["cases"].items():
+        for tool, e in c["tools"].items():
+            if e["status"] != "ok":
+                rows.append(f"| {case} | {tool} | n/a | n/a | | | | | | {e['reason']} |")
+                continue
+            n = len(e["runs"])
+            spread = f"{n} run{'s' if n != 1 else ''}, {e['min_s']:.2f}–{e['max_s']:.2f} s"
+            rows.append(
+                f"| {case} | {tool} | {e['median_s']:.2f} | {e['mib_s']:,.0f} "
+                f"| {fmt(e.get('vs_rg'), '.2f')} | {fmt(e.get('vs_grep'), '.2f')} "
+                f"| {e['peak_rss_mib']:,.0f} | {e['cpu_s']:.2f} "
+                f"| {fmt(e.get('matched_lines'), ',d') if tool in ('rg', 'grep') else ''} "
+                f"| {spread} |"
+            )
+    return "\n".join(rows)
+
+
+# --------------------------------------------------------------------------------------------
+# Main
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--size",
+        type=generate.parse_size,
+        default=generate.parse_size("1GiB"),
+        help="corpus size, uncompressed (default 1GiB)",
+    )
+    parser.add_argument("--files", type=int, default=8, help="big files in the corpus (default 8)")
+    parser.add_argument("--seed", type=int, default=42, help="generator seed (default 42)")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=HERE / "data",
+        help="corpus directory (default benchmarks/data, gitignored)",
+    )
+    parser.add_argument("--repeat", type=int, default=3, help="timed runs per tool (default 3)")
+    parser.add_argument(
+        "--cases",
+        default=DEFAULT_CASES,
+        help=f"comma-separated subset of {','.join(CASES)} (default {DEFAULT_CASES})",
+    )
+    parser.add_argument(
+        "--small-files", type=int, default=2000, help="files in the 'small' case (default 2000)"
+    )
+    parser.add_argument(
+        "--small-size",
+        type=generate.parse_size,
+        default=None,
+        help="total size of the 'small' case (default: --size, at most 128MiB)",
+    )
+    parser.add_argument(
+        "--rules",
+        type=Path,
+        default=REPO / "rules",
+        help="rule directory for the rg/grep patterns (default rules/)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the results as JSON here")
+    parser.add_argument(
+        "--timeout", type=float, default=3600, help="seconds before a single run is killed (default 3600)"
+    )
+    parser.add_argument(
+        "--no-baseline", dest="baseline", action="store_false", help="leave out the 'wc -l' yardstick row"
+    )
+    parser.add_argument(
+        "--rg-unicode-b",
+        action="store_true",
+        help="pass \\b to rg unchanged (Unicode boundary; much slower on non-ASCII input with ripgrep 13)",
+    )
+    # Hidden: replaces the logscan command so the harness can be tried before logscan exists.
+    # {dir}, {files} and {out} are substituted; with none of them the input files are appended.
+    parser.add_argument("--logscan-cmd", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    unknown = [c for c in cases if c not in CASES]
+    if unknown:
+        parser.error(f"unknown case(s) {unknown}; choose from {', '.join(CASES)}")
+    args.cases = cases
+    if args.repeat < 1:
+        parser.error("--repeat must be at least 1")
+    if args.small_size is None:
+        args.small_size = min(args.size, generate.parse_size("128MiB"))
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    data: Path = args.data.resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    out_dir = data / "out"
+    out_dir.mkdir(exist_ok=True)
+
+    tools: dict[str, str | None] = {
+        name: shutil.which(name) for name in ("rg", "grep", "zcat", "zstdcat", "wc")
+    }
+    ls_base, ls_why, ls_cwd = logscan_base(args.logscan_cmd)
+    versions = {
+        "rg": first_line([tools["rg"], "--version"]) if tools["rg"] else "n/a",
+        "grep": first_line([tools["grep"], "--version"]) if tools["grep"] else "n/a",
+        "gzip": first_line(["gzip", "--version"]) if shutil.which("gzip") else "n/a",
+        "zstd": first_line(["zstd", "--version"]) if shutil.which("zstd") else "n/a",
+        "logscan_command": ls_why,
+        **python_facts(logscan_python(ls_base)),
+        "harness_python": platform.python_version(),
+    }
+    pats = build_patterns(args.rules, tools["rg"], tools["grep"], args.rg_unicode_b)
+    subreaper = become_subreaper()
+    # What a child that does nothing reports: the floor under every peak RSS below.
+    floor = run_once(Job("true", ["true"]), out_dir / "floor.out", 60, subreaper).rss_mib
+
+    results: dict[str, Any] = {
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "machine": machine_facts(),
+        "versions": versions,
+        "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+        "patterns": {
+            "source": pats.source,
+            "count": len(pats.all),
+            "rg": len(pats.rg),
+            "grep": len(pats.grep),
+            "notes": pats.notes,
+        },
+        "rss": {
+            "method": "setsid -f + subreaper + os.wait4"
+            if subreaper
+            else "os.wait4 on the direct child (includes the harness's own RSS, inherited through fork)",
+            "floor_mib": round(floor, 1),
+        },
+        "corpus": {},
+        "cases": {},
+    }
+    m = results["machine"]
+    print(f"machine: {m['nproc']} CPUs, {m['cpu_model']}, {m['mem_total_gib']} GiB RAM")
+    print(
+        f"versions: {versions['rg']}; {versions['grep']}; python {versions['python']}; "
+        f"polars {versions['polars']}; logscan {versions['logscan']} ({ls_why})"
+    )
+    print(
+        f"patterns: {len(pats.all)} from {pats.source}; rg runs {len(pats.rg)}, grep -E runs {len(pats.grep)}"
+    )
+    for note in pats.notes:
+        print(f"  note: {note}")
+
+    need_gz = "gz" in args.cases
+    need_zst = "zst" in args.cases and shutil.which("zstd") is not None
+    corpora: dict[str, dict[str, Any]] = {}
+    if {"plain", "gz", "zst"} & set(args.cases):
+        corpora["plain"] = ensure_corpus(
+            data, "plain", size=args.size, files=args.files, seed=args.seed, gz=need_gz, zst=need_zst
+        )
+    if "small" in args.cases:
+        corpora["small"] = ensure_corpus(
+            data, "small", size=args.small_size, files=args.small_files, seed=args.seed, gz=False, zst=False
+        )
+    for name, entry in corpora.items():
+        results["corpus"][name] = {
+            k: entry[k] for k in ("params", "bytes", "lines", "records", "gz_bytes", "zst_bytes", "dirs")
+        }
+        results["corpus"][name]["n_files"] = len(entry["files"])
+
+    for case in args.cases:
+        corpus = corpora["small" if case == "small" else "plain"]
+        sub = {"plain": "plain", "small": "plain", "gz": "gz", "zst": "zst"}[case]
+        input_dir = data / corpus["dirs"][sub]
+        suffix = {"gz": ".gz", "zst": ".zst"}.get(case, "")
+        files = [input_dir / (f["name"] + suffix) for f in corpus["files"]]
+        case_info: dict[str, Any] = {
+            "input_dir": str(input_dir),
+            "files": len(files),
+            "input_bytes": corpus["bytes"],
+            "stored_bytes": sum(f.stat().st_size for f in files if f.exists()),
+        }
+        results["cases"][case] = case_info
+        if not all(f.exists() for f in files):
+            why = "zstd CLI not found" if case == "zst" else f"missing files in {input_dir}"
+            case_info["tools"] = {
+                t: {"status": "n/a", "reason": why} for t in TOOLS if t != "wc -l" or args.baseline
+            }
+            print(f"\n{case}: skipped ({why})")
+            continue
+        jobs = make_jobs(
+            case,
+            input_dir,
+            files,
+            out_dir=out_dir,
+            pats=pats,
+            args=args,
+            tools=tools,
+            ls_base=ls_base,
+            ls_why=ls_why,
+            ls_cwd=ls_cwd,
+        )
+        print(
+            f"\n{case}: {len(files)} files, {generate.format_size(corpus['bytes'])} "
+            f"uncompressed, {generate.format_size(case_info['stored_bytes'])} on disk",
+            flush=True,
+        )
+        warm_page_cache(files)
+        for rep in range(args.repeat):
+            for job in jobs:
+                if job.argv is None or job.error:
+                    continue
+                out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
+                started_at = time.time()
+                run = run_once(job, out, args.timeout, subreaper)
+                problem = run_problem(job, run, out.with_suffix(".stderr"), started_at)
+                if problem:
+                    # One bad run voids the row: a median over crashes and successes means nothing.
+                    job.error = f"run {rep + 1}: {problem}"
+                    print(f"  {job.tool}: failed, {job.error}")
+                    continue
+                job.runs.append(run)
+                print(
+                    f"  run {rep + 1}/{args.repeat} {job.tool:8} {run.wall:8.3f} s {run.rss_mib:8.1f} MiB",
+                    flush=True,
+                )
+        case_info["tools"] = summarise(jobs, corpus["bytes"], out_dir, case)
+        for job in jobs:
+            if job.argv is not None:
+                case_info["tools"][job.tool]["command"] = job.argv
+
+    print()
+    print(markdown(results))
+    print(
+        "\nMiB/s = uncompressed input MiB / median wall time; × rg, × grep = that tool's "
+        "median / this row's (above 1 = faster); peak RSS = max over runs of ru_maxrss "
+        f"(a child doing nothing shows {floor:.1f} MiB)."
+    )
+    rg_grep = {
+        c: (v["tools"].get("rg", {}).get("matched_lines"), v["tools"].get("grep", {}).get("matched_lines"))
+        for c, v in results["cases"].items()
+        if "tools" in v
+    }
+    for c, (a, b) in rg_grep.items():
+        if a is not None and b is not None and a != b:
+            print(
+                f"note: {c}: rg and grep count different lines ({a:,} vs {b:,}); their "
+                "pattern sets differ, see the notes above"
+            )
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
