@@ -25,8 +25,12 @@ EVENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "category": pl.String,
     "rule_id": pl.String,
     "message": pl.String,
+    # The suppress entry that silenced the occurrence; null for the ones that are counted.
+    "suppressed_by": pl.String,
 }
 WINDOW_COLUMNS = ("window_start", "window_end", "category", "side", "count")
+SUPPRESSED_COLUMNS = ("suppressed_by", "rule_id", "category", "count")
+COVERAGE_COLUMNS = ("rule_id", "category", "hits")
 
 
 @dataclass(frozen=True)
@@ -92,3 +96,29 @@ def _top(events: pl.DataFrame, keys: list[str], required: str, limit: int | None
         .sort(["count", *keys], descending=[True] + [False] * len(keys))
     )
     return counted if limit is None else counted.head(limit)
+
+
+def suppressed_counts(suppressed: pl.DataFrame) -> pl.DataFrame:
+    """Suppressed occurrences counted per suppress entry, rule and category (mergeable sums)."""
+    return (
+        suppressed.group_by("suppressed_by", "rule_id", "category")
+        .agg(count=pl.len())
+        .sort(["count", "suppressed_by", "rule_id"], descending=[True, False, False], nulls_last=True)
+        .select(SUPPRESSED_COLUMNS)
+    )
+
+
+def rule_coverage(events: pl.DataFrame, rules: list[tuple[str, str]]) -> pl.DataFrame:
+    """Hits per loaded rule, given as (rule id, category) in priority order, including the rules
+    that never fired (0 hits): most hits first, then in the order given."""
+    loaded = pl.DataFrame(
+        {"rule_id": [r[0] for r in rules], "category": [r[1] for r in rules], "order": range(len(rules))},
+        schema={"rule_id": pl.String, "category": pl.String, "order": pl.Int64},
+    )
+    hits = events.filter(pl.col("rule_id").is_not_null()).group_by("rule_id").agg(hits=pl.len())
+    return (
+        loaded.join(hits, on="rule_id", how="left")
+        .with_columns(pl.col("hits").fill_null(0).cast(pl.Int64))
+        .sort(["hits", "order"], descending=[True, False])
+        .select(COVERAGE_COLUMNS)
+    )

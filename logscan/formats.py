@@ -27,8 +27,10 @@ class FileFormat:
     side: Side
     # Matches lines typical of the format; the format that explains most sampled lines wins.
     detect: str
-    # Matches the first line of a record; None means every line is a record of its own.
-    record_start: str | None
+    # False: only lines of a known record shape start a record (a Python logging record runs
+    # until the next one, whatever lines it holds). True: any line starts one unless it looks
+    # like a continuation (indented, a closing bracket, a wrapped line...).
+    loose_records: bool
 
 
 _PYTHON_LEVELS = r"(?:DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL|FATAL)"
@@ -43,7 +45,7 @@ FORMATS: tuple[FileFormat, ...] = (
             r"|^\d{4}/\d{2}/\d{2} \d{2}:\d{2}:\d{2} \w+\.go:\d+:"
             r"|^(?:llama_|ggml_|load_tensors:|print_info:|llm_load_|srv |slot )"
         ),
-        record_start=None,
+        loose_records=True,
     ),
     FileFormat(
         id="python-logging",
@@ -51,26 +53,60 @@ FORMATS: tuple[FileFormat, ...] = (
         side="client",
         detect=(
             rf"^\[?\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}:\d{{2}}\S*.{{0,60}}?\b{_PYTHON_LEVELS}\b"
-            rf"|^{_PYTHON_LEVELS}:[\w.]*:|^Traceback \(most recent call last\):|^  File \""
+            rf"|^{_PYTHON_LEVELS}:[\w.]*:|^{_PYTHON_LEVELS}:\s+\S"  # basicConfig, uvicorn
         ),
-        record_start=(
-            rf"^(?:\[?\d{{4}}-\d{{2}}-\d{{2}}[ T]\d{{2}}:\d{{2}}"
-            rf"|{_PYTHON_LEVELS}:|{_PYTHON_LEVELS}\s+\[?\d{{4}}-)"
-        ),
+        loose_records=False,
+    ),
+    FileFormat(
+        id="access-log",
+        description="nginx or Apache access log (a proxy in front of Ollama)",
+        side="server",
+        detect=r'^\S+ \S+ \S+ \[\d{2}/\w{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4}\] "',
+        loose_records=True,
+    ),
+    FileFormat(
+        id="json-lines",
+        description="one JSON object per line (pino, zerolog, structlog...)",
+        side="client",
+        detect=r'^\{"',
+        loose_records=True,
+    ),
+    FileFormat(
+        id="timestamped-text",
+        description="lines that start with a time but no known logger layout (Node, Go, LiteLLM)",
+        side="client",
+        detect=r"^(?:\x1b\[[0-9;]*m)?\[?(?:\d{4}-\d{2}-\d{2}[ T])?\d{2}:\d{2}:\d{2}",
+        loose_records=True,
     ),
     FileFormat(
         id="plain",
         description="any other text: indented lines continue the record above them",
         side="client",
         detect=r"^\S",
-        # Indented lines, closing brackets and an exception line right after a traceback frame
-        # continue a record; see `record_starts`.
-        record_start=r"^[^\s})\]]",
+        loose_records=True,
     ),
 )
 FORMATS_BY_ID = {fmt.id: fmt for fmt in FORMATS}
 _DETECTION_THRESHOLD = 0.2
 _DETECTION_SAMPLE_LINES = 2000
+
+# Lines that begin a record whatever the file's format: log lines with a known prefix.
+_RECORD_START = "|".join(
+    f"(?:{shape})"
+    for shape in (
+        *(fmt.detect for fmt in FORMATS if fmt.id not in ("plain", "python-logging")),
+        r"^\[Recovery\]",
+        r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",  # timestamp first
+        rf"^{_PYTHON_LEVELS}:|^{_PYTHON_LEVELS}\s+\[?\d{{4}}-",  # logging.basicConfig, uvicorn
+        r'^\{"',  # JSON lines
+        r"^```",  # a Markdown fence around pasted logs
+    )
+)
+# Lines that never begin a record in a loose format.
+_CONTINUATION = (
+    r"^(?:\s|[}\])]|During handling of the above exception"
+    r"|The above exception was the direct cause|For more information check: )"
+)
 
 
 def detect_format(sample: pl.Series) -> FileFormat:
@@ -82,36 +118,55 @@ def detect_format(sample: pl.Series) -> FileFormat:
     for fmt in FORMATS:
         if fmt.id == "plain":
             continue
-        share = lines.str.contains(fmt.detect).mean() or 0.0
-        if share > best_share:  # type: ignore[operator]
-            best, best_share = fmt, share  # type: ignore[assignment]
+        share = float(lines.str.contains(fmt.detect).mean() or 0.0)  # type: ignore[arg-type]
+        if share > best_share:
+            best, best_share = fmt, share
     return best
 
 
 def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
     """True where a line begins a record. The first line always does."""
-    if fmt.record_start is None:
-        starts = pl.Series(values=[True] * lines.len(), dtype=pl.Boolean)
+    known = lines.str.contains(_RECORD_START).fill_null(value=False)
+    if fmt.loose_records:
+        loose = ~lines.str.contains(_CONTINUATION).fill_null(value=True)
+        starts = (known | loose) & ~_loose_continuation(lines, known | loose, known)
     else:
-        starts = lines.str.contains(fmt.record_start).fill_null(value=False)
-        if fmt.id == "plain":
-            starts = starts & ~_plain_continuation(lines)
+        starts = known
     if starts.len():
         starts[0] = True
     return starts
 
 
-def _plain_continuation(lines: pl.Series) -> pl.Series:
+def _loose_continuation(lines: pl.Series, provisional_starts: pl.Series, known: pl.Series) -> pl.Series:
     """Unindented lines that still continue the record above: the exception line after a
-    traceback frame, a lone opening bracket of a dumped object, and the rest of a line that
-    was wrapped inside a quoted string."""
+    traceback frame, a lone opening bracket of a dumped object, an `{"error": ...}` body printed
+    under a status line (with a blank line between or not), and the rest of a line that was wrapped
+    inside a quoted string. A traceback starts a record of its own unless it follows a log line
+    or is the next link of a chain of exceptions."""
     previous = lines.shift(1)
+    before_blank = pl.select(pl.when(previous.is_null()).then(lines.shift(2)).otherwise(previous)).to_series()
     after_frame = previous.str.starts_with("  ").fill_null(value=False)
     exception_line = lines.str.contains(r"^[A-Za-z_][\w.]*(?:Error|Exception)\b").fill_null(value=False)
     lone_bracket = lines.str.contains(r"^[\[{]\s*$").fill_null(value=False)
-    open_quote = (previous.str.count_matches('(?:^|[^\\\\])"') % 2 == 1).fill_null(value=False)
-    return (after_frame & exception_line) | lone_bracket | open_quote
+    error_body = lines.str.contains(r'^\{"error"\s*:').fill_null(value=False)
+    json_body = error_body & ~before_blank.str.starts_with("{").fill_null(value=True)
+    quotes = previous.str.count_matches('"', literal=True) - previous.str.count_matches('\\"', literal=True)
+    open_quote = ((quotes % 2 == 1) & provisional_starts.shift(1)).fill_null(value=False)
+    wrapped = open_quote & ~known
+    # logger.exception() prints the traceback under a log line; a chain of exceptions prints
+    # one traceback under another.
+    chained = lines.str.starts_with("Traceback (most recent call last):").fill_null(value=False) & (
+        before_blank.str.contains(r"^(?:During handling of the above|The above exception)").fill_null(
+            value=False
+        )
+        | (known & ~lines.str.starts_with("{").fill_null(value=False)).shift(1).fill_null(value=False)
+    )
+    return (after_frame & exception_line) | lone_bracket | json_body | wrapped | chained
 
+
+# Records that are never occurrences, whatever numbers they show: llama.cpp runner request
+# logs repeat the GIN line of the same request, and gin's debug and panic output is noise.
+NOISE_RECORD = r"\[log_server_request\]|\blog_server_r\b|^\[GIN-debug\]|\[Recovery\]"
 
 # Line shapes logscan knows besides the formats' own: continuation lines of records.
 _CONTINUATION_SHAPES = (
@@ -159,6 +214,8 @@ class Envelope:
     pattern: str | None = None
     # For JSON envelopes: JSON paths of the inner line and of the timestamp.
     json_paths: tuple[str, str] | None = None
+    # Containers run in UTC unless told otherwise, so zone-less times inside are UTC.
+    container: bool = False
 
 
 _ISO_TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
@@ -170,7 +227,7 @@ ENVELOPES: tuple[Envelope, ...] = (
         "journalctl -o json",
         json_paths=("$.MESSAGE", "$.__REALTIME_TIMESTAMP"),
     ),
-    Envelope("docker-json", "Docker json-file record", json_paths=("$.log", "$.time")),
+    Envelope("docker-json", "Docker json-file record", json_paths=("$.log", "$.time"), container=True),
     Envelope(
         "journald-short-iso",
         "journalctl -o short-iso",
@@ -182,17 +239,21 @@ ENVELOPES: tuple[Envelope, ...] = (
         rf"^(?P<month>{_JOURNAL_MONTH}) {{1,2}}(?P<day>\d{{1,2}}) (?P<time>\d{{2}}:\d{{2}}:\d{{2}})"
         r" \S+ [^\s:\[]+(?:\[\d+\])?: (?P<inner>.*)$",
     ),
-    Envelope("docker-timestamps", "docker logs -t", rf"^(?P<ts>{_ISO_TS}) (?P<inner>.*)$"),
+    Envelope("docker-timestamps", "docker logs -t", rf"^(?P<ts>{_ISO_TS}) (?P<inner>.*)$", container=True),
     Envelope(
         "docker-desktop",
         "Docker Desktop: host-local time before the container's own line",
         r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) "
         r"(?P<inner>(?:\[GIN|time=|\d{4}/\d{2}/\d{2} |\d{4}-\d{2}-\d{2}T|llama|ggml).*)$",
+        container=True,
     ),
-    Envelope("compose", "docker compose service prefix", r"^[A-Za-z0-9][\w.-]* *\| (?P<inner>.*)$"),
+    Envelope(
+        "compose", "docker compose service prefix", r"^[A-Za-z0-9][\w.-]* *\| (?P<inner>.*)$", container=True
+    ),
 )
 ENVELOPES_BY_ID = {envelope.id: envelope for envelope in ENVELOPES}
-_ENVELOPE_THRESHOLD = 0.5
+_ENVELOPE_SHARE = 0.1
+_ENVELOPE_MIN_LINES = 2
 _MAX_ENVELOPE_DEPTH = 4
 _MONTHS = {
     **{name: i for i, name in enumerate(
@@ -202,25 +263,28 @@ _MONTHS = {
 
 
 def detect_envelopes(sample: pl.Series) -> tuple[Envelope, ...]:
-    """The envelopes around most of the sample's lines, outermost first (they can stack:
-    a compose prefix around a `docker logs -t` timestamp around a GIN line)."""
+    """The envelopes around the sample's lines, outermost first. They can stack (a compose
+    prefix around a `docker logs -t` timestamp around a GIN line) and mix (logs pasted from
+    several sources), so each one found around a fair share of lines is peeled where it fits."""
     stack: list[Envelope] = []
     lines = sample.head(_DETECTION_SAMPLE_LINES).drop_nulls()
     for _ in range(_MAX_ENVELOPE_DEPTH):
-        found = next((e for e in ENVELOPES if _share_wrapped(lines, e) >= _ENVELOPE_THRESHOLD), None)
-        if found is None or lines.len() == 0:
+        depth = len(stack)
+        for envelope in ENVELOPES:
+            if envelope not in stack and _wraps_enough(lines, envelope):
+                stack.append(envelope)
+                lines = peel(lines, (envelope,), JournalYear(2000)).get_column("line")
+        if len(stack) == depth:
             break
-        stack.append(found)
-        lines = peel(lines, (found,), JournalYear(2000)).get_column("line")
     return tuple(stack)
 
 
-def _share_wrapped(lines: pl.Series, envelope: Envelope) -> float:
+def _wraps_enough(lines: pl.Series, envelope: Envelope) -> bool:
     if envelope.json_paths is not None:
-        wrapped = lines.str.json_path_match(envelope.json_paths[0]).is_not_null()
+        wrapped = int(lines.str.json_path_match(envelope.json_paths[0]).is_not_null().sum())
     else:
-        wrapped = lines.str.contains(envelope.pattern or "")
-    return float(wrapped.mean() or 0.0)  # type: ignore[arg-type]
+        wrapped = int(lines.str.contains(envelope.pattern or "").sum())
+    return wrapped >= _ENVELOPE_MIN_LINES and wrapped >= _ENVELOPE_SHARE * lines.len()
 
 
 @dataclass
@@ -245,10 +309,29 @@ class JournalYear:
         return years
 
 
+def first_journal_month(lines: pl.Series, stack: tuple[Envelope, ...]) -> int | None:
+    """The month of the first journald short line, if the lines are in that envelope."""
+    if ENVELOPES_BY_ID["journald-short"] not in stack:
+        return None
+    months = (
+        lines.str.extract(ENVELOPES_BY_ID["journald-short"].pattern or "", 1)
+        .replace_strict(_MONTHS, default=None, return_dtype=pl.Int32)
+        .drop_nulls()
+    )
+    return int(months[0]) if months.len() else None
+
+
 def peel(lines: pl.Series, stack: tuple[Envelope, ...], journal_year: JournalYear) -> pl.DataFrame:
-    """Columns `line` (the inner line) and `envelope_ts` (the most precise timestamp the
-    envelopes carried, as text; null if none). Lines an envelope does not fit stay as they are."""
-    frame = pl.DataFrame({"line": lines, "envelope_ts": pl.Series([None] * lines.len(), dtype=pl.String)})
+    """Columns `line` (the inner line), `envelope_ts` (the most precise timestamp the envelopes
+    carried, as text; null if none) and `in_container` (a container envelope was peeled, so
+    the inner line's zone-less times are UTC). A line an envelope does not fit stays as it is."""
+    frame = pl.DataFrame(
+        {
+            "line": lines,
+            "envelope_ts": pl.Series([None] * lines.len(), dtype=pl.String),
+            "in_container": pl.Series([False] * lines.len(), dtype=pl.Boolean),
+        }
+    )
     for envelope in stack:
         frame = _peel_one(frame, envelope, journal_year)
     return frame
@@ -287,6 +370,7 @@ def _peel_one(frame: pl.DataFrame, envelope: Envelope, journal_year: JournalYear
     return frame.with_columns(
         line=pl.coalesce(inner, line),
         envelope_ts=pl.when(more_precise).then(raw_ts).otherwise(earlier),
+        in_container=pl.col("in_container") | (inner.is_not_null() & envelope.container),
     )
 
 
@@ -396,40 +480,65 @@ def model_expr(message: pl.Expr, text: pl.Expr) -> pl.Expr:
     return found.str.replace(_REGISTRY_PREFIX, "")
 
 
-def timestamp_precision(text: pl.Expr) -> pl.Expr:
-    """How precise the first timestamp in ``text`` is: a zone counts for more than any number
-    of fraction digits. Null where there is no timestamp."""
+# Access-log time (`07/May/2025:08:59:38 +0200`) and epoch times in JSON logs (pino
+# milliseconds, llama.cpp runner seconds).
+_ACCESS_LOG_TIME = r"\[(\d{2})/(\w{3})/(\d{4}):(\d{2}:\d{2}:\d{2}) ([+-]\d{4})\]"
+_EPOCH_TIME = r"\"(?:time|timestamp|ts)\"\s*:\s*(\d{13}|\d{10})\b"
+_MONTH_NUMBERS = {name: f"{number:02d}" for name, number in _MONTHS.items() if not name.endswith("月")}
+_ZONED = 100  # a zone outweighs any number of fraction digits
+
+
+def timestamp_precision(text: pl.Expr, zone_known: pl.Expr | bool = False) -> pl.Expr:
+    """How precise the first timestamp in ``text`` is; null where there is none. A timestamp
+    with a zone (or whose zone is known from elsewhere) outweighs any number of digits."""
     parts = text.str.extract_groups(_TIMESTAMP)
-    has_zone = parts.struct.field("6").is_not_null().cast(pl.Int32) * 100
+    zoned = (parts.struct.field("6").is_not_null() | zone_known).cast(pl.Int32) * _ZONED
     digits = parts.struct.field("5").str.len_chars().fill_null(0).cast(pl.Int32)
-    return pl.when(parts.struct.field("1").is_not_null()).then(has_zone + digits)
+    epoch_digits = text.str.extract(_EPOCH_TIME, 1).str.len_chars().cast(pl.Int32)
+    return (
+        pl.when(parts.struct.field("1").is_not_null())
+        .then(zoned + digits)
+        .when(text.str.contains(_ACCESS_LOG_TIME))
+        .then(pl.lit(_ZONED))
+        .when(epoch_digits.is_not_null())
+        .then(_ZONED + epoch_digits - 10)
+    )
 
 
-def timestamp_expr(header: pl.Expr, assume_tz: str) -> pl.Expr:
-    """The first timestamp on the record's first line, in UTC. Times without a zone are taken
-    in ``assume_tz``; an ambiguous DST time takes the earlier instant, a non-existent one none."""
-    parts = header.str.extract_groups(_TIMESTAMP)
+def timestamp_expr(text: pl.Expr, assume_tz: str) -> pl.Expr:
+    """The first timestamp in ``text``, in UTC. Times without a zone are taken in
+    ``assume_tz``. A time that a DST change makes ambiguous takes the earlier instant; one
+    that falls in the gap is read with the offset in force before the gap (as Python and Go
+    do), so 02:30 on a spring-forward night in Berlin is 01:30 UTC."""
+    parts = text.str.extract_groups(_TIMESTAMP)
     field = parts.struct.field
-    local = pl.concat_str(
-        [
-            field("1"),
-            pl.lit("-"),
-            field("2"),
-            pl.lit("-"),
-            field("3"),
-            pl.lit("T"),
-            field("4"),
-            pl.lit("."),
-            field("5").fill_null("0"),
-        ]
+    local = pl.format(
+        "{}-{}-{}T{}.{}", field("1"), field("2"), field("3"), field("4"), field("5").fill_null("0")
     )
     zone = field("6").str.replace("^Z$", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2")
     zoned = pl.concat_str([local, zone]).str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
     )
-    naive = (
-        local.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-        .dt.replace_time_zone(assume_tz, ambiguous="earliest", non_existent="null")
-        .dt.convert_time_zone("UTC")
-    )
-    return pl.when(zone.is_not_null()).then(zoned).otherwise(naive)
+    naive = local.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    hour = pl.duration(hours=1)
+    localised = pl.coalesce(
+        naive.dt.replace_time_zone(assume_tz, ambiguous="earliest", non_existent="null"),
+        (naive - hour).dt.replace_time_zone(assume_tz, ambiguous="earliest", non_existent="null") + hour,
+    ).dt.convert_time_zone("UTC")
+    access = text.str.extract_groups(_ACCESS_LOG_TIME).struct.field
+    access_time = pl.format(
+        "{}-{}-{}T{}{}",
+        access("3"),
+        access("2").replace_strict(_MONTH_NUMBERS, default=None),
+        access("1"),
+        access("4"),
+        access("5"),
+    ).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_unit="us", time_zone="UTC")
+    epoch = text.str.extract(_EPOCH_TIME, 1)
+    epoch_time = pl.from_epoch(
+        pl.when(epoch.str.len_chars() == 13)
+        .then(epoch.cast(pl.Int64) * 1000)
+        .otherwise(epoch.cast(pl.Int64) * 1_000_000),
+        "us",
+    ).dt.replace_time_zone("UTC")
+    return pl.coalesce(pl.when(zone.is_not_null()).then(zoned).otherwise(localised), access_time, epoch_time)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,13 @@ _NO_TIMESTAMP = "no timestamp"
 @dataclass(frozen=True)
 class RenderOptions:
     table_style: str = "simple"
+    coverage: bool = False  # table: hits per rule and the rules that never fired
+    explain: bool = False  # table: the full explanation and steps of each category present
+
+
+# How many clusters of unclassified messages the table shows (JSON has them all).
+TABLE_CLUSTERS = 5
+_EXAMPLE_CHARS = 160
 
 
 def _when(value: datetime | None, with_seconds: bool = True) -> str:
@@ -50,8 +58,14 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
     ]
     if summary.total:
         out += _causes_section(result, style)
+        if options.explain:
+            out += _explain_section(result)
         out += _windows_section(result, style)
         out += _top_section(result, style)
+        out += _clusters_section(result)
+    out += _suppressed_section(result, style)
+    if options.coverage:
+        out += _coverage_section(result, style)
     out += _input_section(result, style)
     out += _notes(result)
     return "\n".join(out).rstrip("\n") + "\n"
@@ -168,9 +182,11 @@ def _notes(result: ScanResult) -> list[str]:
     notes: list[str] = []
     if summary.total:
         share = summary.classified / summary.total
+        fired = result.coverage.filter(pl.col("hits") > 0).height
         notes.append(
             f"- Explained by a rule: {summary.classified:,} of {summary.total:,} ({share:.1%};"
-            f" {result.rules_loaded} rules loaded). Unclassified: {summary.total - summary.classified:,}."
+            f" {result.rules_loaded} rules loaded, {fired} fired). Unclassified:"
+            f" {summary.total - summary.classified:,}."
         )
         server_unclassified = result.events.filter(
             (pl.col("side") == "server") & pl.col("rule_id").is_null()
@@ -185,6 +201,12 @@ def _notes(result: ScanResult) -> list[str]:
                 f"- {server_unclassified:,} unclassified 400s are server access lines: Ollama sends the"
                 " reason to the client, so look for it in the application logs of the same time."
             )
+    if result.suppressed_total:
+        notes.append(
+            f"- {_plural(result.suppressed_total, '400')} suppressed by rule files: counted under"
+            " 'Suppressed', in none of the totals."
+        )
+    notes += [f"- Slow rule: {timeout}." for timeout in result.regex_timeouts]
     if summary.untimed:
         notes.append(
             f"- {_plural(summary.untimed, '400')} carry no timestamp: they are in the totals and"
@@ -211,6 +233,129 @@ def _notes(result: ScanResult) -> list[str]:
             f"- {_plural(len(result.unreadable), 'file')} could not be read completely; see 'problem' above."
         )
     return ["Notes", *notes] if notes else []
+
+
+def _explain_section(result: ScanResult) -> list[str]:
+    """Per category present: its explanation, what to do, and what its fired rules add."""
+    hits = dict(result.coverage.filter(pl.col("hits") > 0).select("rule_id", "hits").iter_rows())
+    out = ["Explanations"]
+    for category_id in result.summary.by_category.get_column("category"):
+        category = result.categories.get(category_id)
+        if category is None:
+            continue
+        out.append(f"{category.id}: {category.title}")
+        out += _wrapped(category.explanation, "  ")
+        if category.remediation or category.steps:
+            out.append("  What to do:")
+            out += _wrapped(category.remediation, "    ")
+            for step in category.steps:
+                out += textwrap.wrap(step, 100, initial_indent="    - ", subsequent_indent="      ")
+        fired = [rule for rule in result.rules if rule.category == category.id and rule.id in hits]
+        if fired:
+            out.append("  Rules that fired: " + ", ".join(f"{rule.id} ({hits[rule.id]:,})" for rule in fired))
+        for rule in fired:
+            if rule.explain or rule.remediation:
+                out.append(f"    {rule.id}: {rule.title}")
+                out += _wrapped(rule.explain, "      ")
+                out += _wrapped(rule.remediation and f"Fix: {rule.remediation}", "      ")
+        out.append("")
+    return out
+
+
+def _wrapped(text: str, indent: str) -> list[str]:
+    return textwrap.wrap(text, 100, initial_indent=indent, subsequent_indent=indent) if text else []
+
+
+def _one_line(text: str, limit: int = _EXAMPLE_CHARS) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def _clusters_section(result: ScanResult) -> list[str]:
+    clusters = result.clusters.clusters
+    if not clusters:
+        return []
+    shown = clusters[:TABLE_CLUSTERS]
+    which = (
+        f"top {len(shown)} of {len(clusters)}" if len(clusters) > len(shown) else _plural(len(shown), "group")
+    )
+    out = [
+        f"Unclassified 400s by message ({which};"
+        " `logscan rules suggest PATH...` drafts rules for the client-side ones)"
+    ]
+    for cluster in shown:
+        span = (
+            f"{_when(cluster.first_seen)} .. {_when(cluster.last_seen)}"
+            if cluster.first_seen
+            else _NO_TIMESTAMP
+        )
+        out.append(f"  {cluster.count:,} {cluster.side}, {span}")
+        out.append(f"    {_one_line(cluster.template)}")
+        out += [f"    e.g. {e.file}:{e.line}: {_one_line(e.message)}" for e in cluster.examples]
+    if result.clusters.unclustered:
+        out.append(f"  {result.clusters.unclustered:,} more in rarer message shapes, not grouped")
+    return [*out, ""]
+
+
+def _suppressed_section(result: ScanResult, style: str) -> list[str]:
+    if not result.suppressed_total:
+        return []
+    rows = [list(row) for row in result.suppressed.iter_rows()]
+    headers = ["suppressed by", "rule", "category", "400s"]
+    return [
+        "Suppressed (in none of the counts above)",
+        tabulate(rows, headers=headers, tablefmt=style, colalign=_align(headers, 3)),
+        "",
+    ]
+
+
+def _coverage_section(result: ScanResult, style: str) -> list[str]:
+    fired = result.coverage.filter(pl.col("hits") > 0)
+    never = result.never_fired
+    out = [f"Rule coverage: {fired.height} of {_plural(result.coverage.height, 'rule')} fired on this input"]
+    if fired.height:
+        headers = ["rule", "category", "400s"]
+        out.append(tabulate(fired.rows(), headers=headers, tablefmt=style, colalign=_align(headers, 2)))
+    if never:
+        out.append(f"Never fired ({len(never)}):")
+        out += textwrap.wrap(", ".join(never), 100, initial_indent="  ", subsequent_indent="  ")
+    return [*out, ""]
+
+
+def _category_texts(result: ScanResult, category_id: str) -> dict[str, object]:
+    category = result.categories.get(category_id)
+    return {
+        "explanation": category.explanation if category else "",
+        "steps": list(category.steps) if category else [],
+    }
+
+
+def _coverage_document(result: ScanResult) -> dict[str, object]:
+    total = result.summary.total
+    return {
+        "classified_share": result.summary.classified / total if total else None,
+        "rules_loaded": result.coverage.height,
+        "rules_fired": result.coverage.filter(pl.col("hits") > 0).height,
+        "rules": result.coverage.to_dicts(),
+        "never_fired": result.never_fired,
+    }
+
+
+def _clusters_document(result: ScanResult) -> dict[str, object]:
+    return {
+        "unclustered": result.clusters.unclustered,
+        "groups": [
+            {
+                "template": c.template,
+                "count": c.count,
+                "side": c.side,
+                "first_seen": c.first_seen.strftime(_ISO_UTC) if c.first_seen else None,
+                "last_seen": c.last_seen.strftime(_ISO_UTC) if c.last_seen else None,
+                "examples": [e.__dict__ for e in c.examples],
+            }
+            for c in result.clusters.clusters
+        ],
+    }
 
 
 def _iso(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
@@ -249,6 +394,7 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
                 "remediation": result.categories[row["category"]].remediation
                 if row["category"] in result.categories
                 else "",
+                **_category_texts(result, row["category"]),
             }
             for row in records(summary.by_category)
         ],
@@ -256,6 +402,10 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "top_endpoints": records(summary.top_endpoints),
         "top_models": records(summary.top_models),
         "rule_hits": records(summary.rule_hits),
+        "coverage": _coverage_document(result),
+        "suppressed": {"total": result.suppressed_total, "entries": records(result.suppressed)},
+        "clusters": _clusters_document(result),
+        "regex_timeouts": [timeout.__dict__ for timeout in result.regex_timeouts],
         "files": [report.__dict__ for report in result.files],
     }
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"

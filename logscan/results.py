@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import polars as pl
 
-from logscan.aggregate import Summary
-from logscan.rules import Category
+from logscan.aggregate import COVERAGE_COLUMNS, SUPPRESSED_COLUMNS, Summary
+from logscan.classify import RegexTimeout
+from logscan.cluster import Clusters
+from logscan.rules import Category, Rule
 
 
 @dataclass
@@ -44,6 +46,13 @@ class ScanResult:
     window: str
     assume_tz: str
     rules_loaded: int
+    rules: tuple[Rule, ...] = ()
+    # Occurrences silenced by a suppress entry: counted here, in none of the totals above.
+    suppressed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=list(SUPPRESSED_COLUMNS)))
+    # Hits per loaded rule, zero for the rules that never fired on this input.
+    coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=list(COVERAGE_COLUMNS)))
+    clusters: Clusters = field(default_factory=lambda: Clusters([]))
+    regex_timeouts: list[RegexTimeout] = field(default_factory=list)
     excluded: TimeExclusions = TimeExclusions()
 
     @property
@@ -53,6 +62,14 @@ class ScanResult:
     @property
     def unreadable(self) -> list[FileReport]:
         return [report for report in self.files if report.error]
+
+    @property
+    def suppressed_total(self) -> int:
+        return int(self.suppressed.get_column("count").sum()) if self.suppressed.height else 0
+
+    @property
+    def never_fired(self) -> list[str]:
+        return self.coverage.filter(pl.col("hits") == 0).get_column("rule_id").to_list()
 
 
 @dataclass

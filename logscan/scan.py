@@ -14,7 +14,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logscan import aggregate, classify, formats, rules, sources
+from logscan import aggregate, classify, cluster, formats, rules, sources
 from logscan.errors import UsageError
 from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
@@ -24,6 +24,7 @@ MAX_MESSAGE_CHARS = 2000
 # Lines of a record's text that rules see besides its hit lines (a wrapped message goes on
 # in lines without any hit).
 MAX_RECORD_TEXT_LINES = 50
+MAX_TRAILING_BLANK_LINES = 20
 _DURATION = re.compile(r"^(?:\d+(?:ns|us|ms|s|m|h|d|w|mo|q|y))+$")
 
 
@@ -126,6 +127,9 @@ def run(
 
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
     events, excluded = _within_time_bounds(events, options)
+    # Suppressed occurrences are counted apart, in none of the totals.
+    suppressed = events.filter(pl.col("suppressed_by").is_not_null())
+    events = events.filter(pl.col("suppressed_by").is_null())
     summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
     return ScanResult(
         events=events,
@@ -136,6 +140,11 @@ def run(
         assume_tz=options.assume_tz,
         rules_loaded=len(ruleset.rules),
         excluded=excluded,
+        rules=ruleset.rules,
+        suppressed=aggregate.suppressed_counts(suppressed),
+        coverage=aggregate.rule_coverage(events, [(rule.id, rule.category) for rule in ruleset.rules]),
+        clusters=cluster.cluster_unclassified(events),
+        regex_timeouts=pipeline.regex_guard.reports,
     )
 
 
@@ -159,6 +168,8 @@ class _Pipeline:
     def __init__(self, ruleset: rules.RuleSet, options: ScanOptions) -> None:
         self.ruleset = ruleset
         self.options = options
+        # One guard per scan: a regex-engine pattern's timeout budget spans all blocks.
+        self.regex_guard = classify.RegexGuard()
         anchors = sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors))
         self.prefilter = "|".join(anchors)
 
@@ -206,12 +217,14 @@ class _Pipeline:
         fmt = layout.format
         report.records += int(starts.sum())
         records = _candidate_records(frame, starts, self.prefilter)
+        if not records.is_empty():
+            records = records.filter(~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD))
         if records.is_empty():
             return aggregate.empty_events()
         text = formats.strip_ansi(pl.col("text"))
         side, client = formats.side_and_client(pl.col("text"), pl.lit(fmt.side))
         method, endpoint = formats.method_and_endpoint(pl.col("text"))
-        records = records.with_columns(text=text).with_columns(
+        records = records.with_columns(text=text, message=formats.strip_ansi(pl.col("message"))).with_columns(
             status=formats.status_expr(pl.col("text")),
             side=side,
             client=client,
@@ -220,11 +233,14 @@ class _Pipeline:
             model=formats.model_expr(formats.strip_ansi(pl.col("message")), pl.col("text")),
             format=pl.lit(fmt.id),
             timestamp=_most_precise_timestamp(
-                formats.strip_ansi(pl.col("header")), pl.col("envelope_ts"), self.options.assume_tz
+                formats.strip_ansi(pl.col("header")),
+                pl.col("envelope_ts"),
+                pl.col("in_container"),
+                self.options.assume_tz,
             ),
         )
-        events = classify.classify(records, self.ruleset)
-        report.occurrences += events.height
+        events = classify.classify(records, self.ruleset, self.regex_guard)
+        report.occurrences += events.filter(pl.col("suppressed_by").is_null()).height
         return events.select(
             file=pl.lit(name),
             line="line",
@@ -240,6 +256,7 @@ class _Pipeline:
             category="category",
             rule_id="rule_id",
             message=formats.strip_ansi(pl.col("message")).str.slice(0, MAX_MESSAGE_CHARS),
+            suppressed_by="suppressed_by",
         )
 
 
@@ -256,12 +273,14 @@ def _detect_layout(source: sources.Source, sample: pl.Series, format_hint: str |
     envelopes = formats.detect_envelopes(sample)
     inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
     fmt = formats.FORMATS_BY_ID[format_hint] if format_hint else formats.detect_format(inner)
-    return _Layout(envelopes, fmt, formats.JournalYear(_year_hint(source, inner)))
+    year = _year_hint(source, inner, formats.first_journal_month(sample, envelopes))
+    return _Layout(envelopes, fmt, formats.JournalYear(year))
 
 
-def _year_hint(source: sources.Source, inner_lines: pl.Series) -> int:
+def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int | None) -> int:
     """The year journald short timestamps start in: that of the first dated inner line, else
-    that of the file's modification time, else this year."""
+    that of the file's modification time (a year earlier if the file starts in a later month
+    than it was last written), else this year."""
     dated = inner_lines.str.extract(r"\b((?:19|20)\d{2})[-/]\d{2}[-/]\d{2}").drop_nulls()
     if dated.len():
         return int(dated[0])
@@ -269,18 +288,25 @@ def _year_hint(source: sources.Source, inner_lines: pl.Series) -> int:
         modified = source.path.stat().st_mtime if source.path else None
     except OSError:
         modified = None
-    return datetime.fromtimestamp(modified or datetime.now(UTC).timestamp(), UTC).year
+    last_written = datetime.fromtimestamp(modified or datetime.now(UTC).timestamp(), UTC)
+    started_last_year = first_month is not None and first_month > last_written.month
+    return last_written.year - started_last_year
 
 
-def _most_precise_timestamp(inner: pl.Expr, envelope: pl.Expr, assume_tz: str) -> pl.Expr:
-    envelope_wins = formats.timestamp_precision(envelope).fill_null(-1) > formats.timestamp_precision(
-        inner
-    ).fill_null(-1)
-    return (
-        pl.when(envelope_wins)
-        .then(formats.timestamp_expr(envelope, assume_tz))
+def _most_precise_timestamp(
+    inner: pl.Expr, envelope: pl.Expr, in_container: pl.Expr, assume_tz: str
+) -> pl.Expr:
+    """The record's most precise timestamp: that of its first line, or that of the envelope
+    around it. Zone-less times inside a container are UTC; elsewhere they are in assume_tz."""
+    inner_time = (
+        pl.when(in_container)
+        .then(formats.timestamp_expr(inner, "UTC"))
         .otherwise(formats.timestamp_expr(inner, assume_tz))
     )
+    envelope_wins = formats.timestamp_precision(envelope).fill_null(-1) > formats.timestamp_precision(
+        inner, in_container
+    ).fill_null(-1)
+    return pl.when(envelope_wins).then(formats.timestamp_expr(envelope, assume_tz)).otherwise(inner_time)
 
 
 def _open_record_start(starts: pl.Series) -> int:
@@ -319,6 +345,7 @@ def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -
                 "lineno": linenos.gather(rows),
                 "line": lines.gather(rows).fill_null(""),
                 "envelope_ts": frame.get_column("envelope_ts").gather(rows),
+                "in_container": frame.get_column("in_container").gather(rows),
                 "hit": hit.gather(rows),
             }
         )
@@ -327,11 +354,23 @@ def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -
             line=pl.col("lineno").first(),
             header=pl.col("line").first(),
             envelope_ts=pl.col("envelope_ts").first(),
+            in_container=pl.col("in_container").first(),
             text=pl.col("line").str.join("\n"),
             message=pl.col("line").filter(pl.col("hit")).str.join("\n"),
         )
     )
-    return records.with_columns(end_line=linenos.gather(end_rows - 1))
+    return records.with_columns(end_line=linenos.gather(_last_non_blank(lines, first_rows, end_rows)))
+
+
+def _last_non_blank(lines: pl.Series, first_rows: pl.Series, end_rows: pl.Series) -> pl.Series:
+    """The last row of each record, not counting the blank lines that trail it."""
+    last = end_rows - 1
+    for _ in range(MAX_TRAILING_BLANK_LINES):
+        trailing_blank = lines.gather(last).is_null() & (last > first_rows)
+        if not trailing_blank.any():
+            break
+        last = last - trailing_blank.cast(pl.Int64)
+    return last
 
 
 def survey(options: ScanOptions) -> list[FormatSurvey]:

@@ -47,12 +47,17 @@ Top endpoints
 endpoint          400s
 POST /api/chat       1
 
+Unclassified 400s by message (1 group; `logscan rules suggest PATH...` drafts rules for the client-side ones)
+  1 server, 2025-05-07 06:05:59 .. 2025-05-07 06:05:59
+    [GIN] <time> | 400 | <num>µs | <ip> | POST "<path>"
+    e.g. <stdin>:1: [GIN] 2025/05/07 - 06:05:59 | 400 | 213.546µs | 127.0.0.1 | POST "/api/chat"
+
 Input
 file     format         compressed      lines    records    400s  problem
 <stdin>  ollama-server                      2          2       1
 
 Notes
-- Explained by a rule: 0 of 1 (0.0%; 48 rules loaded). Unclassified: 1.
+- Explained by a rule: 0 of 1 (0.0%; 49 rules loaded, 0 fired). Unclassified: 1.
 - 1 unclassified 400 is a server access line: Ollama sends the reason to the client, so look for it in the application logs of the same time.
 """
     )
@@ -96,16 +101,16 @@ def test_broken_rule_file_exits_2_with_every_place(tmp_path: Path) -> None:
         "rules:\n"
         "  - id: mine.quota\n"
         "    category: rate_limit\n"
-        "    patterns: ['quota (exceeded']\n"
+        "    match: {message: {regex: 'quota (exceeded'}}\n"
         "  - id: mine.other\n"
         "    category: nonsense\n"
-        "    patterns: ['x']\n"
+        "    match: {message: {contains: 'x'}}\n"
         "    priority: 1.5\n"
     )
     result = invoke("scan", "-", "--rules", str(rules), stdin="")
     assert result.exit_code == 2
     assert result.stderr == (
-        f"logscan: error: {rules}:4:32: regex does not compile: missing )\n"
+        f"logscan: error: {rules}:4:46: regex does not compile: missing )\n"
         f"{rules}:6:15: unknown category 'nonsense'\n"
         f"{rules}:8:15: 'priority' must be an integer, not a number\n"
     )
@@ -117,7 +122,7 @@ def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> No
         "rules:\n"
         "  - id: mine.frobnicator\n"
         "    category: server_misconfig\n"
-        "    patterns: ['frobnicator queue rejected']\n"
+        "    match: {message: {contains: 'frobnicator queue rejected'}}\n"
     )
     log = tmp_path / "app.log"
     log.write_text("ResponseError: frobnicator queue rejected the request (status code: 400)\n")

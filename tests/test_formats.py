@@ -160,8 +160,20 @@ def test_plain_records_join_indented_lines_and_the_exception_after_them() -> Non
             datetime(2024, 5, 7, 6, 59, 38, 123456, tzinfo=UTC),
         ),
         (OLD_GO_LOG, "UTC", datetime(2025, 1, 21, 16, 42, 13, tzinfo=UTC)),
-        # 02:30 does not exist in Berlin on 2025-03-30 (clocks jump 02:00 -> 03:00).
-        ("2025-03-30 02:30:00,000 ERROR x", "Europe/Berlin", None),
+        # 02:30 does not exist in Berlin on 2025-03-30 (clocks jump 02:00 -> 03:00): it is read
+        # with the offset before the gap (+01:00).
+        ("2025-03-30 02:30:00,000 ERROR x", "Europe/Berlin", datetime(2025, 3, 30, 1, 30, tzinfo=UTC)),
+        (
+            '10.0.3.17 - - [07/May/2025:08:59:38 +0200] "POST /api/chat HTTP/1.1" 400',
+            "UTC",
+            datetime(2025, 5, 7, 6, 59, 38, tzinfo=UTC),
+        ),
+        (
+            '{"level":50,"time":1746601178400,"pid":7}',
+            "UTC",
+            datetime(2025, 5, 7, 6, 59, 38, 400000, tzinfo=UTC),
+        ),
+        ('{"function":"x","timestamp":1713627866}', "UTC", datetime(2024, 4, 20, 15, 44, 26, tzinfo=UTC)),
         # 02:30 happens twice on 2025-10-26; the earlier instant (still CEST, +02:00) is taken.
         (
             "2025-10-26 02:30:00,000 ERROR x",

@@ -1,0 +1,151 @@
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from logscan import config
+from logscan.cli import main
+
+RULE = """\
+rules:
+  - id: team.frobnicator
+    category: server_misconfig
+    match: {message: {contains: 'frobnicator queue rejected'}}
+    examples:
+      - line: 'ResponseError: frobnicator queue rejected the request (status code: 400)'
+        category: server_misconfig
+"""
+LOG = """\
+2025-06-01 12:00:03 ERROR ResponseError: frobnicator queue rejected the request (status code: 400)
+2025-06-01 12:20:03 ERROR ResponseError: frobnicator queue rejected the request (status code: 400)
+"""
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "team-rules").mkdir()
+    (tmp_path / "team-rules" / "frob.yaml").write_text(RULE)
+    (tmp_path / "app.log").write_text(LOG)
+    return tmp_path
+
+
+def test_no_config_file_is_an_empty_config(project: Path) -> None:
+    assert config.load() == config.Config(None)
+
+
+def test_logscan_toml_values_are_checked(project: Path) -> None:
+    (project / "logscan.toml").write_text(
+        'rules = ["team-rules"]\nno_builtin_rules = true\nwindow = "15m"\nassume-tz = "Europe/Berlin"\n'
+        'format = "csv"\ntable-style = "github"\ntop = 3\n'
+    )
+    loaded = config.load()
+    assert loaded.path == Path("logscan.toml")
+    assert loaded.values == {
+        "rules": [Path("team-rules")],
+        "no-builtin-rules": True,
+        "window": "15m",
+        "assume-tz": "Europe/Berlin",
+        "format": "csv",
+        "table-style": "github",
+        "top": 3,
+    }
+    assert loaded.defaults_for({"rule_paths", "window", "paths"}) == {
+        "rule_paths": [Path("team-rules")],
+        "window": "15m",
+    }
+
+
+def test_rule_paths_are_relative_to_the_config_file(project: Path) -> None:
+    (project / "conf").mkdir()
+    (project / "conf" / "ci.toml").write_text('rules = "../team-rules"\n')
+    assert config.load(Path("conf/ci.toml")).values == {"rules": [Path("conf") / "../team-rules"]}
+
+
+def test_pyproject_table_is_used_and_logscan_toml_wins(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[project]\nname = "x"\n\n[tool.logscan]\nwindow = "1d"\n')
+    assert config.load().values == {"window": "1d"}
+    (project / "logscan.toml").write_text('window = "5m"\n')
+    assert config.load().values == {"window": "5m"}
+
+
+def test_a_pyproject_without_the_table_is_not_a_config(project: Path) -> None:
+    (project / "pyproject.toml").write_text("[tool.ruff]\nline-length = 100\n")
+    assert config.load() == config.Config(None)
+
+
+def test_every_problem_is_reported_with_its_line(project: Path) -> None:
+    (project / "logscan.toml").write_text(
+        'window = "1h"\ncolour = "red"\ntop = 0\nrules = ["team-rules", "missing"]\nno-builtin-rules = "yes"\n'
+    )
+    with pytest.raises(config.ConfigError) as raised:
+        config.load()
+    assert str(raised.value) == (
+        "logscan.toml:2:1: unknown key 'colour' (allowed: rules, no-builtin-rules, window, assume-tz,"
+        " format, table-style, top)\n"
+        "logscan.toml:3:1: 'top' must be an integer of at least 1\n"
+        f"logscan.toml:4:1: 'rules' must be a list of paths; not found: {Path('missing')}\n"
+        "logscan.toml:5:1: 'no-builtin-rules' must be true or false"
+    )
+
+
+def test_positions_in_pyproject_are_searched_in_the_logscan_table(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.other]\ntop = 1\n\n[tool.logscan]\ntop = "many"\n')
+    with pytest.raises(config.ConfigError) as raised:
+        config.load()
+    assert str(raised.value) == "pyproject.toml:5:1: 'top' must be an integer of at least 1"
+
+
+def test_invalid_toml_names_its_place(project: Path) -> None:
+    (project / "logscan.toml").write_text('window = "1h"\ntop = \n')
+    with pytest.raises(config.ConfigError) as raised:
+        config.load()
+    assert str(raised.value) == "logscan.toml:2:7: invalid TOML: Invalid value"
+
+
+# --- through the CLI ------------------------------------------------------------------------
+
+
+def invoke(*args: str):
+    return CliRunner().invoke(main, list(args))
+
+
+def test_scan_takes_its_defaults_from_the_config(project: Path) -> None:
+    (project / "logscan.toml").write_text('rules = ["team-rules"]\nwindow = "15m"\nformat = "csv"\n')
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "window_start,window_end,category,side,count\n"
+        "2025-06-01T12:00:00Z,2025-06-01T12:15:00Z,server_misconfig,client,1\n"
+        "2025-06-01T12:15:00Z,2025-06-01T12:30:00Z,server_misconfig,client,1\n",
+    )
+
+
+def test_the_command_line_wins_over_the_config(project: Path) -> None:
+    (project / "logscan.toml").write_text('rules = ["team-rules"]\nwindow = "15m"\nformat = "csv"\n')
+    result = invoke("scan", "app.log", "--window", "1h", "--no-builtin-rules")
+    assert result.stdout == (
+        "window_start,window_end,category,side,count\n"
+        "2025-06-01T12:00:00Z,2025-06-01T13:00:00Z,server_misconfig,client,2\n"
+    )
+
+
+def test_an_explicit_config_file_and_the_rules_commands(project: Path) -> None:
+    (project / "ci.toml").write_text('rules = ["team-rules"]\nno-builtin-rules = true\n')
+    result = invoke("rules", "list", "--config", "ci.toml")
+    assert result.stdout.splitlines()[2].split() == [
+        "team.frobnicator", "server_misconfig", "50", "medium", "polars", "team-rules/frob.yaml:2",
+    ]  # fmt: skip
+    assert (
+        result.stdout.splitlines()[-1] == "1 rule, highest priority first; ties go to the rule loaded first."
+    )
+
+
+def test_a_broken_config_exits_2(project: Path) -> None:
+    (project / "logscan.toml").write_text("top = 0\n")
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "logscan: error: logscan.toml:1:1: 'top' must be an integer of at least 1\n",
+    )
