@@ -127,41 +127,55 @@ def detect_format(sample: pl.Series) -> FileFormat:
 def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
     """True where a line begins a record. The first line always does."""
     known = lines.str.contains(_RECORD_START).fill_null(value=False)
-    if fmt.loose_records:
-        loose = ~lines.str.contains(_CONTINUATION).fill_null(value=True)
-        starts = (known | loose) & ~_loose_continuation(lines, known | loose, known)
-    else:
+    if not fmt.loose_records:
         starts = known
+    else:
+        # Only lines of no known shape, and JSON lines, can continue a record in a loose
+        # format; looking at those rows alone keeps this cheap where most lines are known.
+        rows = (~known | lines.str.starts_with('{"').fill_null(value=False)).arg_true()
+        continues = _loose_continuation(lines, known, rows)
+        starts = known.scatter(rows, ~continues)
     if starts.len():
         starts[0] = True
     return starts
 
 
-def _loose_continuation(lines: pl.Series, provisional_starts: pl.Series, known: pl.Series) -> pl.Series:
-    """Unindented lines that still continue the record above: the exception line after a
-    traceback frame, a lone opening bracket of a dumped object, an `{"error": ...}` body printed
-    under a status line (with a blank line between or not), and the rest of a line that was wrapped
-    inside a quoted string. A traceback starts a record of its own unless it follows a log line
-    or is the next link of a chain of exceptions."""
-    previous = lines.shift(1)
-    before_blank = pl.select(pl.when(previous.is_null()).then(lines.shift(2)).otherwise(previous)).to_series()
-    after_frame = previous.str.starts_with("  ").fill_null(value=False)
-    exception_line = lines.str.contains(r"^[A-Za-z_][\w.]*(?:Error|Exception)\b").fill_null(value=False)
-    lone_bracket = lines.str.contains(r"^[\[{]\s*$").fill_null(value=False)
-    error_body = lines.str.contains(r'^\{"error"\s*:').fill_null(value=False)
-    json_body = error_body & ~before_blank.str.starts_with("{").fill_null(value=True)
+def _loose_continuation(lines: pl.Series, known: pl.Series, rows: pl.Series) -> pl.Series:
+    """For each of ``rows``: does the line continue the record above? Indented lines, closing
+    brackets and the like do; so do the exception line after a traceback frame, a lone
+    opening bracket of a dumped object, an `{"error": ...}` body printed under a status line
+    (with a blank line between or not), and the rest of a line that was wrapped inside a quoted
+    string. A traceback starts a record of its own unless it follows a log line or is the next
+    link of a chain of exceptions."""
+    rows = rows.cast(pl.Int64)
+    line = lines.gather(rows)
+
+    def back(series: pl.Series, steps: int) -> pl.Series:
+        # The value `steps` rows above each of `rows`; null above the first row.
+        above = series.gather((rows - steps).clip(lower_bound=0))
+        return above.zip_with(rows >= steps, pl.Series([None], dtype=series.dtype))
+
+    def has(series: pl.Series, pattern: str) -> pl.Series:
+        return series.str.contains(pattern).fill_null(value=False)
+
+    previous = back(lines, 1)
+    before_blank = previous.fill_null(back(lines, 2))
+    previous_known = back(known, 1).fill_null(value=False)
+    previous_json = previous.str.starts_with("{").fill_null(value=False)
+    continuation_shape = ~line.str.contains(_CONTINUATION).fill_null(value=True)
+    exception_after_frame = has(line, r"^[A-Za-z_][\w.]*(?:Error|Exception)\b") & has(previous, "^  ")
+    lone_bracket = has(line, r"^[\[{]\s*$")
+    error_body = has(line, r'^\{"error"\s*:') & ~before_blank.str.starts_with("{").fill_null(value=True)
+    previous_starts = previous_known | ~previous.str.contains(_CONTINUATION).fill_null(value=True)
     quotes = previous.str.count_matches('"', literal=True) - previous.str.count_matches('\\"', literal=True)
-    open_quote = ((quotes % 2 == 1) & provisional_starts.shift(1)).fill_null(value=False)
-    wrapped = open_quote & ~known
+    wrapped = (quotes % 2 == 1).fill_null(value=False) & previous_starts & ~known.gather(rows)
     # logger.exception() prints the traceback under a log line; a chain of exceptions prints
     # one traceback under another.
-    chained = lines.str.starts_with("Traceback (most recent call last):").fill_null(value=False) & (
-        before_blank.str.contains(r"^(?:During handling of the above|The above exception)").fill_null(
-            value=False
-        )
-        | (known & ~lines.str.starts_with("{").fill_null(value=False)).shift(1).fill_null(value=False)
+    chained = line.str.starts_with("Traceback (most recent call last):").fill_null(value=False) & (
+        has(before_blank, r"^(?:During handling of the above|The above exception)")
+        | (previous_known & ~previous_json)
     )
-    return (after_frame & exception_line) | lone_bracket | json_body | wrapped | chained
+    return ~continuation_shape | exception_after_frame | lone_bracket | error_body | wrapped | chained
 
 
 # Records that are never occurrences, whatever numbers they show: llama.cpp runner request
@@ -402,7 +416,7 @@ SHAPES: tuple[Shape, ...] = (
 # Each alternative captures a status code in a shape known to carry one. A bare number is
 # never a status: `line 400`, port 4000 and `.../Status/400` links must not count.
 _STATUS_SHAPES = (
-    r"\|\s*([1-5]\d\d)\s*\|",  # GIN access line
+    r"\|(?:\x1b\[[0-9;]*m)?\s*([1-5]\d\d)\s*(?:\x1b\[[0-9;]*m)?\|",  # GIN access line, coloured or not
     r"(?i:status[ _-]?code)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status code: 400, "status_code":400
     r"\b(?i:status)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status: 400, status=400, status 400
     r"HTTP/\d(?:\.\d)?\"?\s+([1-5]\d\d)\b",  # "HTTP/1.1 400 Bad Request", uvicorn access lines
@@ -413,6 +427,9 @@ _STATUS_SHAPES = (
     r"(?i:bad request) \(([1-5]\d\d)\)",  # goose `Bad request (400)`
 )
 STATUS_PATTERN = "|".join(f"(?:{shape})" for shape in _STATUS_SHAPES)
+# The same shapes showing a 400: a line matching none of them can make its record a 400 only
+# through a message that implies one.
+STATUS_400_PATTERN = STATUS_PATTERN.replace(r"[1-5]\d\d", "400")
 
 # Prefilter anchors that every record showing a 400 contains; rule literals are added to them.
 STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad request")

@@ -208,6 +208,11 @@ class RuleSet:
         found |= {a for s in self.suppressions if s.match for a in s.match.anchors()}
         return tuple(sorted(found))
 
+    @property
+    def implied_anchors(self) -> tuple[str, ...]:
+        """Anchors of the rules whose match makes a record a 400 with no status shown."""
+        return tuple(sorted({a for rule in self.rules if rule.implies_400 for a in rule.match.anchors()}))
+
     def category(self, category_id: str) -> Category:
         return self.categories.get(category_id) or Category(category_id, category_id, "", "")
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import re
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -102,28 +102,34 @@ def run(
     if sources_list is None:
         sources_list = sources.expand(options.paths)
     pipeline = _Pipeline(ruleset, options)
-    reports: list[FileReport] = []
+    reports = [FileReport(source.name) for source in sources_list]
     event_frames: list[pl.DataFrame] = []
-    bytes_read = occurrences = 0
-    for index, source in enumerate(sources_list):
-        report = FileReport(source.name)
-        for events in pipeline.scan_source(source, report):
+    # Lines of several sources are classified together, a block's worth at a time, so that
+    # many small files cost about what one large file does.
+    batch: list[pl.DataFrame] = []
+    batch_bytes = bytes_read = occurrences = 0
+
+    def flush() -> None:
+        nonlocal batch, batch_bytes, occurrences
+        if batch:
+            events = pipeline.occurrences(pl.concat(batch), reports)
             event_frames.append(events)
             occurrences += events.height
-            if on_progress:
-                on_progress(
-                    Progress(
-                        index,
-                        len(sources_list),
-                        bytes_read + report.bytes,
-                        occurrences,
-                        source.name,
-                    )
-                )
+        batch, batch_bytes = [], 0
+
+    for index, (source, report) in enumerate(zip(sources_list, reports, strict=True)):
+        for chunk in pipeline.prepare(source, index, report):
+            batch.append(chunk)
+            batch_bytes += chunk.get_column("line").str.len_bytes().sum() or 0
+            if batch_bytes >= options.block_bytes:
+                flush()
+                if on_progress:
+                    done = bytes_read + report.bytes
+                    on_progress(Progress(index, len(sources_list), done, occurrences, source.name))
         bytes_read += report.bytes
-        reports.append(report)
         if on_progress:
             on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
+    flush()
 
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
     events, excluded = _within_time_bounds(events, options)
@@ -172,9 +178,11 @@ class _Pipeline:
         self.regex_guard = classify.RegexGuard()
         anchors = sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors))
         self.prefilter = "|".join(anchors)
+        self.relevant = "|".join([formats.STATUS_400_PATTERN, *ruleset.implied_anchors])
 
-    def scan_source(self, source: sources.Source, report: FileReport):
-        """Yield the occurrence frame of each block of ``source``, filling ``report``."""
+    def prepare(self, source: sources.Source, index: int, report: FileReport) -> Iterator[pl.DataFrame]:
+        """Yield ``source``'s lines, peeled of envelopes and marked where records start, in
+        chunks that end at a record boundary; fill ``report``'s reading figures."""
         layout: _Layout | None = None
         carried: pl.DataFrame | None = None
         try:
@@ -189,7 +197,9 @@ class _Pipeline:
                     report.format = layout.format.id
                     report.envelopes = "+".join(e.id for e in layout.envelopes)
                 frame = formats.peel(lines, layout.envelopes, layout.journal_year).with_columns(
-                    lineno=pl.int_range(block.first_line, block.first_line + lines.len(), dtype=pl.Int64)
+                    lineno=pl.int_range(block.first_line, block.first_line + lines.len(), dtype=pl.Int64),
+                    source=pl.lit(index, pl.UInt32),
+                    format=pl.lit(layout.format.id),
                 )
                 report.unknown_lines += int((~formats.known_line_shape(frame.get_column("line"))).sum())
                 if carried is not None:
@@ -197,52 +207,44 @@ class _Pipeline:
                 starts = formats.record_starts(frame.get_column("line"), layout.format)
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
-                yield self._occurrences(
-                    frame.slice(0, cut), starts.slice(0, cut), layout, source.name, report
-                )
+                report.records += int(starts.slice(0, cut).sum())
+                yield frame.slice(0, cut).with_columns(starts=starts.slice(0, cut))
         except sources.SourceReadError as error:
             report.error = error.reason
         if carried is not None and layout is not None:
             starts = formats.record_starts(carried.get_column("line"), layout.format)
-            yield self._occurrences(carried, starts, layout, source.name, report)
+            report.records += int(starts.sum())
+            yield carried.with_columns(starts=starts)
 
-    def _occurrences(
-        self,
-        frame: pl.DataFrame,
-        starts: pl.Series,
-        layout: _Layout,
-        name: str,
-        report: FileReport,
-    ) -> pl.DataFrame:
-        fmt = layout.format
-        report.records += int(starts.sum())
-        records = _candidate_records(frame, starts, self.prefilter)
+    def occurrences(self, frame: pl.DataFrame, reports: list[FileReport]) -> pl.DataFrame:
+        """The 400 occurrences among ``frame``'s lines (of one or more sources); adds each
+        source's count to its report."""
+        records = _candidate_records(frame, self.prefilter, self.relevant)
         if not records.is_empty():
             records = records.filter(~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD))
         if records.is_empty():
             return aggregate.empty_events()
-        text = formats.strip_ansi(pl.col("text"))
-        side, client = formats.side_and_client(pl.col("text"), pl.lit(fmt.side))
+        default_side = pl.col("format").replace_strict(_FORMAT_SIDES, return_dtype=pl.String)
+        side, client = formats.side_and_client(pl.col("text"), default_side)
         method, endpoint = formats.method_and_endpoint(pl.col("text"))
-        records = records.with_columns(text=text, message=formats.strip_ansi(pl.col("message"))).with_columns(
+        records = records.with_columns(
+            text=formats.strip_ansi(pl.col("text")), message=formats.strip_ansi(pl.col("message"))
+        ).with_columns(
             status=formats.status_expr(pl.col("text")),
             side=side,
             client=client,
             method=method,
             endpoint=endpoint,
-            model=formats.model_expr(formats.strip_ansi(pl.col("message")), pl.col("text")),
-            format=pl.lit(fmt.id),
-            timestamp=_most_precise_timestamp(
-                formats.strip_ansi(pl.col("header")),
-                pl.col("envelope_ts"),
-                pl.col("in_container"),
-                self.options.assume_tz,
-            ),
+            model=formats.model_expr(pl.col("message"), pl.col("text")),
+            timestamp=_record_timestamp(records, self.options.assume_tz),
         )
         events = classify.classify(records, self.ruleset, self.regex_guard)
-        report.occurrences += events.filter(pl.col("suppressed_by").is_null()).height
+        counted = events.filter(pl.col("suppressed_by").is_null()).get_column("source").value_counts()
+        for index, count in counted.iter_rows():
+            reports[index].occurrences += count
+        names = pl.Series([report.name for report in reports], dtype=pl.String)
         return events.select(
-            file=pl.lit(name),
+            file=pl.lit(names).gather(pl.col("source")),
             line="line",
             end_line="end_line",
             timestamp="timestamp",
@@ -255,9 +257,12 @@ class _Pipeline:
             format="format",
             category="category",
             rule_id="rule_id",
-            message=formats.strip_ansi(pl.col("message")).str.slice(0, MAX_MESSAGE_CHARS),
+            message=pl.col("message").str.slice(0, MAX_MESSAGE_CHARS),
             suppressed_by="suppressed_by",
         )
+
+
+_FORMAT_SIDES = {fmt.id: fmt.side for fmt in formats.FORMATS}
 
 
 @dataclass(frozen=True)
@@ -293,16 +298,19 @@ def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int 
     return last_written.year - started_last_year
 
 
-def _most_precise_timestamp(
-    inner: pl.Expr, envelope: pl.Expr, in_container: pl.Expr, assume_tz: str
-) -> pl.Expr:
+def _record_timestamp(records: pl.DataFrame, assume_tz: str) -> pl.Expr:
     """The record's most precise timestamp: that of its first line, or that of the envelope
-    around it. Zone-less times inside a container are UTC; elsewhere they are in assume_tz."""
-    inner_time = (
-        pl.when(in_container)
-        .then(formats.timestamp_expr(inner, "UTC"))
-        .otherwise(formats.timestamp_expr(inner, assume_tz))
-    )
+    around it. Zone-less times inside a container are UTC; elsewhere they are in assume_tz.
+    (Branches a block does not need are left out: timestamp parsing is the costliest field.)"""
+    inner = formats.strip_ansi(pl.col("header"))
+    in_container = pl.col("in_container")
+    any_container = assume_tz != "UTC" and bool(records.get_column("in_container").any())
+    inner_time = formats.timestamp_expr(inner, assume_tz)
+    if any_container:
+        inner_time = pl.when(in_container).then(formats.timestamp_expr(inner, "UTC")).otherwise(inner_time)
+    if records.get_column("envelope_ts").null_count() == records.height:
+        return inner_time
+    envelope = pl.col("envelope_ts")
     envelope_wins = formats.timestamp_precision(envelope).fill_null(-1) > formats.timestamp_precision(
         inner, in_container
     ).fill_null(-1)
@@ -318,21 +326,32 @@ def _open_record_start(starts: pl.Series) -> int:
     return last_start
 
 
-def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -> pl.DataFrame:
-    """One row per record with a prefilter hit: its first and last line number, its first line
-    (``header``, where the timestamp is) and envelope timestamp, its ``text`` (its lines, the
-    first MAX_RECORD_TEXT_LINES and every hit) and its ``message`` (the hit lines)."""
+# Per-line columns whose value on a record's first line is the record's.
+_RECORD_ATTRIBUTES = ("envelope_ts", "in_container", "source", "format")
+
+
+def _candidate_records(frame: pl.DataFrame, prefilter: str, relevant: str) -> pl.DataFrame:
+    """One row per record that may be a 400: one with a line that shows a 400 or carries a
+    message only ever sent with one (``relevant``, tried only on the prefilter's hits). Each row
+    has the record's first and last line number, its first line (``header``, where the
+    timestamp is) and envelope timestamp, its ``text`` (its lines, the first
+    MAX_RECORD_TEXT_LINES and every hit) and its ``message`` (its hit lines)."""
     lines = frame.get_column("line")
+    starts = frame.get_column("starts")
     hit = lines.str.contains(prefilter).fill_null(value=False)
     hit_rows = hit.arg_true()
     if hit_rows.is_empty():
         return pl.DataFrame()
+    relevant_rows = hit_rows.filter(lines.gather(hit_rows).str.contains(relevant).fill_null(value=False))
+    if relevant_rows.is_empty():
+        return pl.DataFrame()
     record_of_row = starts.cast(pl.UInt32).cum_sum() - 1
     start_rows = starts.arg_true().cast(pl.Int64)
     bounds = pl.concat([start_rows, pl.Series([frame.height], dtype=pl.Int64)])
-    hit_records = record_of_row.gather(hit_rows).unique()
-    first_rows = bounds.gather(hit_records)
-    end_rows = bounds.gather(hit_records + 1)
+    records_kept = record_of_row.gather(relevant_rows).unique()
+    hit_rows = hit_rows.filter(record_of_row.gather(hit_rows).is_in(records_kept.implode()))
+    first_rows = bounds.gather(records_kept)
+    end_rows = bounds.gather(records_kept + 1)
     text_rows = pl.int_ranges(
         first_rows, pl.min_horizontal(end_rows, first_rows + MAX_RECORD_TEXT_LINES), eager=True
     )
@@ -344,17 +363,15 @@ def _candidate_records(frame: pl.DataFrame, starts: pl.Series, prefilter: str) -
                 "record": record_of_row.gather(rows),
                 "lineno": linenos.gather(rows),
                 "line": lines.gather(rows).fill_null(""),
-                "envelope_ts": frame.get_column("envelope_ts").gather(rows),
-                "in_container": frame.get_column("in_container").gather(rows),
                 "hit": hit.gather(rows),
+                **{column: frame.get_column(column).gather(rows) for column in _RECORD_ATTRIBUTES},
             }
         )
         .group_by("record", maintain_order=True)
         .agg(
+            *(pl.col(column).first() for column in _RECORD_ATTRIBUTES),
             line=pl.col("lineno").first(),
             header=pl.col("line").first(),
-            envelope_ts=pl.col("envelope_ts").first(),
-            in_container=pl.col("in_container").first(),
             text=pl.col("line").str.join("\n"),
             message=pl.col("line").filter(pl.col("hit")).str.join("\n"),
         )
