@@ -204,12 +204,12 @@ def scan(
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
-        ruleset = _load_rules(rule_paths, no_builtin_rules)
         if rule_paths:
             # User files are small: their examples are checked on every scan, so a rule that
             # does not do what its author meant is an error, not a silent miscount.
-            ruletools.check_user_examples(ruleset)
-        result = pipeline.run(options, ruleset, on_progress=_progress_printer() if show_progress else None)
+            ruletools.check_user_examples(_load_rules(rule_paths, no_builtin_rules))
+        # The scan loads the rules itself: worker processes load them again from the options.
+        result = pipeline.run(options, on_progress=_progress_printer() if show_progress else None)
         if show_progress:
             click.echo("", err=True)
         for report in result.unreadable:

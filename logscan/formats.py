@@ -126,7 +126,18 @@ def detect_format(sample: pl.Series) -> FileFormat:
 
 def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
     """True where a line begins a record. The first line always does."""
+    return record_starts_and_unknown(lines, fmt)[0]
+
+
+def record_starts_and_unknown(
+    lines: pl.Series, fmt: FileFormat, count_from: int = 0
+) -> tuple[pl.Series, int]:
+    """Where records begin (see `record_starts`), and how many lines from row ``count_from``
+    on have a shape no parser knows. Both look at every line for known record starts, so they
+    share that pass."""
     known = lines.str.contains(_RECORD_START).fill_null(value=False)
+    unknown_rows = (~known.slice(count_from)).arg_true() + count_from
+    unknown = int((~lines.gather(unknown_rows).fill_null("").str.contains(_KNOWN_LINE)).sum())
     if not fmt.loose_records:
         starts = known
     else:
@@ -137,7 +148,7 @@ def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
         starts = known.scatter(rows, ~continues)
     if starts.len():
         starts[0] = True
-    return starts
+    return starts, unknown
 
 
 def _loose_continuation(lines: pl.Series, known: pl.Series, rows: pl.Series) -> pl.Series:
@@ -211,10 +222,9 @@ def line_shape_counts(lines: pl.Series) -> dict[str, int]:
     return counts
 
 
-def known_line_shape(lines: pl.Series) -> pl.Series:
-    """True where a line has a shape some parser knows (blank lines count as known)."""
-    shapes = [fmt.detect for fmt in FORMATS if fmt.id != "plain"] + list(_CONTINUATION_SHAPES)
-    return lines.fill_null("").str.contains("|".join(f"(?:{shape})" for shape in shapes))
+_KNOWN_LINE = "|".join(
+    f"(?:{shape})" for shape in [*(fmt.detect for fmt in FORMATS if fmt.id != "plain"), *_CONTINUATION_SHAPES]
+)
 
 
 @dataclass(frozen=True)

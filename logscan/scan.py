@@ -5,9 +5,12 @@ sources -> blocks of lines -> records (format) -> fields -> rules -> events -> a
 
 from __future__ import annotations
 
+import multiprocessing
+import os
 import re
 import zoneinfo
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -18,6 +21,10 @@ from logscan import aggregate, classify, cluster, formats, rules, sources
 from logscan.errors import UsageError
 from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
+# Below this much input, worker processes cost more to start than they save.
+PARALLEL_MIN_BYTES = 96 * 1024 * 1024
+# Large uncompressed files are cut into parts of about this size, one per worker task.
+PART_BYTES = 64 * 1024 * 1024
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
@@ -37,6 +44,8 @@ class ScanOptions:
     assume_tz: str = "UTC"
     top: int = 5
     block_bytes: int = sources.DEFAULT_BLOCK_BYTES
+    # Worker processes for large inputs; 0 means one per core.
+    jobs: int = 0
     format_hint: str | None = None
     # Keep only occurrences at or after `since` and before `until`: ISO 8601 times (zone-less
     # ones in assume_tz) or a span back from now such as 24h or 7d.
@@ -97,10 +106,46 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> ScanResult:
     validate(options)
+    ruleset_given = ruleset is not None
     if ruleset is None:
         ruleset = rules.load(options.rule_paths, include_builtin=options.include_builtin_rules)
     if sources_list is None:
         sources_list = sources.expand(options.paths)
+    jobs = _jobs(options, sources_list, ruleset_given=ruleset_given)
+    if jobs > 1:
+        events, reports, timeouts = _scan_in_parallel(options, sources_list, jobs, on_progress)
+    else:
+        events, reports, timeouts = _scan(ruleset, options, sources_list, on_progress)
+
+    events, excluded = _within_time_bounds(events, options)
+    # Suppressed occurrences are counted apart, in none of the totals.
+    suppressed = events.filter(pl.col("suppressed_by").is_not_null())
+    events = events.filter(pl.col("suppressed_by").is_null())
+    summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
+    return ScanResult(
+        events=events,
+        summary=summary,
+        files=reports,
+        categories=ruleset.categories,
+        window=options.window,
+        assume_tz=options.assume_tz,
+        rules_loaded=len(ruleset.rules),
+        excluded=excluded,
+        rules=ruleset.rules,
+        suppressed=aggregate.suppressed_counts(suppressed),
+        coverage=aggregate.rule_coverage(events, [(rule.id, rule.category) for rule in ruleset.rules]),
+        clusters=cluster.cluster_unclassified(events),
+        regex_timeouts=timeouts,
+    )
+
+
+def _scan(
+    ruleset: rules.RuleSet,
+    options: ScanOptions,
+    sources_list: Sequence[sources.Source],
+    on_progress: Callable[[Progress], None] | None = None,
+) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
+    """Scan the sources one after the other in this process."""
     pipeline = _Pipeline(ruleset, options)
     reports = [FileReport(source.name) for source in sources_list]
     event_frames: list[pl.DataFrame] = []
@@ -130,28 +175,145 @@ def run(
         if on_progress:
             on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
     flush()
-
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
-    events, excluded = _within_time_bounds(events, options)
-    # Suppressed occurrences are counted apart, in none of the totals.
-    suppressed = events.filter(pl.col("suppressed_by").is_not_null())
-    events = events.filter(pl.col("suppressed_by").is_null())
-    summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
-    return ScanResult(
-        events=events,
-        summary=summary,
-        files=reports,
-        categories=ruleset.categories,
-        window=options.window,
-        assume_tz=options.assume_tz,
-        rules_loaded=len(ruleset.rules),
-        excluded=excluded,
-        rules=ruleset.rules,
-        suppressed=aggregate.suppressed_counts(suppressed),
-        coverage=aggregate.rule_coverage(events, [(rule.id, rule.category) for rule in ruleset.rules]),
-        clusters=cluster.cluster_unclassified(events),
-        regex_timeouts=pipeline.regex_guard.reports,
-    )
+    return events, reports, pipeline.regex_guard.reports
+
+
+def _jobs(options: ScanOptions, sources_list: Sequence[sources.Source], *, ruleset_given: bool) -> int:
+    """How many worker processes pay off: one unless the input is large, on disk, and the
+    rules can be loaded again in each worker (they are, unless the caller passed its own)."""
+    jobs = options.jobs or os.cpu_count() or 1
+    on_disk = all(source.path is not None and source.data is None for source in sources_list)
+    if jobs <= 1 or ruleset_given or not on_disk:
+        return 1
+    total = sum(source.size or 0 for source in sources_list)
+    return jobs if total >= PARALLEL_MIN_BYTES else 1
+
+
+@dataclass(frozen=True)
+class _Task:
+    """Sources for one worker call: a part of a large file, or a run of small files."""
+
+    indexes: tuple[int, ...]  # of the sources in the scan's list
+    parts: tuple[sources.Source, ...]
+    part_numbers: tuple[int, ...]  # 0 for a whole file; 0, 1, 2... for the parts of a split one
+
+
+def _tasks(sources_list: Sequence[sources.Source], options: ScanOptions) -> list[_Task]:
+    tasks: list[_Task] = []
+    run: list[tuple[int, sources.Source]] = []
+    run_bytes = 0
+
+    def close_run() -> None:
+        nonlocal run, run_bytes
+        if run:
+            tasks.append(_Task(tuple(i for i, _ in run), tuple(s for _, s in run), (0,) * len(run)))
+        run, run_bytes = [], 0
+
+    for index, source in enumerate(sources_list):
+        size = source.size or 0
+        points = _split_points(source) if size >= 2 * PART_BYTES else [0]
+        if len(points) > 1:
+            close_run()
+            ends = [*points[1:], size]
+            for number, (start, end) in enumerate(zip(points, ends, strict=True)):
+                part = sources.Source(source.name, source.path, start=start, end=end)
+                tasks.append(_Task((index,), (part,), (number,)))
+            continue
+        run.append((index, source))
+        run_bytes += size
+        if run_bytes >= PART_BYTES:
+            close_run()
+    close_run()
+    return tasks
+
+
+def _split_points(source: sources.Source) -> list[int]:
+    """Where a large file can be cut for workers: only an uncompressed file with no envelope,
+    whose lines can be read from any point with the same layout."""
+    assert source.path is not None
+    try:
+        first = next(sources.read_blocks(source, 1024 * 1024), None)
+        if first is None or first.compression != "none" or formats.detect_envelopes(first.lines):
+            return [0]
+        return sources.split_points(source.path, PART_BYTES)
+    except (sources.SourceReadError, OSError):
+        return [0]
+
+
+def _scan_task(
+    options: ScanOptions, task: _Task
+) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
+    ruleset = _worker_rules(options)
+    return _scan(ruleset, options, task.parts)
+
+
+_worker_ruleset: dict[tuple[tuple[Path, ...], bool], rules.RuleSet] = {}
+
+
+def _worker_rules(options: ScanOptions) -> rules.RuleSet:
+    key = (tuple(options.rule_paths), options.include_builtin_rules)
+    if key not in _worker_ruleset:
+        _worker_ruleset[key] = rules.load(options.rule_paths, include_builtin=options.include_builtin_rules)
+    return _worker_ruleset[key]
+
+
+def _scan_in_parallel(
+    options: ScanOptions,
+    sources_list: Sequence[sources.Source],
+    jobs: int,
+    on_progress: Callable[[Progress], None] | None,
+) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
+    """Scan tasks in worker processes and put their results back together: per-part reports
+    summed per file, and line numbers of later parts shifted by the lines before them."""
+    tasks = _tasks(sources_list, options)
+    results: dict[int, tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]] = {}
+    # forkserver, not fork: Polars' thread pool does not survive a fork.
+    context = multiprocessing.get_context("forkserver")
+    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
+        futures = {pool.submit(_scan_task, options, task): number for number, task in enumerate(tasks)}
+        bytes_read = occurrences = 0
+        for future in as_completed(futures):
+            number = futures[future]
+            results[number] = future.result()
+            bytes_read += sum(report.bytes for report in results[number][1])
+            occurrences += results[number][0].height
+            if on_progress:
+                done = sum(len(tasks[n].parts) for n in results)
+                name = tasks[number].parts[-1].name
+                on_progress(Progress(done, sum(len(t.parts) for t in tasks), bytes_read, occurrences, name))
+
+    reports = [FileReport(source.name) for source in sources_list]
+    lines_before: dict[int, int] = {}
+    event_frames: list[pl.DataFrame] = []
+    timeouts: dict[str, classify.RegexTimeout] = {}
+    for number, task in enumerate(tasks):
+        events, part_reports, part_timeouts = results[number]
+        for index, part_number, part_report in zip(
+            task.indexes, task.part_numbers, part_reports, strict=True
+        ):
+            offset = lines_before.get(index, 0)
+            if part_number:
+                events = events.with_columns(
+                    pl.when(pl.col("file") == part_report.name)
+                    .then(pl.col(column) + offset)
+                    .otherwise(pl.col(column))
+                    for column in ("line", "end_line")
+                )
+            lines_before[index] = offset + part_report.lines
+            _add_part(reports[index], part_report, first=part_number == 0)
+        event_frames.append(events)
+        for timeout in part_timeouts:
+            timeouts.setdefault(timeout.where, timeout)
+    return pl.concat(event_frames, how="vertical_relaxed"), reports, list(timeouts.values())
+
+
+def _add_part(report: FileReport, part: FileReport, *, first: bool) -> None:
+    if first:
+        report.format, report.envelopes, report.compression = part.format, part.envelopes, part.compression
+    for figure in ("bytes", "lines", "records", "occurrences", "replaced_lines", "unknown_lines"):
+        setattr(report, figure, getattr(report, figure) + getattr(part, figure))
+    report.error = report.error or part.error
 
 
 def _within_time_bounds(events: pl.DataFrame, options: ScanOptions) -> tuple[pl.DataFrame, TimeExclusions]:
@@ -201,10 +363,14 @@ class _Pipeline:
                     source=pl.lit(index, pl.UInt32),
                     format=pl.lit(layout.format.id),
                 )
-                report.unknown_lines += int((~formats.known_line_shape(frame.get_column("line"))).sum())
+                carried_rows = 0 if carried is None else carried.height
                 if carried is not None:
                     frame = pl.concat([carried, frame])
-                starts = formats.record_starts(frame.get_column("line"), layout.format)
+                # Carried lines were counted with the block they came from.
+                starts, unknown = formats.record_starts_and_unknown(
+                    frame.get_column("line"), layout.format, count_from=carried_rows
+                )
+                report.unknown_lines += unknown
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
                 report.records += int(starts.slice(0, cut).sum())

@@ -35,6 +35,8 @@ _REPLACEMENT_CHARACTER = "\ufffd".encode()
 _READ_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zstandard.ZstdError)
 _COMPRESSED_PIECE_BYTES = 64 * 1024
 _MAX_LINE_BYTES = 64 * 1024 * 1024
+_MAX_SPLIT_LOOKAHEAD_LINES = 1000
+_CONTINUATION_FIRST_BYTES = (b" ", b"\t", b"}", b"]", b")", b"\n", b"\r")
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,10 @@ class Source:
     name: str
     path: Path | None = None
     data: bytes | None = None
+    # A part of an uncompressed file, [start, end) in bytes, widened to whole lines: the lines
+    # that begin inside it. Line numbers then count from the part's first line.
+    start: int = 0
+    end: int | None = None
 
     @property
     def size(self) -> int | None:
@@ -221,7 +227,11 @@ def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Itera
     carry = b""
     next_line = 1
     with stream:
-        for chunk in _chunks(source, stream, block_bytes, compressed=compression != "none"):
+        if source.end is not None:
+            chunks = _range_chunks(stream, source.start, source.end, block_bytes)
+        else:
+            chunks = _chunks(source, stream, block_bytes, compressed=compression != "none")
+        for chunk in chunks:
             data = carry + chunk
             cut = data.rfind(b"\n") + 1
             if cut == 0 and len(data) < _MAX_LINE_BYTES:
@@ -234,6 +244,42 @@ def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Itera
             yield block
         if carry:
             yield _to_block(carry, next_line, 0, compression)
+
+
+def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> Iterator[bytes]:
+    if start > 0:
+        stream.seek(start - 1)
+        if stream.read(1) != b"\n":
+            stream.readline()  # the line under way at `start` belongs to the part before
+    position = stream.tell()
+    while position < end:
+        chunk = stream.read(min(block_bytes, end - position))
+        if not chunk:
+            return
+        position += len(chunk)
+        if position >= end and not chunk.endswith(b"\n"):
+            chunk += stream.readline()
+        yield chunk
+
+
+def split_points(path: Path, part_bytes: int) -> list[int]:
+    """Offsets that cut a file into parts of about ``part_bytes``, each at the start of a line
+    that does not look like the continuation of a record (indented, a closing bracket), so a
+    traceback is not split between two parts."""
+    size = path.stat().st_size
+    points = [0]
+    with open(path, "rb") as stream:
+        for nominal in range(part_bytes, size - part_bytes // 2, part_bytes):
+            stream.seek(nominal)
+            stream.readline()
+            for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
+                at = stream.tell()
+                line = stream.readline()
+                if not line or line[:1] not in _CONTINUATION_FIRST_BYTES:
+                    break
+            if points[-1] < at < size:
+                points.append(at)
+    return points
 
 
 def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: bool) -> Iterator[bytes]:
