@@ -91,7 +91,7 @@ _DETECTION_THRESHOLD = 0.2
 _DETECTION_SAMPLE_LINES = 2000
 
 # Lines that begin a record whatever the file's format: log lines with a known prefix.
-_RECORD_START = "|".join(
+RECORD_START = "|".join(
     f"(?:{shape})"
     for shape in (
         *(fmt.detect for fmt in FORMATS if fmt.id not in ("plain", "python-logging")),
@@ -135,7 +135,7 @@ def record_starts_and_unknown(
     """Where records begin (see `record_starts`), and how many lines from row ``count_from``
     on have a shape no parser knows. Both look at every line for known record starts, so they
     share that pass."""
-    known = lines.str.contains(_RECORD_START).fill_null(value=False)
+    known = lines.str.contains(RECORD_START).fill_null(value=False)
     unknown_rows = (~known.slice(count_from)).arg_true() + count_from
     unknown = int((~lines.gather(unknown_rows).fill_null("").str.contains(_KNOWN_LINE)).sum())
     if not fmt.loose_records:

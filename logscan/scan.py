@@ -236,7 +236,8 @@ def _split_points(source: sources.Source) -> list[int]:
         first = next(sources.read_blocks(source, 1024 * 1024), None)
         if first is None or first.compression != "none" or formats.detect_envelopes(first.lines):
             return [0]
-        return sources.split_points(source.path, PART_BYTES)
+        starts_record = re.compile(formats.RECORD_START).search
+        return sources.split_points(source.path, PART_BYTES, lambda line: starts_record(line) is not None)
     except (sources.SourceReadError, OSError):
         return [0]
 

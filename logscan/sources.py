@@ -9,7 +9,7 @@ import gzip
 import io
 import lzma
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -36,7 +36,6 @@ _READ_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zstandard.ZstdErr
 _COMPRESSED_PIECE_BYTES = 64 * 1024
 _MAX_LINE_BYTES = 64 * 1024 * 1024
 _MAX_SPLIT_LOOKAHEAD_LINES = 1000
-_CONTINUATION_FIRST_BYTES = (b" ", b"\t", b"}", b"]", b")", b"\n", b"\r")
 
 
 @dataclass(frozen=True)
@@ -262,10 +261,10 @@ def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> I
         yield chunk
 
 
-def split_points(path: Path, part_bytes: int) -> list[int]:
+def split_points(path: Path, part_bytes: int, starts_record: Callable[[str], bool]) -> list[int]:
     """Offsets that cut a file into parts of about ``part_bytes``, each at the start of a line
-    that does not look like the continuation of a record (indented, a closing bracket), so a
-    traceback is not split between two parts."""
+    for which ``starts_record`` holds, so that no record is split between two parts (if none
+    is found soon after the nominal offset, the file is not cut there)."""
     size = path.stat().st_size
     points = [0]
     with open(path, "rb") as stream:
@@ -275,10 +274,12 @@ def split_points(path: Path, part_bytes: int) -> list[int]:
             for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
                 at = stream.tell()
                 line = stream.readline()
-                if not line or line[:1] not in _CONTINUATION_FIRST_BYTES:
+                if not line:
                     break
-            if points[-1] < at < size:
-                points.append(at)
+                if starts_record(line.decode("utf-8", "replace")):
+                    if points[-1] < at:
+                        points.append(at)
+                    break
     return points
 
 
