@@ -494,6 +494,8 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
     argv = ["/bin/sh", "-c", f"{job.argv[0]}\nexit $?"] if job.shell else job.argv
     reap_strays()
     with out.open("wb") as fout, err_path.open("wb") as ferr:
+        # Helper processes of an earlier run (a worker pool's server) may still be on their way out.
+        earlier = set(own_children())
         started = time.perf_counter()
         if subreaper:
             # The tool becomes a session leader, so its pid is also the group to kill.
@@ -502,7 +504,7 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
             )
             if proc.wait() != 0:
                 raise RuntimeError(f"setsid -f failed for {job.tool}")
-            kids = own_children()
+            kids = [pid for pid in own_children() if pid not in earlier]
             if len(kids) != 1:
                 raise RuntimeError(f"expected one adopted child, found {kids}")
             pid = kids[0]
@@ -519,6 +521,8 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
 
         timer = threading.Timer(timeout, on_timeout)
         timer.start()
+        sampler = SessionMemory(pid)
+        sampler.start()
         try:
             _, status, usage = os.wait4(pid, 0)
         except BaseException:
@@ -527,18 +531,55 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
             raise
         finally:
             timer.cancel()
+            sampler.stop()
         wall = time.perf_counter() - started
     if not subreaper:
         proc.returncode = os.waitstatus_to_exitcode(status)  # stops Popen reaping it again
     reap_strays()
-    # ru_maxrss is KiB on Linux. For a pipeline it is the largest single process, not the sum.
+    # ru_maxrss is KiB on Linux, and covers one process. A tool with worker processes is
+    # measured by sampling the summed RSS of its whole session; the larger figure is kept.
     return Run(
         wall,
-        usage.ru_maxrss / 1024,
+        max(usage.ru_maxrss / 1024, sampler.peak_mib),
         usage.ru_utime + usage.ru_stime,
         os.waitstatus_to_exitcode(status),
         fired.is_set(),
     )
+
+
+class SessionMemory:
+    """Samples the summed resident memory of every process in a session (the tool and any
+    workers it starts) every few milliseconds, and keeps the peak."""
+
+    def __init__(self, session: int, interval: float = 0.02) -> None:
+        self.session = session
+        self.interval = interval
+        self.peak_mib = 0.0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while not self._done.wait(self.interval):
+            self.peak_mib = max(self.peak_mib, self._sample())
+
+    def _sample(self) -> float:
+        total_kib = 0
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                fields = stat.read_text().rsplit(")", 1)[1].split()
+                if int(fields[3]) != self.session:  # field 6 of stat: the session id
+                    continue
+                for line in (stat.parent / "status").read_text().splitlines():
+                    if line.startswith("VmRSS:"):
+                        total_kib += int(line.split()[1])
+        return total_kib / 1024
 
 
 def warm_page_cache(paths: Sequence[Path]) -> None:

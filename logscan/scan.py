@@ -23,6 +23,7 @@ from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
 # Below this much input, worker processes cost more to start than they save.
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
+COMPRESSION_RATIO_GUESS = 8
 # Large uncompressed files are cut into parts of about this size, one per worker task.
 PART_BYTES = 64 * 1024 * 1024
 # A record longer than this many lines is cut: bounded memory matters more than one record.
@@ -186,8 +187,14 @@ def _jobs(options: ScanOptions, sources_list: Sequence[sources.Source], *, rules
     on_disk = all(source.path is not None and source.data is None for source in sources_list)
     if jobs <= 1 or ruleset_given or not on_disk:
         return 1
-    total = sum(source.size or 0 for source in sources_list)
+    total = sum(_estimated_size(source) for source in sources_list)
     return jobs if total >= PARALLEL_MIN_BYTES else 1
+
+
+def _estimated_size(source: sources.Source) -> int:
+    # Logs compress about tenfold; a guess is enough to decide whether workers pay off.
+    compressed = source.name.endswith((".gz", ".bz2", ".xz", ".zst"))
+    return (source.size or 0) * (COMPRESSION_RATIO_GUESS if compressed else 1)
 
 
 @dataclass(frozen=True)
@@ -269,8 +276,10 @@ def _scan_in_parallel(
     summed per file, and line numbers of later parts shifted by the lines before them."""
     tasks = _tasks(sources_list, options)
     results: dict[int, tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]] = {}
-    # forkserver, not fork: Polars' thread pool does not survive a fork.
+    # forkserver, not fork: Polars' thread pool does not survive a fork. Each worker gets one
+    # Polars thread: the workers already use every core, and more threads only cost memory.
     context = multiprocessing.get_context("forkserver")
+    os.environ.setdefault("POLARS_MAX_THREADS", "1")
     with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
         futures = {pool.submit(_scan_task, options, task): number for number, task in enumerate(tasks)}
         bytes_read = occurrences = 0

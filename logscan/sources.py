@@ -20,7 +20,7 @@ import zstandard
 from logscan.errors import UsageError
 
 STDIN_NAME = "<stdin>"
-DEFAULT_BLOCK_BYTES = 16 * 1024 * 1024
+DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
 
 # Magic bytes rather than file names: rotated logs are often renamed (`server.log.1`) and
 # compressed copies are not always suffixed.
