@@ -228,7 +228,7 @@ def _tasks(sources_list: Sequence[sources.Source], options: ScanOptions) -> list
                 tasks.append(_Task((index,), (part,), (number,)))
             continue
         run.append((index, source))
-        run_bytes += size
+        run_bytes += _estimated_size(source)
         if run_bytes >= PART_BYTES:
             close_run()
     close_run()
@@ -276,10 +276,8 @@ def _scan_in_parallel(
     summed per file, and line numbers of later parts shifted by the lines before them."""
     tasks = _tasks(sources_list, options)
     results: dict[int, tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]] = {}
-    # forkserver, not fork: Polars' thread pool does not survive a fork. Each worker gets one
-    # Polars thread: the workers already use every core, and more threads only cost memory.
+    # forkserver, not fork: Polars' thread pool does not survive a fork.
     context = multiprocessing.get_context("forkserver")
-    os.environ.setdefault("POLARS_MAX_THREADS", "1")
     with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
         futures = {pool.submit(_scan_task, options, task): number for number, task in enumerate(tasks)}
         bytes_read = occurrences = 0

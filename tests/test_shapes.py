@@ -7,6 +7,7 @@ import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from logscan import scan, sources
@@ -18,9 +19,13 @@ EXPECTED: dict[str, dict] = json.loads((SHAPES / "expectations.json").read_text(
 MODIFIED_AT = {"62-journald-new-year.log": datetime(2025, 1, 1, 0, 20, tzinfo=UTC)}
 
 
-def found_in(path: Path, assume_tz: str) -> list[tuple]:
+def events_of(path: Path, assume_tz: str) -> pl.DataFrame:
     options = scan.ScanOptions(paths=(), assume_tz=assume_tz)
-    events = scan.run(options, sources_list=[sources.Source(path.name, path)]).events
+    return scan.run(options, sources_list=[sources.Source(path.name, path)]).events
+
+
+def found_in(path: Path, assume_tz: str) -> list[tuple]:
+    events = events_of(path, assume_tz)
     return [
         (row["line"], row["end_line"], row["side"], row["category"], _second(row["timestamp"]))
         for row in events.iter_rows(named=True)
@@ -44,3 +49,11 @@ def test_shape(name: str, tmp_path: Path) -> None:
         for o in expected["occurrences"]
     ]
     assert found_in(path, expected["assume_tz"]) == wanted, expected["notes"]
+
+
+def test_go_byte_escapes_are_kept_as_written() -> None:
+    name = "75-go-byte-escapes.log"
+    [expected] = [o for o in EXPECTED[name]["occurrences"] if "text_contains" in o]
+    events = events_of(SHAPES / name, EXPECTED[name]["assume_tz"])
+    message = events.filter(pl.col("line") == expected["line"]).item(0, "message")
+    assert expected["text_contains"] in message
