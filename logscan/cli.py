@@ -138,7 +138,15 @@ def main() -> None:
 @click.option(
     "--format-hint",
     metavar="FORMAT",
-    help="Skip format detection: ollama-server, python-logging or plain (see `logscan formats`).",
+    help="Skip format detection: ollama-server, python-logging, access-log, json-lines, "
+    "timestamped-text or plain (see `logscan formats`).",
+)
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Worker processes for large inputs (about 100 MiB and up); 0 means one per core.",
 )
 @click.option(
     "--coverage",
@@ -170,6 +178,7 @@ def scan(
     since: str | None,
     until: str | None,
     format_hint: str | None,
+    jobs: int,
     coverage: bool,
     explain: bool,
     progress: bool | None,
@@ -201,6 +210,7 @@ def scan(
         since=since,
         until=until,
         format_hint=format_hint,
+        jobs=jobs,
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:

@@ -144,8 +144,7 @@ def record_starts_and_unknown(
         # Only lines of no known shape, and JSON lines, can continue a record in a loose
         # format; looking at those rows alone keeps this cheap where most lines are known.
         rows = (~known | lines.str.starts_with('{"').fill_null(value=False)).arg_true()
-        continues = _loose_continuation(lines, known, rows)
-        starts = known.scatter(rows, ~continues)
+        starts = known.scatter(rows, ~_loose_continuation(lines, known, rows)) if rows.len() else known
     if starts.len():
         starts[0] = True
     return starts, unknown
@@ -276,6 +275,11 @@ ENVELOPES: tuple[Envelope, ...] = (
     ),
 )
 ENVELOPES_BY_ID = {envelope.id: envelope for envelope in ENVELOPES}
+# A line any envelope could be around (JSON ones included): most files have none, and one
+# pass of this spares a pass per envelope.
+_ANY_ENVELOPE = "|".join(
+    ["^\\{", *(f"(?:{re.sub(r'[(][?]P<[a-z]+>', '(?:', e.pattern)})" for e in ENVELOPES if e.pattern)]
+)
 _ENVELOPE_SHARE = 0.1
 _ENVELOPE_MIN_LINES = 2
 _MAX_ENVELOPE_DEPTH = 4
@@ -292,6 +296,8 @@ def detect_envelopes(sample: pl.Series) -> tuple[Envelope, ...]:
     several sources), so each one found around a fair share of lines is peeled where it fits."""
     stack: list[Envelope] = []
     lines = sample.head(_DETECTION_SAMPLE_LINES).drop_nulls()
+    if not lines.str.contains(_ANY_ENVELOPE).any():
+        return ()
     for _ in range(_MAX_ENVELOPE_DEPTH):
         depth = len(stack)
         for envelope in ENVELOPES:

@@ -26,6 +26,7 @@ PARALLEL_MIN_BYTES = 96 * 1024 * 1024
 COMPRESSION_RATIO_GUESS = 8
 # Large uncompressed files are cut into parts of about this size, one per worker task.
 PART_BYTES = 64 * 1024 * 1024
+RECORDS_PER_CLASSIFICATION = 10_000
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
@@ -107,16 +108,23 @@ def run(
     on_progress: Callable[[Progress], None] | None = None,
 ) -> ScanResult:
     validate(options)
-    ruleset_given = ruleset is not None
-    if ruleset is None:
-        ruleset = rules.load(options.rule_paths, include_builtin=options.include_builtin_rules)
     if sources_list is None:
         sources_list = sources.expand(options.paths)
-    jobs = _jobs(options, sources_list, ruleset_given=ruleset_given)
+    jobs = _jobs(options, sources_list, ruleset_given=ruleset is not None)
+    loaded: list[rules.RuleSet] = [ruleset] if ruleset is not None else []
+
+    def load_rules() -> None:
+        if not loaded:
+            loaded.append(rules.load(options.rule_paths, include_builtin=options.include_builtin_rules))
+
     if jobs > 1:
-        events, reports, timeouts = _scan_in_parallel(options, sources_list, jobs, on_progress)
+        # The workers load the rules themselves; here they are only needed for the summary,
+        # so they are loaded while the workers run.
+        events, reports, timeouts = _scan_in_parallel(options, sources_list, jobs, on_progress, load_rules)
     else:
-        events, reports, timeouts = _scan(ruleset, options, sources_list, on_progress)
+        load_rules()
+        events, reports, timeouts = _scan(loaded[0], options, sources_list, on_progress)
+    ruleset = loaded[0]
 
     events, excluded = _within_time_bounds(events, options)
     # Suppressed occurrences are counted apart, in none of the totals.
@@ -153,15 +161,24 @@ def _scan(
     # Lines of several sources are classified together, a block's worth at a time, so that
     # many small files cost about what one large file does.
     batch: list[pl.DataFrame] = []
-    batch_bytes = bytes_read = occurrences = 0
+    # Candidate records are classified many blocks at a time: each classification has a cost
+    # of its own, whatever the number of records.
+    pending: list[pl.DataFrame] = []
+    batch_bytes = pending_records = bytes_read = occurrences = 0
 
-    def flush() -> None:
-        nonlocal batch, batch_bytes, occurrences
+    def flush(*, last: bool = False) -> None:
+        nonlocal batch, batch_bytes, pending, pending_records, occurrences
         if batch:
-            events = pipeline.occurrences(pl.concat(batch), reports)
+            records = pipeline.candidates(pl.concat(batch))
+            if not records.is_empty():
+                pending.append(records)
+                pending_records += records.height
+        batch, batch_bytes = [], 0
+        if pending and (last or pending_records >= RECORDS_PER_CLASSIFICATION):
+            events = pipeline.occurrences(pl.concat(pending, how="vertical_relaxed"), reports)
             event_frames.append(events)
             occurrences += events.height
-        batch, batch_bytes = [], 0
+            pending, pending_records = [], 0
 
     for index, (source, report) in enumerate(zip(sources_list, reports, strict=True)):
         for chunk in pipeline.prepare(source, index, report):
@@ -175,7 +192,7 @@ def _scan(
         bytes_read += report.bytes
         if on_progress:
             on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
-    flush()
+    flush(last=True)
     events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
     return events, reports, pipeline.regex_guard.reports
 
@@ -271,6 +288,7 @@ def _scan_in_parallel(
     sources_list: Sequence[sources.Source],
     jobs: int,
     on_progress: Callable[[Progress], None] | None,
+    meanwhile: Callable[[], None],
 ) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
     """Scan tasks in worker processes and put their results back together: per-part reports
     summed per file, and line numbers of later parts shifted by the lines before them."""
@@ -280,6 +298,7 @@ def _scan_in_parallel(
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
         futures = {pool.submit(_scan_task, options, task): number for number, task in enumerate(tasks)}
+        meanwhile()
         bytes_read = occurrences = 0
         for future in as_completed(futures):
             number = futures[future]
@@ -390,12 +409,15 @@ class _Pipeline:
             report.records += int(starts.sum())
             yield carried.with_columns(starts=starts)
 
-    def occurrences(self, frame: pl.DataFrame, reports: list[FileReport]) -> pl.DataFrame:
-        """The 400 occurrences among ``frame``'s lines (of one or more sources); adds each
-        source's count to its report."""
+    def candidates(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """The records among ``frame``'s lines (of one or more sources) that may be 400s."""
         records = _candidate_records(frame, self.prefilter, self.relevant)
-        if not records.is_empty():
-            records = records.filter(~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD))
+        if records.is_empty():
+            return records
+        return records.filter(~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD))
+
+    def occurrences(self, records: pl.DataFrame, reports: list[FileReport]) -> pl.DataFrame:
+        """The 400 occurrences among candidate records; adds each source's count to its report."""
         if records.is_empty():
             return aggregate.empty_events()
         default_side = pl.col("format").replace_strict(_FORMAT_SIDES, return_dtype=pl.String)
@@ -452,7 +474,9 @@ def _detect_layout(source: sources.Source, sample: pl.Series, format_hint: str |
     envelopes = formats.detect_envelopes(sample)
     inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
     fmt = formats.FORMATS_BY_ID[format_hint] if format_hint else formats.detect_format(inner)
-    year = _year_hint(source, inner, formats.first_journal_month(sample, envelopes))
+    first_month = formats.first_journal_month(sample, envelopes)
+    # Only journald's short prefix lacks a year.
+    year = _year_hint(source, inner, first_month) if first_month is not None else 0
     return _Layout(envelopes, fmt, formats.JournalYear(year))
 
 
