@@ -358,8 +358,8 @@ def peel(lines: pl.Series, stack: tuple[Envelope, ...], journal_year: JournalYea
     frame = pl.DataFrame(
         {
             "line": lines,
-            "envelope_ts": pl.Series([None] * lines.len(), dtype=pl.String),
-            "in_container": pl.Series([False] * lines.len(), dtype=pl.Boolean),
+            "envelope_ts": pl.repeat(None, lines.len(), dtype=pl.String, eager=True),
+            "in_container": pl.repeat(False, lines.len(), dtype=pl.Boolean, eager=True),
         }
     )
     for envelope in stack:

@@ -368,6 +368,8 @@ class _Pipeline:
         anchors = sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors))
         self.prefilter = "|".join(anchors)
         self.relevant = "|".join([formats.STATUS_400_PATTERN, *ruleset.implied_anchors])
+        # Every line `relevant` matches contains one of these literals.
+        self.relevant_anchors = "|".join(["400", *ruleset.implied_anchors])
 
     def prepare(self, source: sources.Source, index: int, report: FileReport) -> Iterator[pl.DataFrame]:
         """Yield ``source``'s lines, peeled of envelopes and marked where records start, in
@@ -411,7 +413,7 @@ class _Pipeline:
 
     def candidates(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The records among ``frame``'s lines (of one or more sources) that may be 400s."""
-        records = _candidate_records(frame, self.prefilter, self.relevant)
+        records = _candidate_records(frame, self)
         if records.is_empty():
             return records
         return records.filter(~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD))
@@ -528,32 +530,36 @@ def _open_record_start(starts: pl.Series) -> int:
 _RECORD_ATTRIBUTES = ("envelope_ts", "in_container", "source", "format")
 
 
-def _candidate_records(frame: pl.DataFrame, prefilter: str, relevant: str) -> pl.DataFrame:
+def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame:
     """One row per record that may be a 400: one with a line that shows a 400 or carries a
-    message only ever sent with one (``relevant``, tried only on the prefilter's hits). Each row
-    has the record's first and last line number, its first line (``header``, where the
-    timestamp is) and envelope timestamp, its ``text`` (its lines, the first
-    MAX_RECORD_TEXT_LINES and every hit) and its ``message`` (its hit lines)."""
+    message only ever sent with one. Each row has the record's first and last line number, its
+    first line (``header``, where the timestamp is) and envelope timestamp, its ``text`` (its
+    lines: the first MAX_RECORD_TEXT_LINES and every line a rule or status anchor hits) and its
+    ``message`` (those hit lines)."""
     lines = frame.get_column("line")
     starts = frame.get_column("starts")
-    hit = lines.str.contains(prefilter).fill_null(value=False)
-    hit_rows = hit.arg_true()
-    if hit_rows.is_empty():
-        return pl.DataFrame()
-    relevant_rows = hit_rows.filter(lines.gather(hit_rows).str.contains(relevant).fill_null(value=False))
+    # A cheap literal pass over every line ("400" or an implying message) and the exact test
+    # on the few lines it finds; the rules' anchors are only tried inside the records kept.
+    maybe_rows = lines.str.contains(pipeline.relevant_anchors).fill_null(value=False).arg_true()
+    relevant = lines.gather(maybe_rows).str.contains(pipeline.relevant).fill_null(value=False)
+    relevant_rows = maybe_rows.filter(relevant)
     if relevant_rows.is_empty():
         return pl.DataFrame()
     record_of_row = starts.cast(pl.UInt32).cum_sum() - 1
     start_rows = starts.arg_true().cast(pl.Int64)
     bounds = pl.concat([start_rows, pl.Series([frame.height], dtype=pl.Int64)])
     records_kept = record_of_row.gather(relevant_rows).unique()
-    hit_rows = hit_rows.filter(record_of_row.gather(hit_rows).is_in(records_kept.implode()))
     first_rows = bounds.gather(records_kept)
     end_rows = bounds.gather(records_kept + 1)
+    record_rows = pl.int_ranges(first_rows, end_rows, eager=True).explode()
+    hit_rows = record_rows.filter(
+        lines.gather(record_rows).str.contains(pipeline.prefilter).fill_null(value=False)
+    )
     text_rows = pl.int_ranges(
         first_rows, pl.min_horizontal(end_rows, first_rows + MAX_RECORD_TEXT_LINES), eager=True
     )
-    rows = pl.concat([hit_rows.cast(pl.Int64), text_rows.explode()]).unique().sort()
+    rows = pl.concat([hit_rows, text_rows.explode()]).unique().sort()
+    hit = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(hit_rows, True)
     linenos = frame.get_column("lineno")
     records = (
         pl.DataFrame(
