@@ -436,7 +436,7 @@ def _progress_printer() -> Callable[[Any], None]:
         click.echo(
             f"\rlogscan: {progress.files_done}/{progress.files_total} files,"
             f" {progress.bytes_read / 2**20:,.1f} MiB, {progress.occurrences:,} 400s"
-            f"  {progress.current[-40:]}\x1b[K",
+            f"  {Path(progress.current).name}\x1b[K",
             err=True,
             nl=False,
         )

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import re
 import zoneinfo
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -300,15 +301,17 @@ def _scan_in_parallel(
         futures = {pool.submit(_scan_task, options, task): number for number, task in enumerate(tasks)}
         meanwhile()
         bytes_read = occurrences = 0
+        parts_left = Counter(index for task in tasks for index in task.indexes)
         for future in as_completed(futures):
             number = futures[future]
             results[number] = future.result()
             bytes_read += sum(report.bytes for report in results[number][1])
             occurrences += results[number][0].height
+            parts_left.subtract(tasks[number].indexes)
             if on_progress:
-                done = sum(len(tasks[n].parts) for n in results)
+                files_done = sum(1 for left in parts_left.values() if left == 0)
                 name = tasks[number].parts[-1].name
-                on_progress(Progress(done, sum(len(t.parts) for t in tasks), bytes_read, occurrences, name))
+                on_progress(Progress(files_done, len(sources_list), bytes_read, occurrences, name))
 
     reports = [FileReport(source.name) for source in sources_list]
     lines_before: dict[int, int] = {}
