@@ -45,7 +45,6 @@ class ScanResult:
     categories: dict[str, Category]
     window: str
     assume_tz: str
-    rules_loaded: int
     rules: tuple[Rule, ...] = ()
     # Occurrences silenced by a suppress entry: counted here, in none of the totals above.
     suppressed: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=list(SUPPRESSED_COLUMNS)))
@@ -54,6 +53,10 @@ class ScanResult:
     clusters: Clusters = field(default_factory=lambda: Clusters([]))
     regex_timeouts: list[RegexTimeout] = field(default_factory=list)
     excluded: TimeExclusions = TimeExclusions()
+
+    @property
+    def rules_loaded(self) -> int:
+        return len(self.rules)
 
     @property
     def lines(self) -> int:

@@ -57,7 +57,6 @@ NUMBER_FIELDS = frozenset({"status"})
 TEXT_FIELDS = frozenset({"message", "line"})
 STRING_OPERATORS = ("regex", "contains", "equals", "startswith", "in")
 NUMBER_OPERATORS = ("equals", "in", "gt", "lt")
-OPERATORS = ("regex", "contains", "equals", "startswith", "in", "gt", "lt")
 BLOCKS = ("all", "any", "none")
 SIDES = ("client", "server")
 # Fields a rule's `extract` may fill on the occurrences it classifies.

@@ -139,7 +139,6 @@ def run(
         categories=ruleset.categories,
         window=options.window,
         assume_tz=options.assume_tz,
-        rules_loaded=len(ruleset.rules),
         excluded=excluded,
         rules=ruleset.rules,
         suppressed=aggregate.suppressed_counts(suppressed),
@@ -387,9 +386,7 @@ class _Pipeline:
                 report.lines += lines.len()
                 report.replaced_lines += int(lines.str.contains("\ufffd", literal=True).sum())
                 if layout is None:
-                    layout = _detect_layout(source, lines, self.options.format_hint)
-                    report.format = layout.format.id
-                    report.envelopes = "+".join(e.id for e in layout.envelopes)
+                    layout = _detect_layout(source, lines, self.options.format_hint, report)
                 frame = formats.peel(lines, layout.envelopes, layout.journal_year).with_columns(
                     lineno=pl.int_range(block.first_line, block.first_line + lines.len(), dtype=pl.Int64),
                     source=pl.lit(index, pl.UInt32),
@@ -475,13 +472,18 @@ class _Layout:
     journal_year: formats.JournalYear
 
 
-def _detect_layout(source: sources.Source, sample: pl.Series, format_hint: str | None) -> _Layout:
+def _detect_layout(
+    source: sources.Source, sample: pl.Series, format_hint: str | None, report: FileReport
+) -> _Layout:
+    """How ``source`` is written, from its first block; noted in ``report`` too."""
     envelopes = formats.detect_envelopes(sample)
     inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
     fmt = formats.FORMATS_BY_ID[format_hint] if format_hint else formats.detect_format(inner)
     first_month = formats.first_journal_month(sample, envelopes)
     # Only journald's short prefix lacks a year.
     year = _year_hint(source, inner, first_month) if first_month is not None else 0
+    report.format = fmt.id
+    report.envelopes = "+".join(e.id for e in envelopes)
     return _Layout(envelopes, fmt, formats.JournalYear(year))
 
 
@@ -611,9 +613,7 @@ def survey(options: ScanOptions) -> list[FormatSurvey]:
                 report.lines += block.lines.len()
                 report.compression = block.compression
                 if layout is None:
-                    layout = _detect_layout(source, block.lines, options.format_hint)
-                    report.format = layout.format.id
-                    report.envelopes = "+".join(e.id for e in layout.envelopes)
+                    layout = _detect_layout(source, block.lines, options.format_hint, report)
                 inner = formats.peel(block.lines, layout.envelopes, layout.journal_year).get_column("line")
                 for shape, count in formats.line_shape_counts(inner).items():
                     shapes[shape] = shapes.get(shape, 0) + count
