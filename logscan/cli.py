@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -211,6 +212,7 @@ def scan(
         until=until,
         format_hint=format_hint,
         jobs=jobs,
+        keep_events=events_path is not None,
     )
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
@@ -218,19 +220,25 @@ def scan(
             # User files are small: their examples are checked on every scan, so a rule that
             # does not do what its author meant is an error, not a silent miscount.
             ruletools.check_user_examples(_load_rules(rule_paths, no_builtin_rules))
-        # The scan loads the rules itself: worker processes load them again from the options.
-        result = pipeline.run(options, on_progress=_progress_printer() if show_progress else None)
-        if show_progress:
-            click.echo("", err=True)
-        for report in result.unreadable:
-            click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
-        for timeout in result.regex_timeouts:
-            click.echo(f"logscan: warning: {timeout}", err=True)
-        render_options = render.RenderOptions(table_style=table_style, coverage=coverage, explain=explain)
-        text = render.RENDERERS[output_format](result, render_options)
-        _write(render.write_atomically, output, text)
-        if events_path is not None:
-            _write(render.write_atomically, events_path, render.render_events_csv(result))
+        # Occurrences kept for --events wait on disk until they are written out.
+        with tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir:
+            # The scan loads the rules itself: worker processes load them again from the options.
+            on_progress = _progress_printer() if show_progress else None
+            result = pipeline.run(options, on_progress=on_progress, spill_dir=Path(spill_dir))
+            if show_progress:
+                click.echo("", err=True)
+            for report in result.unreadable:
+                click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+            for timeout in result.regex_timeouts:
+                click.echo(f"logscan: warning: {timeout}", err=True)
+            render_options = render.RenderOptions(table_style=table_style, coverage=coverage, explain=explain)
+            text = render.RENDERERS[output_format](result, render_options)
+            if output is None:
+                click.echo(text, nl=False)
+            else:
+                _write(output, lambda: render.write_atomically(output, text))
+            if events_path is not None:
+                _write(events_path, lambda: render.write_events_csv(result, events_path))
     except LogscanError as error:
         _fail(error)
 
@@ -421,12 +429,9 @@ def _check_table_style(style: str) -> str:
     return style
 
 
-def _write(writer: Callable[[Path, str], None], path: Path | None, text: str) -> None:
-    if path is None:
-        click.echo(text, nl=False)
-        return
+def _write(path: Path, write: Callable[[], None]) -> None:
     try:
-        writer(path, text)
+        write()
     except OSError as error:
         raise ScanError(f"cannot write {path}: {error.strerror or error}") from error
 

@@ -105,34 +105,85 @@ def mask_expr(message: pl.Expr) -> pl.Expr:
     return masked.str.strip_chars()
 
 
-def cluster_unclassified(events: pl.DataFrame) -> Clusters:
-    """Cluster the occurrences no rule classified (``rule_id`` null) by message template."""
-    unclassified = events.with_row_index("index").filter(pl.col("rule_id").is_null())
-    if unclassified.is_empty():
-        return Clusters([])
-    by_template = (
-        unclassified.with_columns(template=mask_expr(pl.col("message").fill_null("")))
+@dataclass(frozen=True)
+class Templates:
+    """Unclassified occurrences per masked template: the vectorised half of clustering, which
+    parts of a scan compute apart and ``merge_templates`` adds up."""
+
+    counts: pl.DataFrame  # template, count, first_index, first_seen, last_seen, sides
+    examples: pl.DataFrame  # template, index, file, line, message: the first few per template
+
+
+_EXAMPLES_KEPT = EXAMPLES_PER_CLUSTER * 4  # two distinct messages are picked from these
+
+
+def templates(events: pl.DataFrame, first_index: int = 0) -> Templates:
+    """The templates of the occurrences no rule classified (``rule_id`` null). Occurrences are
+    numbered in scan order from ``first_index``, so that examples and ties stay in the order of
+    the whole scan when parts are merged."""
+    unclassified = (
+        events.with_row_index("index", offset=first_index)
+        .with_columns(pl.col("index").cast(pl.Int64))
+        .filter(pl.col("rule_id").is_null())
+        .with_columns(template=mask_expr(pl.col("message").fill_null("")))
+    )
+    counts = unclassified.group_by("template").agg(
+        count=pl.len().cast(pl.Int64),
+        first_index=pl.col("index").min(),
+        first_seen=pl.col("timestamp").min(),
+        last_seen=pl.col("timestamp").max(),
+        sides=pl.col("side").unique(),
+    )
+    examples = unclassified.select("template", "index", "file", "line", "message")
+    return Templates(counts, _first_examples(examples))
+
+
+def merge_templates(parts: Sequence[Templates]) -> Templates:
+    if len(parts) == 1:
+        return parts[0]
+    counts = (
+        pl.concat([part.counts for part in parts], how="vertical_relaxed")
         .group_by("template")
         .agg(
-            count=pl.len(),
-            first_index=pl.col("index").min(),
-            first_seen=pl.col("timestamp").min(),
-            last_seen=pl.col("timestamp").max(),
-            sides=pl.col("side").unique().sort(),
-            # The first few occurrences in scan order; two distinct messages are picked below.
-            examples=pl.struct("index", "file", "line", "message")
-            .sort_by("index")
-            .head(EXAMPLES_PER_CLUSTER * 4),
+            pl.col("count").sum(),
+            pl.col("first_index").min(),
+            pl.col("first_seen").min(),
+            pl.col("last_seen").max(),
+            pl.col("sides").explode().unique(),
         )
-        .sort(["count", "first_index"], descending=[True, False])
     )
-    kept = by_template.head(MAX_TEMPLATES)
+    examples = pl.concat([part.examples for part in parts], how="vertical_relaxed")
+    return Templates(counts, _first_examples(examples))
+
+
+def _first_examples(examples: pl.DataFrame) -> pl.DataFrame:
+    return examples.sort("index").group_by("template", maintain_order=True).head(_EXAMPLES_KEPT)
+
+
+def cluster_templates(found: Templates) -> Clusters:
+    """Merge similar templates into clusters, most frequent first."""
+    if found.counts.is_empty():
+        return Clusters([])
+    by_template = found.counts.sort(["count", "first_index"], descending=[True, False])
+    kept = by_template.head(MAX_TEMPLATES).join(
+        found.examples.group_by("template").agg(
+            examples=pl.struct("index", "file", "line", "message").sort_by("index")
+        ),
+        on="template",
+        how="left",
+        maintain_order="left",
+    )
     unclustered = int(by_template.slice(MAX_TEMPLATES).get_column("count").sum())
     merger = _Merger()
     for row in kept.iter_rows(named=True):
         merger.add(_Template(**row))
     clusters = sorted(merger.clusters(), key=lambda c: (-c.count, c.first_index))
     return Clusters(clusters, unclustered)
+
+
+def cluster_unclassified(events: pl.DataFrame) -> Clusters:
+    """Cluster the occurrences no rule classified (``rule_id`` null) by message template."""
+    return cluster_templates(templates(events))
 
 
 @dataclass(frozen=True)

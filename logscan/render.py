@@ -188,18 +188,15 @@ def _notes(result: ScanResult) -> list[str]:
             f" {result.rules_loaded} rules loaded, {fired} fired). Unclassified:"
             f" {summary.total - summary.classified:,}."
         )
-        server_unclassified = result.events.filter(
-            (pl.col("side") == "server") & pl.col("rule_id").is_null()
-        ).height
-        if server_unclassified == 1:
+        if summary.server_unclassified == 1:
             notes.append(
                 "- 1 unclassified 400 is a server access line: Ollama sends the reason to the client,"
                 " so look for it in the application logs of the same time."
             )
-        elif server_unclassified:
+        elif summary.server_unclassified:
             notes.append(
-                f"- {server_unclassified:,} unclassified 400s are server access lines: Ollama sends the"
-                " reason to the client, so look for it in the application logs of the same time."
+                f"- {summary.server_unclassified:,} unclassified 400s are server access lines: Ollama"
+                " sends the reason to the client, so look for it in the application logs of the same time."
             )
     if result.suppressed_total:
         notes.append(
@@ -411,8 +408,13 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def render_events_csv(result: ScanResult) -> str:
-    return _iso(result.events.select(EVENT_COLUMNS), ("timestamp",)).write_csv()
+def write_events_csv(result: ScanResult, path: Path) -> None:
+    """Stream the occurrences into a CSV file at ``path`` (atomically, as write_atomically):
+    they are read part by part, so a scan of any size writes them in bounded memory."""
+    if result.events is None:
+        raise ValueError("the scan was run without keeping its events")
+    rows = result.events.select(EVENT_COLUMNS).with_columns(pl.col("timestamp").dt.strftime(_ISO_UTC))
+    _replace_atomically(path, rows.sink_csv)
 
 
 def render_formats(surveys: list[FormatSurvey], options: RenderOptions) -> str:
@@ -444,14 +446,23 @@ RENDERERS: dict[str, Renderer] = {"table": render_table, "csv": render_csv, "jso
 
 
 def write_atomically(path: Path, text: str) -> None:
+    def write(temporary: Path) -> None:
+        with temporary.open("w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+
+    _replace_atomically(path, write)
+
+
+def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
     """Write to a temporary file beside ``path`` and rename it into place, so a reader (or a
     crash) never sees a half-written report."""
     directory = path.parent if str(path.parent) else Path(".")
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    os.close(handle)
+    temporary = Path(name)
     try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
+        write(temporary)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise

@@ -36,10 +36,15 @@ class TimeExclusions:
     outside: int = 0
     untimed: int = 0
 
+    def __add__(self, other: TimeExclusions) -> TimeExclusions:
+        return TimeExclusions(self.outside + other.outside, self.untimed + other.untimed)
+
 
 @dataclass
 class ScanResult:
-    events: pl.DataFrame
+    # Every occurrence counted, in scan order (read lazily: it may wait on disk); None when
+    # the scan was asked not to keep them.
+    events: pl.LazyFrame | None
     summary: Summary
     files: list[FileReport]
     categories: dict[str, Category]

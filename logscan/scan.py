@@ -8,6 +8,7 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
+import uuid
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -54,6 +55,8 @@ class ScanOptions:
     # ones in assume_tz) or a span back from now such as 24h or 7d.
     since: str | None = None
     until: str | None = None
+    # Keep every occurrence in the result (``ScanResult.events``), not only the summaries.
+    keep_events: bool = True
 
 
 @dataclass(frozen=True)
@@ -102,15 +105,59 @@ def validate(options: ScanOptions) -> None:
             time_bound(value, options.assume_tz, option)
 
 
+@dataclass(frozen=True)
+class _TimeBounds:
+    """--since/--until as UTC times, fixed once per scan (a span back from now moves)."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+
+    @classmethod
+    def of(cls, options: ScanOptions) -> _TimeBounds:
+        return cls(
+            since=time_bound(options.since, options.assume_tz, "--since") if options.since else None,
+            until=time_bound(options.until, options.assume_tz, "--until") if options.until else None,
+        )
+
+
+@dataclass(frozen=True)
+class _Settings:
+    """What every part of one scan shares, in this process or in a worker."""
+
+    options: ScanOptions
+    bounds: _TimeBounds
+    spill_dir: Path | None  # where kept occurrences wait; None keeps them in memory
+
+
+@dataclass
+class _Partial:
+    """What scanning some sources gives, in forms that add up across parts of a scan: per-file
+    figures, a tally, the templates of the unclassified 400s, and, when they are kept, the
+    occurrences themselves (in memory, or spilled to Arrow IPC files)."""
+
+    reports: list[FileReport]
+    tally: pl.DataFrame
+    templates: cluster.Templates
+    counted: int  # occurrences inside the time bounds and not suppressed
+    excluded: TimeExclusions
+    timeouts: list[classify.RegexTimeout]
+    events: list[pl.DataFrame | Path]
+
+
 def run(
     options: ScanOptions,
     ruleset: rules.RuleSet | None = None,
     sources_list: Sequence[sources.Source] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
+    spill_dir: Path | None = None,
 ) -> ScanResult:
+    """Scan ``options.paths`` (or ``sources_list``). With ``options.keep_events`` the result
+    holds every occurrence; given a ``spill_dir``, they wait there on disk, not in memory, and
+    the result's ``events`` reads them from it."""
     validate(options)
     if sources_list is None:
         sources_list = sources.expand(options.paths)
+    settings = _Settings(options, _TimeBounds.of(options), spill_dir)
     jobs = _jobs(options, sources_list, ruleset_given=ruleset is not None)
     loaded: list[rules.RuleSet] = [ruleset] if ruleset is not None else []
 
@@ -121,53 +168,81 @@ def run(
     if jobs > 1:
         # The workers load the rules themselves; here they are only needed for the summary,
         # so they are loaded while the workers run.
-        events, reports, timeouts = _scan_in_parallel(options, sources_list, jobs, on_progress, load_rules)
+        found, events = _scan_in_parallel(settings, sources_list, jobs, on_progress, load_rules)
     else:
         load_rules()
-        events, reports, timeouts = _scan(loaded[0], options, sources_list, on_progress)
+        found = _scan(loaded[0], settings, sources_list, on_progress)
+        events = _event_frames(found.events)
     ruleset = loaded[0]
-
-    events, excluded = _within_time_bounds(events, options)
-    # Suppressed occurrences are counted apart, in none of the totals.
-    suppressed = events.filter(pl.col("suppressed_by").is_not_null())
-    events = events.filter(pl.col("suppressed_by").is_null())
-    summary = aggregate.summarize(events, options.window, list(ruleset.categories), options.top)
     return ScanResult(
-        events=events,
-        summary=summary,
-        files=reports,
+        events=events if options.keep_events else None,
+        summary=aggregate.summarize(found.tally, options.window, list(ruleset.categories), options.top),
+        files=found.reports,
         categories=ruleset.categories,
         window=options.window,
         assume_tz=options.assume_tz,
-        excluded=excluded,
+        excluded=found.excluded,
         rules=ruleset.rules,
-        suppressed=aggregate.suppressed_counts(suppressed),
-        coverage=aggregate.rule_coverage(events, [(rule.id, rule.category) for rule in ruleset.rules]),
-        clusters=cluster.cluster_unclassified(events),
-        regex_timeouts=timeouts,
+        suppressed=aggregate.suppressed_counts(found.tally),
+        coverage=aggregate.rule_coverage(found.tally, [(rule.id, rule.category) for rule in ruleset.rules]),
+        clusters=cluster.cluster_templates(found.templates),
+        regex_timeouts=found.timeouts,
     )
+
+
+# Partial tallies and templates are merged once this many have gathered.
+_MERGE_EVERY = 16
 
 
 def _scan(
     ruleset: rules.RuleSet,
-    options: ScanOptions,
+    settings: _Settings,
     sources_list: Sequence[sources.Source],
     on_progress: Callable[[Progress], None] | None = None,
-) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
+) -> _Partial:
     """Scan the sources one after the other in this process."""
+    options = settings.options
     pipeline = _Pipeline(ruleset, options)
-    reports = [FileReport(source.name) for source in sources_list]
-    event_frames: list[pl.DataFrame] = []
+    found = _Partial(
+        reports=[FileReport(source.name) for source in sources_list],
+        tally=aggregate.empty_tally(),
+        templates=cluster.templates(aggregate.empty_events()),
+        counted=0,
+        excluded=TimeExclusions(),
+        timeouts=[],
+        events=[],
+    )
+    tallies: list[pl.DataFrame] = []
+    templates: list[cluster.Templates] = []
     # Lines of several sources are classified together, a block's worth at a time, so that
     # many small files cost about what one large file does.
     batch: list[pl.DataFrame] = []
     # Candidate records are classified many blocks at a time: each classification has a cost
     # of its own, whatever the number of records.
     pending: list[pl.DataFrame] = []
-    batch_bytes = pending_records = bytes_read = occurrences = 0
+    batch_bytes = pending_records = bytes_read = 0
+
+    def add(events: pl.DataFrame) -> None:
+        events, excluded = _within_time_bounds(events, settings.bounds)
+        found.excluded = found.excluded + excluded
+        tallies.append(aggregate.tally(events, options.window))
+        counted = events.filter(pl.col("suppressed_by").is_null())
+        templates.append(cluster.templates(counted, first_index=found.counted))
+        found.counted += counted.height
+        if options.keep_events and not counted.is_empty():
+            spill_dir = settings.spill_dir
+            found.events.append(_spill(counted, spill_dir) if spill_dir else counted)
+        if len(tallies) >= _MERGE_EVERY:
+            merge()
+
+    def merge() -> None:
+        found.tally = aggregate.merge_tallies([found.tally, *tallies])
+        found.templates = cluster.merge_templates([found.templates, *templates])
+        tallies.clear()
+        templates.clear()
 
     def flush(*, last: bool = False) -> None:
-        nonlocal batch, batch_bytes, pending, pending_records, occurrences
+        nonlocal batch, batch_bytes, pending, pending_records
         if batch:
             records = pipeline.candidates(pl.concat(batch))
             if not records.is_empty():
@@ -175,12 +250,10 @@ def _scan(
                 pending_records += records.height
         batch, batch_bytes = [], 0
         if pending and (last or pending_records >= RECORDS_PER_CLASSIFICATION):
-            events = pipeline.occurrences(pl.concat(pending, how="vertical_relaxed"), reports)
-            event_frames.append(events)
-            occurrences += events.height
+            add(pipeline.occurrences(pl.concat(pending, how="vertical_relaxed"), found.reports))
             pending, pending_records = [], 0
 
-    for index, (source, report) in enumerate(zip(sources_list, reports, strict=True)):
+    for index, (source, report) in enumerate(zip(sources_list, found.reports, strict=True)):
         for chunk in pipeline.prepare(source, index, report):
             batch.append(chunk)
             batch_bytes += chunk.get_column("line").str.len_bytes().sum() or 0
@@ -188,13 +261,25 @@ def _scan(
                 flush()
                 if on_progress:
                     done = bytes_read + report.bytes
-                    on_progress(Progress(index, len(sources_list), done, occurrences, source.name))
+                    on_progress(Progress(index, len(sources_list), done, found.counted, source.name))
         bytes_read += report.bytes
         if on_progress:
-            on_progress(Progress(index + 1, len(sources_list), bytes_read, occurrences, source.name))
+            on_progress(Progress(index + 1, len(sources_list), bytes_read, found.counted, source.name))
     flush(last=True)
-    events = pl.concat([aggregate.empty_events(), *event_frames], how="vertical_relaxed")
-    return events, reports, pipeline.regex_guard.reports
+    merge()
+    found.timeouts = pipeline.regex_guard.reports
+    return found
+
+
+def _spill(events: pl.DataFrame, spill_dir: Path) -> Path:
+    path = spill_dir / f"{uuid.uuid4().hex}.arrow"
+    events.write_ipc(path)
+    return path
+
+
+def _event_frames(parts: Sequence[pl.DataFrame | Path]) -> pl.LazyFrame:
+    frames = [part.lazy() if isinstance(part, pl.DataFrame) else pl.scan_ipc(part) for part in parts]
+    return pl.concat([aggregate.empty_events().lazy(), *frames], how="vertical_relaxed")
 
 
 def _jobs(options: ScanOptions, sources_list: Sequence[sources.Source], *, ruleset_given: bool) -> int:
@@ -223,7 +308,7 @@ class _Task:
     part_numbers: tuple[int, ...]  # 0 for a whole file; 0, 1, 2... for the parts of a split one
 
 
-def _tasks(sources_list: Sequence[sources.Source], options: ScanOptions) -> list[_Task]:
+def _tasks(sources_list: Sequence[sources.Source]) -> list[_Task]:
     tasks: list[_Task] = []
     run: list[tuple[int, sources.Source]] = []
     run_bytes = 0
@@ -266,11 +351,8 @@ def _split_points(source: sources.Source) -> list[int]:
         return [0]
 
 
-def _scan_task(
-    options: ScanOptions, task: _Task
-) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
-    ruleset = _worker_rules(options)
-    return _scan(ruleset, options, task.parts)
+def _scan_task(settings: _Settings, task: _Task) -> _Partial:
+    return _scan(_worker_rules(settings.options), settings, task.parts)
 
 
 _worker_ruleset: dict[tuple[tuple[Path, ...], bool], rules.RuleSet] = {}
@@ -284,28 +366,29 @@ def _worker_rules(options: ScanOptions) -> rules.RuleSet:
 
 
 def _scan_in_parallel(
-    options: ScanOptions,
+    settings: _Settings,
     sources_list: Sequence[sources.Source],
     jobs: int,
     on_progress: Callable[[Progress], None] | None,
     meanwhile: Callable[[], None],
-) -> tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]:
+) -> tuple[_Partial, pl.LazyFrame]:
     """Scan tasks in worker processes and put their results back together: per-part reports
-    summed per file, and line numbers of later parts shifted by the lines before them."""
-    tasks = _tasks(sources_list, options)
-    results: dict[int, tuple[pl.DataFrame, list[FileReport], list[classify.RegexTimeout]]] = {}
+    summed per file, tallies and templates merged, and the line numbers (and scan-order
+    numbers) of later parts shifted by those before them."""
+    tasks = _tasks(sources_list)
+    results: dict[int, _Partial] = {}
     # forkserver, not fork: Polars' thread pool does not survive a fork.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
-        futures = {pool.submit(_scan_task, options, task): number for number, task in enumerate(tasks)}
+        futures = {pool.submit(_scan_task, settings, task): number for number, task in enumerate(tasks)}
         meanwhile()
         bytes_read = occurrences = 0
         parts_left = Counter(index for task in tasks for index in task.indexes)
         for future in as_completed(futures):
             number = futures[future]
             results[number] = future.result()
-            bytes_read += sum(report.bytes for report in results[number][1])
-            occurrences += results[number][0].height
+            bytes_read += sum(report.bytes for report in results[number].reports)
+            occurrences += results[number].counted
             parts_left.subtract(tasks[number].indexes)
             if on_progress:
                 files_done = sum(1 for left in parts_left.values() if left == 0)
@@ -314,27 +397,48 @@ def _scan_in_parallel(
 
     reports = [FileReport(source.name) for source in sources_list]
     lines_before: dict[int, int] = {}
-    event_frames: list[pl.DataFrame] = []
+    counted = 0
+    excluded = TimeExclusions()
+    event_frames: list[pl.LazyFrame] = []
+    templates: list[cluster.Templates] = []
     timeouts: dict[str, classify.RegexTimeout] = {}
     for number, task in enumerate(tasks):
-        events, part_reports, part_timeouts = results[number]
+        part = results[number]
+        events = _event_frames(part.events)
+        examples = part.templates.examples.with_columns(pl.col("index") + counted)
         for index, part_number, part_report in zip(
-            task.indexes, task.part_numbers, part_reports, strict=True
+            task.indexes, task.part_numbers, part.reports, strict=True
         ):
             offset = lines_before.get(index, 0)
             if part_number:
-                events = events.with_columns(
-                    pl.when(pl.col("file") == part_report.name)
-                    .then(pl.col(column) + offset)
-                    .otherwise(pl.col(column))
-                    for column in ("line", "end_line")
-                )
+                events = _shift_lines(events, part_report.name, offset, ("line", "end_line"))
+                examples = _shift_lines(examples.lazy(), part_report.name, offset, ("line",)).collect()
             lines_before[index] = offset + part_report.lines
             _add_part(reports[index], part_report, first=part_number == 0)
         event_frames.append(events)
-        for timeout in part_timeouts:
+        templates.append(
+            cluster.Templates(part.templates.counts.with_columns(pl.col("first_index") + counted), examples)
+        )
+        counted += part.counted
+        excluded = excluded + part.excluded
+        for timeout in part.timeouts:
             timeouts.setdefault(timeout.where, timeout)
-    return pl.concat(event_frames, how="vertical_relaxed"), reports, list(timeouts.values())
+    found = _Partial(
+        reports=reports,
+        tally=aggregate.merge_tallies([part.tally for part in results.values()]),
+        templates=cluster.merge_templates(templates),
+        counted=counted,
+        excluded=excluded,
+        timeouts=list(timeouts.values()),
+        events=[],
+    )
+    return found, pl.concat(event_frames, how="vertical_relaxed")
+
+
+def _shift_lines(frame: pl.LazyFrame, file: str, offset: int, columns: tuple[str, ...]) -> pl.LazyFrame:
+    """Line numbers counted from the start of a part made to count from the start of ``file``."""
+    in_file = pl.col("file") == file
+    return frame.with_columns(pl.when(in_file).then(pl.col(c) + offset).otherwise(pl.col(c)) for c in columns)
 
 
 def _add_part(report: FileReport, part: FileReport, *, first: bool) -> None:
@@ -345,17 +449,17 @@ def _add_part(report: FileReport, part: FileReport, *, first: bool) -> None:
     report.error = report.error or part.error
 
 
-def _within_time_bounds(events: pl.DataFrame, options: ScanOptions) -> tuple[pl.DataFrame, TimeExclusions]:
+def _within_time_bounds(events: pl.DataFrame, bounds: _TimeBounds) -> tuple[pl.DataFrame, TimeExclusions]:
     """Apply --since/--until. An occurrence without a timestamp cannot be placed inside the
     bounds, so it is left out too, and counted as such."""
-    if options.since is None and options.until is None:
+    if bounds.since is None and bounds.until is None:
         return events, TimeExclusions()
     timestamp = pl.col("timestamp")
     inside = pl.lit(value=True)
-    if options.since is not None:
-        inside = inside & (timestamp >= time_bound(options.since, options.assume_tz, "--since"))
-    if options.until is not None:
-        inside = inside & (timestamp < time_bound(options.until, options.assume_tz, "--until"))
+    if bounds.since is not None:
+        inside = inside & (timestamp >= bounds.since)
+    if bounds.until is not None:
+        inside = inside & (timestamp < bounds.until)
     kept = events.filter(inside.fill_null(value=False))
     untimed = events.get_column("timestamp").null_count()
     return kept, TimeExclusions(outside=events.height - kept.height - untimed, untimed=untimed)
@@ -628,4 +732,6 @@ def scan_text(text: str, ruleset: rules.RuleSet, name: str = "<text>") -> pl.Dat
     """The occurrences in one piece of text, as a log file holding it would give them. Rule
     examples are checked with this, so they go through exactly the pipeline a scan uses."""
     source = sources.Source(name, data=text.encode("utf-8"))
-    return run(ScanOptions(paths=()), ruleset, [source]).events
+    events = run(ScanOptions(paths=()), ruleset, [source]).events
+    assert events is not None
+    return events.collect()

@@ -90,6 +90,22 @@ def test_clusters_count_span_and_pick_two_distinct_examples() -> None:
     assert result.total == 5
 
 
+def test_templates_of_parts_merge_to_the_clusters_of_the_whole() -> None:
+    rows = [
+        ("ERROR queue rejected request 17 for tenant acme", "client", at(5), None),
+        ("ERROR widget blue is not in the catalogue", "client", None, None),
+        ("ERROR queue rejected request 18 for tenant zeta", "server", at(9), None),
+        ("ERROR queue rejected request 17 for tenant acme", "client", at(1), None),
+        ("ERROR widget red is not in the catalogue", "client", at(2), None),
+    ]
+    whole = events(rows)
+    first, second = whole.slice(0, 2), whole.slice(2)
+    merged = cluster.merge_templates(
+        [cluster.templates(first), cluster.templates(second, first_index=first.height)]
+    )
+    assert cluster.cluster_templates(merged) == cluster.cluster_unclassified(whole)
+
+
 def test_different_messages_stay_apart() -> None:
     result = cluster.cluster_unclassified(
         events(

@@ -13,7 +13,7 @@ GIN_200 = '[GIN] 2024/05/07 - 06:59:40 | 200 |     1.2ms |       127.0.0.1 | POS
 def occurrences(text: str, assume_tz: str = "UTC") -> list[tuple[int, str, str, datetime | None]]:
     options = scan.ScanOptions(paths=(), assume_tz=assume_tz)
     result = scan.run(options, BUILTIN, [sources.Source("log", data=text.encode())])
-    return result.events.select("line", "side", "category", "timestamp").rows()
+    return result.events.collect().select("line", "side", "category", "timestamp").rows()
 
 
 @pytest.mark.parametrize(
@@ -112,7 +112,7 @@ def test_since_and_until_filter_occurrences_and_count_what_they_leave_out() -> N
     )
     options = scan.ScanOptions(paths=(), since="2025-05-07T07:00", until="2025-05-07T08:00:00+00:00")
     result = scan.run(options, BUILTIN, [sources.Source("log", data=text.encode())])
-    assert result.events.get_column("line").to_list() == [2]
+    assert result.events.collect().get_column("line").to_list() == [2]
     assert (result.excluded.outside, result.excluded.untimed) == (2, 1)
 
 

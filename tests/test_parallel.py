@@ -12,20 +12,40 @@ from logscan import scan
 
 
 def test_parallel_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    big = tmp_path / "chatbot-many.log"
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    big = logs / "chatbot-many.log"
     big.write_text((REPO / "sample_logs/app/chatbot.log").read_text() * 40)
-    for name in ("ollama/server.log", "ollama/server.log.1.gz", "app/worker.log"):
-        shutil.copy(REPO / "sample_logs" / name, tmp_path / Path(name).name)
+    for name in ("ollama/server.log", "ollama/server.log.1.gz", "app/worker.log", "app/jsonl.log"):
+        shutil.copy(REPO / "sample_logs" / name, logs / Path(name).name)
     # Small enough that this input is split into parts and spread over two workers.
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(scan, "PART_BYTES", 100_000)
-    assert len(scan._tasks(scan.sources.expand([str(tmp_path)]), scan.ScanOptions(paths=()))) > 4
+    assert len(scan._tasks(scan.sources.expand([str(logs)]))) > 4
+    spill = tmp_path / "spill"
+    spill.mkdir()
 
-    sequential = scan.run(scan.ScanOptions(paths=[str(tmp_path)], jobs=1))
-    parallel = scan.run(scan.ScanOptions(paths=[str(tmp_path)], jobs=2))
+    sequential = scan.run(scan.ScanOptions(paths=[str(logs)], jobs=1))
+    parallel = scan.run(scan.ScanOptions(paths=[str(logs)], jobs=2))
+    spilled = scan.run(scan.ScanOptions(paths=[str(logs)], jobs=2), spill_dir=spill)
 
-    order = ["file", "line"]
-    assert parallel.events.sort(order).equals(sequential.events.sort(order))
+    expected = sequential.events.collect()
+    assert parallel.events.collect().equals(expected)
+    assert spilled.events.collect().equals(expected)
+    assert len(list(spill.iterdir())) > 4, "the workers' occurrences wait on disk"
     assert parallel.files == sequential.files
-    assert parallel.summary.total == sequential.summary.total > 640
-    assert parallel.events.filter(pl.col("file") == str(big)).get_column("line").max() > 11_000
+    assert parallel.summary.total == sequential.summary.total == expected.height > 640
+    assert expected.filter(pl.col("file") == str(big)).get_column("line").max() > 11_000
+    assert parallel.summary.windows.equals(sequential.summary.windows)
+    assert parallel.summary.by_category.equals(sequential.summary.by_category)
+    assert parallel.coverage.equals(sequential.coverage)
+    # Cluster examples point at the same lines, counted from the start of each file.
+    assert parallel.clusters == sequential.clusters
+    assert sequential.clusters.total > 0
+
+
+def test_occurrences_are_not_kept_unless_asked() -> None:
+    options = scan.ScanOptions(paths=[str(REPO / "sample_logs")], keep_events=False)
+    result = scan.run(options)
+    assert result.events is None
+    assert result.summary.total == 89

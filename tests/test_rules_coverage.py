@@ -18,7 +18,7 @@ def test_coverage_lists_every_loaded_rule_with_zero_for_those_that_never_fired()
         [("b", "auth", None), ("c", "auth", None), ("b", "auth", None), (None, "unclassified", None)]
     )
     loaded = [("a", "request_format"), ("b", "auth"), ("c", "auth"), ("d", "rate_limit")]
-    assert aggregate.rule_coverage(found, loaded).rows() == [
+    assert aggregate.rule_coverage(aggregate.tally(found, "1h"), loaded).rows() == [
         ("b", "auth", 2),
         ("c", "auth", 1),
         ("a", "request_format", 0),  # never fired: in the order the rules were given
@@ -27,8 +27,8 @@ def test_coverage_lists_every_loaded_rule_with_zero_for_those_that_never_fired()
 
 
 def test_coverage_of_no_events_and_no_rules() -> None:
-    assert aggregate.rule_coverage(aggregate.empty_events(), []).rows() == []
-    assert aggregate.rule_coverage(aggregate.empty_events(), [("a", "auth")]).rows() == [("a", "auth", 0)]
+    assert aggregate.rule_coverage(aggregate.empty_tally(), []).rows() == []
+    assert aggregate.rule_coverage(aggregate.empty_tally(), [("a", "auth")]).rows() == [("a", "auth", 0)]
 
 
 def test_suppressed_counts_per_entry_rule_and_category() -> None:
@@ -40,7 +40,7 @@ def test_suppressed_counts_per_entry_rule_and_category() -> None:
             ("s", "auth", "probe"),
         ]
     )
-    assert aggregate.suppressed_counts(suppressed).rows() == [
+    assert aggregate.suppressed_counts(aggregate.tally(suppressed, "1h")).rows() == [
         ("rule:r", "r", "auth", 2),
         ("probe", "s", "auth", 1),
         ("probe", None, "unclassified", 1),

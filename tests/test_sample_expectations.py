@@ -15,7 +15,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def test_every_occurrence_is_found_where_and_as_expected() -> None:
-    events = scan.run(scan.ScanOptions(paths=[str(REPO / "sample_logs")])).events
+    events = scan.run(scan.ScanOptions(paths=[str(REPO / "sample_logs")])).events.collect()
     found = sorted(
         (
             str(row["file"]).split("sample_logs/")[1],

@@ -43,7 +43,7 @@ def run_on(text: str, block_bytes: int = sources.DEFAULT_BLOCK_BYTES, name: str 
 
 def test_records_count_once_with_their_first_and_last_line() -> None:
     result = run_on(APP_LOG)
-    events = result.events.select("line", "end_line", "category", "client", "model", "timestamp")
+    events = result.events.collect().select("line", "end_line", "category", "client", "model", "timestamp")
     assert events.with_columns(pl.col("timestamp").dt.strftime("%H:%M:%S")).rows() == [
         (2, 2, "unclassified", "httpx", None, "07:14:04"),
         (3, 9, "unsupported_capability", "ollama-python", "gemma2:2b", "07:14:04"),
@@ -54,9 +54,9 @@ def test_records_count_once_with_their_first_and_last_line() -> None:
 
 
 def test_block_size_does_not_change_the_result() -> None:
-    expected = run_on(APP_LOG).events
+    expected = run_on(APP_LOG).events.collect()
     for block_bytes in (1, 17, 100, 333):
-        assert run_on(APP_LOG, block_bytes=block_bytes).events.equals(expected)
+        assert run_on(APP_LOG, block_bytes=block_bytes).events.collect().equals(expected)
 
 
 def test_an_unreadable_file_is_reported_and_the_scan_goes_on(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ LOGGY_TEXT = st.lists(
 def test_any_bytes_give_no_exception_and_counts_add_up(data: bytes) -> None:
     result = scan.run(scan.ScanOptions(paths=()), BUILTIN, [sources.Source("fuzz", data=data)])
     summary = result.summary
-    assert summary.by_category.get_column("total").sum() == summary.total == result.events.height
+    assert summary.by_category.get_column("total").sum() == summary.total == result.events.collect().height
     assert summary.windows.get_column("count").sum() == summary.total
     report = result.files[0]
     if report.error is None and report.compression == "none" and data[:2] not in (b"\xff\xfe", b"\xfe\xff"):

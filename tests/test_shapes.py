@@ -21,7 +21,7 @@ MODIFIED_AT = {"62-journald-new-year.log": datetime(2025, 1, 1, 0, 20, tzinfo=UT
 
 def events_of(path: Path, assume_tz: str) -> pl.DataFrame:
     options = scan.ScanOptions(paths=(), assume_tz=assume_tz)
-    return scan.run(options, sources_list=[sources.Source(path.name, path)]).events
+    return scan.run(options, sources_list=[sources.Source(path.name, path)]).events.collect()
 
 
 def found_in(path: Path, assume_tz: str) -> list[tuple]:
