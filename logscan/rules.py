@@ -13,7 +13,11 @@ must not import; ``rulecheck.py`` does it.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import pickle
 import re
+import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -26,6 +30,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq, TaggedScalar
 from ruamel.yaml.error import MarkedYAMLError
 
+from logscan import __version__
 from logscan.errors import Problem, RuleError
 
 Engine = Literal["polars", "regex"]
@@ -235,11 +240,76 @@ def load(user_paths: Sequence[Path] = (), *, include_builtin: bool = True) -> Ru
     built-in *rules* out; the built-in categories stay, since reports and user rules rely on
     them. A user rule with the id of a built-in rule replaces it; any other duplicate id is an
     error. Files are read in order (built-in files by name, then user paths as given), which is
-    the tie-break order."""
+    the tie-break order. A pack compiled before from the very same files comes from the cache."""
     files: list[tuple[Path, bool]] = [(p, True) for p in rule_files(builtin_rules_dir())]
     for path in user_paths:
         files += [(p, False) for p in rule_files(path)]
+    cache = _PackCache.of(files, include_builtin)
+    ruleset = cache.read() if cache else None
+    if ruleset is None:
+        ruleset = _compile(files, include_builtin)
+        if cache:
+            cache.write(ruleset)
+    return ruleset
 
+
+CACHE_DIR_VARIABLE = "LOGSCAN_CACHE_DIR"
+
+
+def cache_dir() -> Path | None:
+    """Where compiled rule packs are kept: $LOGSCAN_CACHE_DIR (empty: no cache), else
+    $XDG_CACHE_HOME/logscan, else ~/.cache/logscan."""
+    configured = os.environ.get(CACHE_DIR_VARIABLE)
+    if configured is not None:
+        return Path(configured) if configured else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "logscan"
+
+
+@dataclass(frozen=True)
+class _PackCache:
+    """A compiled rule pack, pickled under a digest of everything it was compiled from: the
+    bytes of every rule file, their paths and order, and the compiler itself. Parsing YAML
+    with positions costs more than the rest of a small scan; reading the pickle costs
+    nothing. The cache is a directory of the user's own, so its pickles are trusted as much as
+    the code that wrote them; one that cannot be read is compiled again."""
+
+    path: Path
+
+    @classmethod
+    def of(cls, files: Sequence[tuple[Path, bool]], include_builtin: bool) -> _PackCache | None:
+        directory = cache_dir()
+        if directory is None:
+            return None
+        digest = hashlib.sha256(Path(__file__).read_bytes())
+        digest.update(f"{__version__}\0{include_builtin}".encode())
+        try:
+            for path, builtin in files:
+                digest.update(f"\0{path.resolve()}\0{builtin}\0".encode())
+                digest.update(path.read_bytes())
+        except OSError:
+            return None  # compiling reports the file that cannot be read
+        return cls(directory / f"rules-{digest.hexdigest()[:32]}.pickle")
+
+    def read(self) -> RuleSet | None:
+        try:
+            ruleset = pickle.loads(self.path.read_bytes())
+        except Exception:  # a missing, stale or damaged entry is compiled again
+            return None
+        return ruleset if isinstance(ruleset, RuleSet) else None
+
+    def write(self, ruleset: RuleSet) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle, temporary = tempfile.mkstemp(dir=self.path.parent, suffix=".tmp")
+            with os.fdopen(handle, "wb") as stream:
+                pickle.dump(ruleset, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(temporary, self.path)
+        except OSError:
+            pass  # a read-only home only costs the next scan the compile time
+
+
+def _compile(files: Sequence[tuple[Path, bool]], include_builtin: bool) -> RuleSet:
     problems: list[Problem] = []
     readers = [(_FileReader(path, problems, builtin), builtin) for path, builtin in files]
     loaded = [(reader, reader.load(), builtin) for reader, builtin in readers]

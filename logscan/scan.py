@@ -5,6 +5,7 @@ sources -> blocks of lines -> records (format) -> fields -> rules -> events -> a
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import re
@@ -380,7 +381,8 @@ def _scan_in_parallel(
     # forkserver, not fork: Polars' thread pool does not survive a fork.
     context = multiprocessing.get_context("forkserver")
     with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
-        futures = {pool.submit(_scan_task, settings, task): number for number, task in enumerate(tasks)}
+        with _worker_environment():
+            futures = {pool.submit(_scan_task, settings, task): number for number, task in enumerate(tasks)}
         meanwhile()
         bytes_read = occurrences = 0
         parts_left = Counter(index for task in tasks for index in task.indexes)
@@ -433,6 +435,21 @@ def _scan_in_parallel(
         events=[],
     )
     return found, pl.concat(event_frames, how="vertical_relaxed")
+
+
+@contextlib.contextmanager
+def _worker_environment() -> Iterator[None]:
+    """While workers start: one Polars thread each (Polars reads this when it is imported).
+    As many workers as cores keep the cores busy; more threads than cores only contend, and
+    each thread costs memory."""
+    name = "POLARS_MAX_THREADS"
+    before = os.environ.get(name)
+    os.environ.setdefault(name, "1")
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ[name]
 
 
 def _shift_lines(frame: pl.LazyFrame, file: str, offset: int, columns: tuple[str, ...]) -> pl.LazyFrame:
