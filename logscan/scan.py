@@ -505,7 +505,7 @@ class _Pipeline:
                 report.bytes += block.bytes_read
                 report.compression = block.compression
                 report.lines += lines.len()
-                report.replaced_lines += int(lines.str.contains("\ufffd", literal=True).sum())
+                report.replaced_lines += block.replaced_lines
                 if layout is None:
                     layout = _detect_layout(source, lines, self.options.format_hint, report)
                 frame = formats.peel(lines, layout.envelopes, layout.journal_year).with_columns(

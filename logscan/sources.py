@@ -12,7 +12,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Literal
 
 import polars as pl
 import zstandard
@@ -80,6 +80,8 @@ class LineBlock:
     lines: pl.Series
     bytes_read: int
     compression: str
+    # Lines with bytes that were not valid UTF-8 (or NUL), read with U+FFFD in their place.
+    replaced_lines: int = 0
 
 
 def expand(specs: Sequence[str]) -> list[Source]:
@@ -231,14 +233,15 @@ def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Itera
         else:
             chunks = _chunks(source, stream, block_bytes, compressed=compression != "none")
         for chunk in chunks:
-            data = carry + chunk
+            data = carry + chunk if carry else chunk
             cut = data.rfind(b"\n") + 1
             if cut == 0 and len(data) < _MAX_LINE_BYTES:
                 carry = data
                 continue
             cut = cut or len(data)  # a "line" longer than any log line: cut it anyway
-            carry = data[cut:]
-            block = _to_block(data[:cut], next_line, len(chunk), compression)
+            # Chunks of plain files end at a line end: nothing to carry, and nothing to copy.
+            carry, whole = (data[cut:], data[:cut]) if cut < len(data) else (b"", data)
+            block = _to_block(whole, next_line, len(chunk), compression)
             next_line += block.lines.len()
             yield block
         if carry:
@@ -255,9 +258,10 @@ def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> I
         chunk = stream.read(min(block_bytes, end - position))
         if not chunk:
             return
+        if not chunk.endswith(b"\n"):
+            # The line under way belongs to this part even where it runs past `end`.
+            chunk += stream.readline(_MAX_LINE_BYTES)
         position += len(chunk)
-        if position >= end and not chunk.endswith(b"\n"):
-            chunk += stream.readline()
         yield chunk
 
 
@@ -292,6 +296,8 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
     while True:
         try:
             piece = stream.read(piece_bytes)
+            if not compressed and piece and not piece.endswith(b"\n"):
+                piece += stream.readline(_MAX_LINE_BYTES)
         except _READ_ERRORS as error:
             if pieces:
                 yield b"".join(pieces)
@@ -308,18 +314,29 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
 
 
 def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -> LineBlock:
-    if b"\x00" in data:
+    replaced = b"\x00" in data
+    if replaced:
         # The line reader treats NUL as a field separator; NUL is never meaningful in a log line.
         data = data.replace(b"\x00", _REPLACEMENT_CHARACTER)
     if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    try:
+        # Valid UTF-8 is the rule: checked in one pass, with nothing to replace or count.
+        lines = _read_lines(data, "utf8")
+    except pl.exceptions.ComputeError:
+        lines, replaced = _read_lines(data, "utf8-lossy"), True
+    replaced_lines = int(lines.str.contains("\ufffd", literal=True).sum()) if replaced else 0
+    return LineBlock(first_line, lines, bytes_read, compression, replaced_lines)
+
+
+def _read_lines(data: bytes, encoding: Literal["utf8", "utf8-lossy"]) -> pl.Series:
     frame = pl.read_csv(
-        io.BytesIO(data),
+        data,
         has_header=False,
         separator="\x00",
         quote_char=None,
         schema={"line": pl.String},
-        encoding="utf8-lossy",
+        encoding=encoding,
         raise_if_empty=False,
     )
-    return LineBlock(first_line, frame.get_column("line"), bytes_read, compression)
+    return frame.get_column("line")
