@@ -538,28 +538,57 @@ def timestamp_precision(text: pl.Expr, zone_known: pl.Expr | bool = False) -> pl
     )
 
 
-def timestamp_expr(text: pl.Expr, assume_tz: str) -> pl.Expr:
-    """The first timestamp in ``text``, in UTC. Times without a zone are taken in
-    ``assume_tz``. A time that a DST change makes ambiguous takes the earlier instant; one
-    that falls in the gap is read with the offset in force before the gap (as Python and Go
-    do), so 02:30 on a spring-forward night in Berlin is 01:30 UTC."""
-    parts = text.str.extract_groups(_TIMESTAMP)
-    field = parts.struct.field
-    local = pl.format(
-        "{}-{}-{}T{}.{}", field("1"), field("2"), field("3"), field("4"), field("5").fill_null("0")
+def parse_timestamps(texts: pl.Series, assume_tz: str, utc_rows: pl.Series | None = None) -> pl.Series:
+    """The first timestamp in each text, in UTC (null where there is none). Times without a
+    zone are taken in ``assume_tz``, or in UTC on ``utc_rows``. A time that a DST change makes
+    ambiguous takes the earlier instant; one that falls in the gap is read with the offset in
+    force before the gap (as Python and Go do), so 02:30 on a spring-forward night in Berlin
+    is 01:30 UTC.
+
+    Evaluated in steps, each on columns the step before materialised: the pattern is searched
+    once per text, and the rarer shapes (access log, epoch) only in texts without a date."""
+    frame = (
+        pl.DataFrame({"text": texts})
+        .select(parts=pl.col("text").str.extract_groups(_TIMESTAMP))
+        .unnest("parts")
+        .select(
+            local=pl.format(
+                "{}-{}-{}T{}.{}", *(pl.col(str(group)) for group in range(1, 5)), pl.col("5").fill_null("0")
+            ),
+            zone=pl.col("6").str.replace("^Z$", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2"),
+        )
     )
-    zone = field("6").str.replace("^Z$", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2")
-    zoned = pl.concat_str([local, zone]).str.to_datetime(
+    zoned = pl.concat_str("local", "zone").str.to_datetime(
         "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
     )
-    naive = local.str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    naive = pl.col("local").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
+    localised = _localised(naive, assume_tz)
+    if utc_rows is not None and assume_tz != "UTC":
+        frame = frame.with_columns(utc=utc_rows)
+        localised = pl.when(pl.col("utc")).then(naive.dt.replace_time_zone("UTC")).otherwise(localised)
+    found = frame.select(pl.when(pl.col("zone").is_not_null()).then(zoned).otherwise(localised)).to_series()
+    undated = found.is_null()
+    if not undated.any():
+        return found
+    rest = pl.DataFrame({"text": texts.filter(undated)})
+    text = pl.col("text")
+    other = rest.select(pl.coalesce(_access_log_time(text), _epoch_time(text))).to_series()
+    return found.scatter(undated.arg_true(), other)
+
+
+def _localised(naive: pl.Expr, zone: str) -> pl.Expr:
+    if zone == "UTC":
+        return naive.dt.replace_time_zone("UTC")
     hour = pl.duration(hours=1)
-    localised = pl.coalesce(
-        naive.dt.replace_time_zone(assume_tz, ambiguous="earliest", non_existent="null"),
-        (naive - hour).dt.replace_time_zone(assume_tz, ambiguous="earliest", non_existent="null") + hour,
+    return pl.coalesce(
+        naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null"),
+        (naive - hour).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null") + hour,
     ).dt.convert_time_zone("UTC")
+
+
+def _access_log_time(text: pl.Expr) -> pl.Expr:
     access = text.str.extract_groups(_ACCESS_LOG_TIME).struct.field
-    access_time = pl.format(
+    return pl.format(
         "{}-{}-{}T{}{}",
         access("3"),
         access("2").replace_strict(_MONTH_NUMBERS, default=None),
@@ -567,11 +596,13 @@ def timestamp_expr(text: pl.Expr, assume_tz: str) -> pl.Expr:
         access("4"),
         access("5"),
     ).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_unit="us", time_zone="UTC")
+
+
+def _epoch_time(text: pl.Expr) -> pl.Expr:
     epoch = text.str.extract(_EPOCH_TIME, 1)
-    epoch_time = pl.from_epoch(
+    return pl.from_epoch(
         pl.when(epoch.str.len_chars() == 13)
         .then(epoch.cast(pl.Int64) * 1000)
         .otherwise(epoch.cast(pl.Int64) * 1_000_000),
         "us",
     ).dt.replace_time_zone("UTC")
-    return pl.coalesce(pl.when(zone.is_not_null()).then(zoned).otherwise(localised), access_time, epoch_time)

@@ -624,23 +624,23 @@ def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int 
     return last_written.year - started_last_year
 
 
-def _record_timestamp(records: pl.DataFrame, assume_tz: str) -> pl.Expr:
+def _record_timestamp(records: pl.DataFrame, assume_tz: str) -> pl.Series:
     """The record's most precise timestamp: that of its first line, or that of the envelope
     around it. Zone-less times inside a container are UTC; elsewhere they are in assume_tz.
-    (Branches a block does not need are left out: timestamp parsing is the costliest field.)"""
+    (Timestamp parsing is the costliest field: envelope times are parsed only where they win.)"""
     inner = formats.strip_ansi(pl.col("header"))
-    in_container = pl.col("in_container")
-    any_container = assume_tz != "UTC" and bool(records.get_column("in_container").any())
-    inner_time = formats.timestamp_expr(inner, assume_tz)
-    if any_container:
-        inner_time = pl.when(in_container).then(formats.timestamp_expr(inner, "UTC")).otherwise(inner_time)
-    if records.get_column("envelope_ts").null_count() == records.height:
+    inner_time = formats.parse_timestamps(
+        records.select(inner).to_series(), assume_tz, records.get_column("in_container")
+    )
+    envelope = records.get_column("envelope_ts")
+    if envelope.null_count() == records.height:
         return inner_time
-    envelope = pl.col("envelope_ts")
-    envelope_wins = formats.timestamp_precision(envelope).fill_null(-1) > formats.timestamp_precision(
-        inner, in_container
-    ).fill_null(-1)
-    return pl.when(envelope_wins).then(formats.timestamp_expr(envelope, assume_tz)).otherwise(inner_time)
+    envelope_wins = records.select(
+        formats.timestamp_precision(pl.col("envelope_ts")).fill_null(-1)
+        > formats.timestamp_precision(inner, pl.col("in_container")).fill_null(-1)
+    ).to_series()
+    envelope_time = formats.parse_timestamps(envelope.filter(envelope_wins), assume_tz)
+    return inner_time.scatter(envelope_wins.arg_true(), envelope_time)
 
 
 def _open_record_start(starts: pl.Series) -> int:

@@ -184,7 +184,8 @@ def test_plain_records_join_indented_lines_and_the_exception_after_them() -> Non
     ],
 )
 def test_timestamps_become_utc(header: str, zone: str, expected: datetime | None) -> None:
-    assert evaluate(lambda text: formats.timestamp_expr(text, zone), [header]) == [expected]
+    texts = pl.Series([header, "no time here", header])
+    assert formats.parse_timestamps(texts, zone).to_list() == [expected, None, expected]
 
 
 def test_method_endpoint_and_model() -> None:
