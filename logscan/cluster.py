@@ -97,10 +97,25 @@ class Clusters:
         return sum(c.count for c in self.clusters) + self.unclustered
 
 
+# Times make most messages unique; once they are masked, a log's messages usually fall into a
+# few dozen distinct texts, and the other masks only need to run on those.
+_TIME_MASKS_END = 4
+
+
 def mask_expr(message: pl.Expr) -> pl.Expr:
     """The message with its variable parts replaced by placeholders, on one line."""
+    return _later_masks(_earlier_masks(message))
+
+
+def _earlier_masks(message: pl.Expr) -> pl.Expr:
     masked = message.str.replace_all(r"\s+", " ")
-    for pattern, replacement in _MASKS:
+    for pattern, replacement in _MASKS[:_TIME_MASKS_END]:
+        masked = masked.str.replace_all(pattern, replacement)
+    return masked
+
+
+def _later_masks(masked: pl.Expr) -> pl.Expr:
+    for pattern, replacement in _MASKS[_TIME_MASKS_END:]:
         masked = masked.str.replace_all(pattern, replacement)
     return masked.str.strip_chars()
 
@@ -125,7 +140,11 @@ def templates(events: pl.DataFrame, first_index: int = 0) -> Templates:
         events.with_row_index("index", offset=first_index)
         .with_columns(pl.col("index").cast(pl.Int64))
         .filter(pl.col("rule_id").is_null())
-        .with_columns(template=mask_expr(pl.col("message").fill_null("")))
+        .with_columns(partly_masked=_earlier_masks(pl.col("message").fill_null("")))
+    )
+    distinct = unclassified.select(pl.col("partly_masked").unique())
+    unclassified = unclassified.join(
+        distinct.with_columns(template=_later_masks(pl.col("partly_masked"))), on="partly_masked"
     )
     counts = unclassified.group_by("template").agg(
         count=pl.len().cast(pl.Int64),
