@@ -16,11 +16,17 @@ Layout under ``--out DIR`` (subdirectories so that one scan of a directory sees 
 
     DIR/plain/NN-ollama-server.log   DIR/gz/...log.gz     DIR/zst/...log.zst
     DIR/small/NNNNN-...log           DIR/small-gz/...     DIR/small-zst/...   (--many-small N)
+    DIR/NAME/NN-...log               DIR/NAME-gz/...      DIR/NAME-zst/...    (--name NAME)
     DIR/manifest.json                parameters and totals, read by run.py to reuse a corpus
+
+Files alternate between the two formats unless ``--format`` picks one for all of them, which is
+how run.py's ``huge`` case gets one big Python application log (``--name huge --files 1``).
 
 Usage::
 
     python benchmarks/generate.py --out benchmarks/data --size 1GiB --files 8 --seed 42 --gzip
+    python benchmarks/generate.py --out benchmarks/data --size 1GiB --files 1 --name huge \
+        --format python-app
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -1043,7 +1050,7 @@ def make_tasks(args: argparse.Namespace, dirs: dict[str, Path], zstd: bool) -> l
     per_file = args.size // n_files
     tasks = []
     for i in range(n_files):
-        fmt = FORMATS[i % len(FORMATS)]
+        fmt = FORMATS[i % len(FORMATS)] if args.format == "mixed" else args.format
         name = f"{i:0{width}d}-{fmt}.log"
         if many:
             # Small files are rotated segments: each covers its own slice of the day.
@@ -1077,6 +1084,7 @@ def params_of(args: argparse.Namespace, zstd: bool) -> dict[str, Any]:
         "size": args.size,
         "files": args.many_small or args.files,
         "many_small": bool(args.many_small),
+        "format": args.format,
         "seed": args.seed,
         "gzip": args.gzip,
         "zstd": zstd,
@@ -1157,16 +1165,34 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--jobs", type=int, default=os.cpu_count() or 1, help="parallel worker processes (default: all CPUs)"
     )
+    parser.add_argument(
+        "--format",
+        choices=("mixed", *FORMATS),
+        default="mixed",
+        help="format of every file; 'mixed' alternates between them (default)",
+    )
+    parser.add_argument(
+        "--name",
+        help="set name, the folder under --out and the manifest key (default plain, or small "
+        "with --many-small)",
+    )
     parser.add_argument("--quiet", action="store_true", help="print totals only, no mix table")
     args = parser.parse_args(argv)
     n_files = args.many_small or args.files
     if n_files < 1 or args.size < n_files * 1024:
         parser.error("need at least one file and 1 KiB per file")
+    name = args.name or ("small" if args.many_small else "plain")
+    # The compressed copies of a set live in NAME-gz and NAME-zst (plain's in gz and zst).
+    if (
+        not re.fullmatch(r"[a-z0-9][a-z0-9_-]*", name)
+        or name in ("gz", "zst", "out")
+        or name.endswith(("-gz", "-zst"))
+    ):
+        parser.error(f"--name {name!r}: use a-z, 0-9, - and _; not gz, zst, out, *-gz or *-zst")
 
     zstd = args.zstd and shutil.which("zstd") is not None
     if args.zstd and not zstd:
         print("note: zstd CLI not found, skipping .zst copies", file=sys.stderr)
-    name = "small" if args.many_small else "plain"
     dirs = set_dirs(args.out, name)
     for kind, d in dirs.items():
         if d.exists():

@@ -7,16 +7,31 @@ matches the parameters), then times every tool side by side in one run, case by 
 * ``plain``: 8 big uncompressed files;
 * ``gz``: the same files gzipped (logscan reads ``.gz``, ``rg -z``, ``zcat | grep``);
 * ``zst``: the same files as ``.zst`` (not in the default set);
-* ``small``: many small files, which shows per-file overhead.
+* ``small``: many small files, which shows per-file overhead;
+* ``huge``: one uncompressed file of ``--size`` bytes (a Python application log unless
+  ``--huge-format`` says otherwise), which logscan cuts into byte ranges for its workers
+  (16 of them at 1 GiB; below 128 MiB it does not cut at all). Not in the default set;
+  cached in ``DIR/huge`` like the other corpora;
+* ``scale10``: ten times the ``plain`` corpus (10 GiB at the default size): ten copies of each
+  plain file, written into a temporary folder under ``--scratch`` before the case and deleted
+  after it, also on failure or Ctrl-C (not in the default set). With ``plain`` in the same run,
+  a scale summary follows: time at 10x over time at 1x, and peak memory at both sizes;
+* ``inflate``: not logscan, a yardstick for its decompression: output MiB/s of the gz corpus
+  through Python's ``zlib``, ``isal.isal_zlib`` and ``zlib_ng.zlib_ng`` (streamed in-process,
+  1 MiB input chunks, output discarded), ``zcat`` and ``pigz -dc``, and of the zst corpus
+  through ``zstandard`` and ``zstd -dc``. A missing package or CLI reads "not installed".
+  Cheap, so in the default set; it needs the gz and zst copies of the plain corpus.
 
 Each tool runs ``--repeat`` times, interleaved with the others so drift hits all of them alike,
-and the median counts. Wall time and peak RSS come from ``os.wait4`` on the child. MiB/s is
-uncompressed input bytes divided by the median wall time.
+and the median counts. Wall time comes from ``os.wait4`` on the child; peak memory from
+sampling every process of the tool's session (see ``SessionMemory``: summed PSS, and summed
+RSS). MiB/s is uncompressed input bytes divided by the median wall time.
 
 Usage::
 
     python benchmarks/run.py --size 1GiB
     python benchmarks/run.py --size 50MiB --repeat 3 --json results.json --cases plain,gz,small
+    python benchmarks/run.py --size 1GiB --cases plain,huge,scale10 --json scale.json
 """
 
 from __future__ import annotations
@@ -35,8 +50,10 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +63,22 @@ try:
     from ruamel.yaml import YAML
 except ImportError:  # run.py stays usable without it; rules then fall back to the built-ins
     YAML = None
+
+# Optional decoders for the inflate case; without its package a row reads "not installed".
+try:
+    import isal
+    from isal import isal_zlib
+except ImportError:
+    isal = isal_zlib = None
+try:
+    import zlib_ng
+    from zlib_ng import zlib_ng as zlib_ng_zlib
+except ImportError:
+    zlib_ng = zlib_ng_zlib = None
+try:
+    import zstandard
+except ImportError:
+    zstandard = None
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -70,9 +103,11 @@ BUILTIN_PATTERNS: tuple[str, ...] = (
     r"400 (Bad Request|Client Error)",
     r"\| 400 \|",
 )
-CASES = ("plain", "gz", "zst", "small")
-DEFAULT_CASES = "plain,gz,small"
+CASES = ("plain", "gz", "zst", "small", "huge", "scale10", "inflate")
+DEFAULT_CASES = "plain,gz,small,inflate"
 TOOLS = ("logscan", "rg", "grep", "wc -l")
+SCALE = 10  # the scale10 case: this many copies of every plain file
+INFLATE_CHUNK = 1 << 20  # input bytes handed to an in-process decompressor at a time
 
 
 # --------------------------------------------------------------------------------------------
@@ -358,12 +393,13 @@ def corpus_ok(data: Path, name: str, want: dict[str, Any]) -> dict[str, Any] | N
 
 
 def ensure_corpus(
-    data: Path, name: str, *, size: int, files: int, seed: int, gz: bool, zst: bool
+    data: Path, name: str, *, size: int, files: int, seed: int, gz: bool, zst: bool, fmt: str = "mixed"
 ) -> dict[str, Any]:
     want = {
         "size": size,
         "files": files,
         "many_small": name == "small",
+        "format": fmt,
         "seed": seed,
         "gzip": gz,
         "zstd": zst,
@@ -386,6 +422,10 @@ def ensure_corpus(
         str(size),
         "--seed",
         str(seed),
+        "--name",
+        name,
+        "--format",
+        fmt,
         "--quiet",
     ]
     cmd += ["--many-small", str(files)] if name == "small" else ["--files", str(files)]
@@ -401,6 +441,67 @@ def ensure_corpus(
     return entry
 
 
+def corpus_summary(entry: dict[str, Any]) -> dict[str, Any]:
+    """The part of a manifest entry that goes into the results."""
+    summary = {k: entry[k] for k in ("params", "bytes", "lines", "records", "gz_bytes", "zst_bytes", "dirs")}
+    summary["n_files"] = len(entry["files"])
+    return summary
+
+
+def sweep_scale_dirs(scratch: Path) -> None:
+    """Delete scale folders that a run killed outright (SIGKILL, power loss) left behind.
+
+    The folder name carries the pid of the run that made it; a folder whose run is still alive
+    is left alone, so two runs can share a scratch directory.
+    """
+    for d in scratch.glob(f"scale{SCALE}-*-*"):
+        pid = d.name.split("-")[1]
+        if not d.is_dir() or not pid.isdigit():
+            continue
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            print(f"scale{SCALE}: removing {d}, left behind by an earlier run")
+            shutil.rmtree(d, ignore_errors=True)
+        except PermissionError:
+            pass  # another user's run, still alive
+
+
+def fill_scale_dir(tmp: Path, base: dict[str, Any], base_dir: Path, factor: int) -> dict[str, Any]:
+    """Write ``factor`` copies of every file of the ``base`` corpus into ``tmp/plain``.
+
+    Copies instead of new files: generate.py makes about 80 MiB/s per core (over a minute for
+    10 GiB on 2 cores), a copy runs at disk speed. The copies are identical, timestamps
+    included, which a throughput figure does not mind. Each copy is fsynced, so that writeback
+    of dirty pages does not overlap the timed runs. Returns a manifest-style entry.
+    """
+    plain = tmp / "plain"
+    plain.mkdir()
+    files: list[dict[str, Any]] = []
+    for copy in range(factor):
+        for f in base["files"]:
+            name = f"{copy:02d}-{f['name']}"
+            shutil.copyfile(base_dir / f["name"], plain / name)
+            fd = os.open(plain / name, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            files.append({**f, "name": name})
+    params = {**base["params"], "size": base["params"]["size"] * factor, "files": len(files)}
+    params.update(gzip=False, zstd=False, copies=factor)
+    return {
+        "params": params,
+        "dirs": {"plain": "plain"},
+        "bytes": base["bytes"] * factor,
+        "lines": base["lines"] * factor,
+        "records": base["records"] * factor,
+        "gz_bytes": 0,
+        "zst_bytes": 0,
+        "files": files,
+    }
+
+
 # --------------------------------------------------------------------------------------------
 # Running and measuring
 
@@ -412,6 +513,7 @@ class Run:
     cpu: float
     rc: int
     timed_out: bool = False
+    pss_mib: float = 0.0
 
 
 @dataclass
@@ -544,17 +646,28 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
         usage.ru_utime + usage.ru_stime,
         os.waitstatus_to_exitcode(status),
         fired.is_set(),
+        # A tool too quick for one PSS sample gets its RSS, an upper bound.
+        sampler.peak_pss_mib or usage.ru_maxrss / 1024,
     )
 
 
 class SessionMemory:
     """Samples the summed resident memory of every process in a session (the tool and any
-    workers it starts) every few milliseconds, and keeps the peak."""
+    workers it starts) every few milliseconds, and keeps the peak.
+
+    Two sums: RSS, read often and cheaply, counts the pages of shared libraries once per
+    process (Polars' library is resident in each worker); PSS (proportional set size) splits
+    every shared page between the processes that map it, so its sum is the memory the whole
+    tree really holds. PSS is read less often: /proc/PID/smaps_rollup walks the page tables
+    (about 3 ms for a 300 MiB process) and, read every 20 ms, would slow the tool measured."""
+
+    PSS_EVERY = 10  # samples: PSS is read every 200 ms
 
     def __init__(self, session: int, interval: float = 0.02) -> None:
         self.session = session
         self.interval = interval
         self.peak_mib = 0.0
+        self.peak_pss_mib = 0.0
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
@@ -566,20 +679,33 @@ class SessionMemory:
         self._thread.join()
 
     def _run(self) -> None:
+        samples = 0
         while not self._done.wait(self.interval):
-            self.peak_mib = max(self.peak_mib, self._sample())
+            samples += 1
+            with_pss = samples % self.PSS_EVERY == 0
+            rss, pss = self._sample(with_pss)
+            self.peak_mib = max(self.peak_mib, rss)
+            if with_pss:
+                self.peak_pss_mib = max(self.peak_pss_mib, pss)
 
-    def _sample(self) -> float:
-        total_kib = 0
+    def _sample(self, with_pss: bool) -> tuple[float, float]:
+        rss_kib = pss_kib = 0
         for stat in Path("/proc").glob("[0-9]*/stat"):
             with contextlib.suppress(OSError, ValueError, IndexError):
                 fields = stat.read_text().rsplit(")", 1)[1].split()
                 if int(fields[3]) != self.session:  # field 6 of stat: the session id
                     continue
-                for line in (stat.parent / "status").read_text().splitlines():
-                    if line.startswith("VmRSS:"):
-                        total_kib += int(line.split()[1])
-        return total_kib / 1024
+                rss_kib += self._field(stat.parent / "status", "VmRSS:")
+                if with_pss:
+                    pss_kib += self._field(stat.parent / "smaps_rollup", "Pss:")
+        return rss_kib / 1024, pss_kib / 1024
+
+    @staticmethod
+    def _field(path: Path, name: str) -> int:
+        for line in path.read_text().splitlines():
+            if line.startswith(name):
+                return int(line.split()[1])
+        return 0
 
 
 def warm_page_cache(paths: Sequence[Path]) -> None:
@@ -766,6 +892,359 @@ def make_jobs(
 
 
 # --------------------------------------------------------------------------------------------
+# Cases
+
+
+@dataclass
+class Harness:
+    """What every timed case needs: options, patterns, tool paths, the logscan command."""
+
+    args: argparse.Namespace
+    pats: Patterns
+    tools: dict[str, str | None]
+    ls_base: list[str] | None
+    ls_why: str
+    ls_cwd: Path | None
+    subreaper: bool
+
+
+def case_files(case: str, root: Path, corpus: dict[str, Any]) -> tuple[Path, list[Path]]:
+    sub = {"gz": "gz", "zst": "zst"}.get(case, "plain")
+    input_dir = root / corpus["dirs"][sub]
+    suffix = {"gz": ".gz", "zst": ".zst"}.get(case, "")
+    return input_dir, [input_dir / (f["name"] + suffix) for f in corpus["files"]]
+
+
+def run_case(case: str, root: Path, corpus: dict[str, Any], out_dir: Path, h: Harness) -> dict[str, Any]:
+    """Time logscan, rg, grep and wc on one case; the case's entry in the results."""
+    args = h.args
+    input_dir, files = case_files(case, root, corpus)
+    case_info: dict[str, Any] = {
+        "input_dir": str(input_dir),
+        "files": len(files),
+        "input_bytes": corpus["bytes"],
+        "stored_bytes": sum(f.stat().st_size for f in files if f.exists()),
+    }
+    if not all(f.exists() for f in files):
+        why = "zstd CLI not found" if case == "zst" else f"missing files in {input_dir}"
+        case_info["tools"] = {
+            t: {"status": "n/a", "reason": why} for t in TOOLS if t != "wc -l" or args.baseline
+        }
+        print(f"\n{case}: skipped ({why})")
+        return case_info
+    jobs = make_jobs(
+        case,
+        input_dir,
+        files,
+        out_dir=out_dir,
+        pats=h.pats,
+        args=args,
+        tools=h.tools,
+        ls_base=h.ls_base,
+        ls_why=h.ls_why,
+        ls_cwd=h.ls_cwd,
+    )
+    print(
+        f"\n{case}: {len(files)} files, {generate.format_size(corpus['bytes'])} "
+        f"uncompressed, {generate.format_size(case_info['stored_bytes'])} on disk",
+        flush=True,
+    )
+    warm_page_cache(files)
+    for rep in range(args.repeat):
+        for job in jobs:
+            if job.argv is None or job.error:
+                continue
+            out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
+            started_at = time.time()
+            run = run_once(job, out, args.timeout, h.subreaper)
+            problem = run_problem(job, run, out.with_suffix(".stderr"), started_at)
+            if problem:
+                # One bad run voids the row: a median over crashes and successes means nothing.
+                job.error = f"run {rep + 1}: {problem}"
+                print(f"  {job.tool}: failed, {job.error}")
+                continue
+            job.runs.append(run)
+            print(
+                f"  run {rep + 1}/{args.repeat} {job.tool:8} {run.wall:8.3f} s {run.rss_mib:8.1f} MiB",
+                flush=True,
+            )
+    case_info["tools"] = summarise(jobs, corpus["bytes"], out_dir, case)
+    for job in jobs:
+        if job.argv is not None:
+            case_info["tools"][job.tool]["command"] = job.argv
+    return case_info
+
+
+def run_scale_case(
+    base: dict[str, Any], data: Path, scratch: Path, h: Harness
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """The scale case: SCALE copies of the plain corpus in a temporary folder, deleted after.
+
+    Returns the case's results and its corpus summary (None when it was skipped).
+    """
+    case = f"scale{SCALE}"
+    need = base["bytes"] * SCALE
+    scratch.mkdir(parents=True, exist_ok=True)
+    sweep_scale_dirs(scratch)
+    free = shutil.disk_usage(scratch).free
+    if free < need + 2**30:
+        why = (
+            f"needs {generate.format_size(need)} (+1 GiB spare) in {scratch}, "
+            f"{generate.format_size(free)} free; see --scratch"
+        )
+        print(f"\n{case}: skipped ({why})")
+        tools = {t: {"status": "n/a", "reason": why} for t in TOOLS if t != "wc -l" or h.args.baseline}
+        return {"input_bytes": need, "temporary": True, "tools": tools}, None
+    tmp = Path(tempfile.mkdtemp(prefix=f"{case}-{os.getpid()}-", dir=scratch))
+    try:
+        print(
+            f"\n{case}: writing {SCALE} copies of the plain corpus ({generate.format_size(need)}) into {tmp}",
+            flush=True,
+        )
+        started = time.perf_counter()
+        corpus = fill_scale_dir(tmp, base, data / base["dirs"]["plain"], SCALE)
+        took = time.perf_counter() - started
+        print(f"  took {took:.1f} s ({need / 2**20 / took:.0f} MiB/s)")
+        out_dir = tmp / "out"
+        out_dir.mkdir()
+        case_info = run_case(case, tmp, corpus, out_dir, h)
+        case_info.update(temporary=True, copies_of="plain", copy_s=round(took, 2))
+        summary = corpus_summary(corpus)
+        summary["temporary_dir"] = str(tmp)
+        return case_info, summary
+    finally:
+        # Also on an exception or Ctrl-C: 10 GiB must not stay behind.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp.exists():
+            print(f"warning: could not delete {tmp}; remove it by hand", file=sys.stderr)
+        else:
+            print(f"{case}: deleted {tmp}")
+
+
+def scale_summary(results: dict[str, Any]) -> dict[str, Any] | None:
+    """Time and peak RSS at SCALE times the input against plain, per tool, when both ran."""
+    one = results["cases"].get("plain", {})
+    big = results["cases"].get(f"scale{SCALE}", {})
+    if "tools" not in one or "tools" not in big:
+        return None
+    x = f"{SCALE}x"
+    tools: dict[str, Any] = {}
+    for tool, a in one["tools"].items():
+        b = big["tools"].get(tool, {})
+        if a.get("status") != "ok" or b.get("status") != "ok":
+            continue
+        tools[tool] = {
+            "median_s_1x": a["median_s"],
+            f"median_s_{x}": b["median_s"],
+            "time_ratio": round(b["median_s"] / a["median_s"], 2),
+            "peak_rss_mib_1x": a["peak_rss_mib"],
+            f"peak_rss_mib_{x}": b["peak_rss_mib"],
+            "rss_ratio": round(b["peak_rss_mib"] / a["peak_rss_mib"], 2),
+            "peak_pss_mib_1x": a["peak_pss_mib"],
+            f"peak_pss_mib_{x}": b["peak_pss_mib"],
+        }
+    return {
+        "factor": SCALE,
+        "input_bytes_1x": one["input_bytes"],
+        f"input_bytes_{x}": big["input_bytes"],
+        "note": f"time_ratio = median wall time at {x} / at 1x; {SCALE} means linear",
+        "tools": tools,
+    }
+
+
+@dataclass
+class Decoder:
+    """One row of the inflate case: an in-process decompressor or a CLI."""
+
+    name: str
+    kind: str  # "gz" or "zst": which copy of the corpus it reads
+    version: str = ""
+    new: Any = None  # in-process: makes a decompressobj-like object
+    argv: list[str] | None = None  # CLI: the command, its output goes to /dev/null
+    line: str = ""  # CLI: the shell line that ran, files included
+    reason: str = ""  # why it does not run
+    runs: list[Run] = field(default_factory=list)
+    error: str = ""
+
+
+def stream_decompress(paths: Sequence[Path], new: Any) -> int:
+    """Decompress every file through ``new()`` objects, 1 MiB of input at a time, and drop the
+    output; the number of output bytes.
+
+    A fresh object starts wherever one reports the end of its stream, so a file made of several
+    gzip members or zstd frames is read to its end, as zcat and zstd -dc read it.
+    """
+    total = 0
+    for path in paths:
+        d = new()
+        with path.open("rb", buffering=0) as f:
+            while chunk := f.read(INFLATE_CHUNK):
+                while chunk:
+                    if d.eof:
+                        d = new()
+                    total += len(d.decompress(chunk))
+                    chunk = d.unused_data if d.eof else b""
+        total += len(d.flush())
+    return total
+
+
+def inflate_decoders(tools: dict[str, str | None]) -> list[Decoder]:
+    missing = "not installed"
+    rows = [
+        Decoder(
+            "python zlib", "gz", f"zlib {zlib.ZLIB_RUNTIME_VERSION}", new=lambda: zlib.decompressobj(wbits=31)
+        )
+    ]
+    if isal_zlib is not None:
+        rows.append(
+            Decoder(
+                "python isal_zlib",
+                "gz",
+                f"isal {getattr(isal, '__version__', '?')}, ISA-L {getattr(isal, 'ISAL_VERSION', '?')}",
+                new=lambda: isal_zlib.decompressobj(wbits=31),
+            )
+        )
+    else:
+        rows.append(Decoder("python isal_zlib", "gz", reason=f"{missing} (pip install isal)"))
+    if zlib_ng_zlib is not None:
+        rows.append(
+            Decoder(
+                "python zlib_ng",
+                "gz",
+                f"zlib-ng {getattr(zlib_ng, '__version__', '?')}, "
+                f"library {getattr(zlib_ng_zlib, 'ZLIBNG_VERSION', '?')}",
+                new=lambda: zlib_ng_zlib.decompressobj(wbits=31),
+            )
+        )
+    else:
+        rows.append(Decoder("python zlib_ng", "gz", reason=f"{missing} (pip install zlib-ng)"))
+    for name, exe, kind, flags in (
+        ("zcat", tools["zcat"], "gz", []),
+        ("pigz -dc", shutil.which("pigz"), "gz", ["-dc"]),
+    ):
+        if exe is None:
+            rows.append(Decoder(name, kind, reason=f"{missing} ({name.split()[0]} not on PATH)"))
+        else:
+            rows.append(Decoder(name, kind, first_line([exe, "--version"]), argv=[exe, *flags]))
+    if zstandard is not None:
+        rows.append(
+            Decoder(
+                "python zstandard",
+                "zst",
+                f"zstandard {zstandard.__version__}, libzstd "
+                f"{'.'.join(map(str, getattr(zstandard, 'ZSTD_VERSION', ())))}",
+                new=lambda: zstandard.ZstdDecompressor().decompressobj(),
+            )
+        )
+    else:
+        rows.append(Decoder("python zstandard", "zst", reason=f"{missing} (pip install zstandard)"))
+    zstd = shutil.which("zstd")
+    if zstd is None:
+        rows.append(Decoder("zstd -dc", "zst", reason=f"{missing} (zstd not on PATH)"))
+    else:
+        # zstd frames its version line in asterisks.
+        version = first_line([zstd, "--version"]).strip("* ")
+        rows.append(Decoder("zstd -dc", "zst", version, argv=[zstd, "-dcq"]))
+    return rows
+
+
+def run_inflate_case(corpus: dict[str, Any], data: Path, out_dir: Path, h: Harness) -> dict[str, Any]:
+    """Decompression throughput of the gz and zst copies of the plain corpus, logscan aside."""
+    args = h.args
+    expected = corpus["bytes"]
+    inputs: dict[str, list[Path]] = {}
+    info: dict[str, Any] = {"kind": "inflate", "chunk_bytes": INFLATE_CHUNK, "inputs": {}, "decoders": {}}
+    for kind in ("gz", "zst"):
+        input_dir, files = case_files(kind, data, corpus)
+        present = kind in corpus["dirs"] and all(f.exists() for f in files)
+        info["inputs"][kind] = {
+            "dir": str(input_dir),
+            "files": len(files),
+            "stored_bytes": sum(f.stat().st_size for f in files if f.exists()),
+            "output_bytes": expected,
+            "present": present,
+        }
+        if present:
+            inputs[kind] = files
+    rows = inflate_decoders(h.tools)
+    for row in rows:
+        if not row.reason and row.kind not in inputs:
+            row.reason = f"no .{row.kind} corpus" + (" (zstd CLI not found)" if row.kind == "zst" else "")
+    gz = info["inputs"]["gz"]
+    print(
+        f"\ninflate: {gz['files']} .gz files, {generate.format_size(gz['stored_bytes'])} -> "
+        f"{generate.format_size(expected)}; output MiB/s, 1 MiB input chunks in-process",
+        flush=True,
+    )
+    for files in inputs.values():
+        warm_page_cache(files)
+    for rep in range(args.repeat):
+        for row in rows:
+            if row.reason or row.error:
+                continue
+            files = inputs[row.kind]
+            if row.new is not None:
+                cpu0 = time.process_time()
+                started = time.perf_counter()
+                try:
+                    produced = stream_decompress(files, row.new)
+                except Exception as exc:  # a broken binding voids its row only
+                    row.error = f"run {rep + 1}: {type(exc).__name__}: {exc}"
+                    print(f"  {row.name}: failed, {row.error}")
+                    continue
+                wall = time.perf_counter() - started
+                run = Run(wall, 0.0, time.process_time() - cpu0, 0)
+                if produced != expected:
+                    row.error = f"run {rep + 1}: {produced:,} bytes out, expected {expected:,}"
+                    print(f"  {row.name}: failed, {row.error}")
+                    continue
+            else:
+                assert row.argv is not None
+                row.line = f"{shlex.join([*row.argv, *map(str, files)])} >/dev/null"
+                job = Job(row.name, [row.line], shell=True)
+                job.ok_codes = (0,)
+                out = out_dir / f"inflate-{row.name.split()[0]}.out"
+                started_at = time.time()
+                run = run_once(job, out, args.timeout, h.subreaper)
+                problem = run_problem(job, run, out.with_suffix(".stderr"), started_at)
+                if problem:
+                    row.error = f"run {rep + 1}: {problem}"
+                    print(f"  {row.name}: failed, {row.error}")
+                    continue
+            row.runs.append(run)
+            print(
+                f"  run {rep + 1}/{args.repeat} {row.name:17} {run.wall:8.3f} s "
+                f"{expected / 2**20 / run.wall:8.0f} MiB/s",
+                flush=True,
+            )
+    for row in rows:
+        entry: dict[str, Any] = {
+            "input": row.kind,
+            "in_process": row.new is not None,
+            "version": row.version,
+            "command": [row.line] if row.line else None,
+        }
+        if row.reason or row.error or not row.runs:
+            entry.update(status="n/a", reason=row.reason or row.error or "no runs")
+        else:
+            walls = [r.wall for r in row.runs]
+            med = median(walls)
+            entry.update(
+                status="ok",
+                runs=[{"wall": r.wall, "cpu": r.cpu} for r in row.runs],
+                median_s=round(med, 4),
+                min_s=round(min(walls), 4),
+                max_s=round(max(walls), 4),
+                mib_s=round(expected / 2**20 / med, 1),
+                cpu_s=round(median([r.cpu for r in row.runs]), 3),
+            )
+            if row.new is None:
+                entry["peak_rss_mib"] = round(max(r.rss_mib for r in row.runs), 1)
+        info["decoders"][row.name] = entry
+    return info
+
+
+# --------------------------------------------------------------------------------------------
 # Reporting
 
 
@@ -790,6 +1269,7 @@ def summarise(jobs: list[Job], input_bytes: int, out_dir: Path, case: str) -> di
                 max_s=round(max(walls), 4),
                 mib_s=round(input_bytes / 2**20 / med, 1),
                 peak_rss_mib=round(max(r.rss_mib for r in job.runs), 1),
+                peak_pss_mib=round(max(r.pss_mib for r in job.runs), 1),
                 cpu_s=round(median([r.cpu for r in job.runs]), 3),
             )
             if job.tool in ("rg", "grep"):
@@ -811,22 +1291,59 @@ def fmt(value: Any, spec: str) -> str:
 
 
 def markdown(results: dict[str, Any]) -> str:
-    head = "| case | tool | median s | MiB/s | × rg | × grep | peak RSS MiB | CPU s | matched lines | notes |"
-    rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---|"]
+    head = (
+        "| case | tool | median s | MiB/s | × rg | × grep | peak PSS MiB | peak RSS MiB | CPU s"
+        " | matched lines | notes |"
+    )
+    rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for case, c in results["cases"].items():
-        for tool, e in c["tools"].items():
+        for tool, e in c.get("tools", {}).items():  # inflate has a table of its own
             if e["status"] != "ok":
-                rows.append(f"| {case} | {tool} | n/a | n/a | | | | | | {e['reason']} |")
+                rows.append(f"| {case} | {tool} | n/a | n/a | | | | | | | {e['reason']} |")
                 continue
             n = len(e["runs"])
             spread = f"{n} run{'s' if n != 1 else ''}, {e['min_s']:.2f}–{e['max_s']:.2f} s"
             rows.append(
                 f"| {case} | {tool} | {e['median_s']:.2f} | {e['mib_s']:,.0f} "
                 f"| {fmt(e.get('vs_rg'), '.2f')} | {fmt(e.get('vs_grep'), '.2f')} "
-                f"| {e['peak_rss_mib']:,.0f} | {e['cpu_s']:.2f} "
+                f"| {e['peak_pss_mib']:,.0f} | {e['peak_rss_mib']:,.0f} | {e['cpu_s']:.2f} "
                 f"| {fmt(e.get('matched_lines'), ',d') if tool in ('rg', 'grep') else ''} "
                 f"| {spread} |"
             )
+    return "\n".join(rows)
+
+
+def inflate_markdown(info: dict[str, Any]) -> str:
+    rows = [
+        "| input | decoder | median s | MiB/s out | CPU s | notes |",
+        "|---|---|---:|---:|---:|---|",
+    ]
+    for name, e in info["decoders"].items():
+        if e["status"] != "ok":
+            rows.append(f"| {e['input']} | {name} | n/a | n/a | | {e['reason']} |")
+            continue
+        n = len(e["runs"])
+        spread = f"{n} run{'s' if n != 1 else ''}, {e['min_s']:.2f}–{e['max_s']:.2f} s"
+        rows.append(
+            f"| {e['input']} | {name} | {e['median_s']:.2f} | {e['mib_s']:,.0f} | {e['cpu_s']:.2f} "
+            f"| {e['version']}; {spread} |"
+        )
+    return "\n".join(rows)
+
+
+def scale_markdown(scale: dict[str, Any]) -> str:
+    x = f"{scale['factor']}x"
+    rows = [
+        f"| tool | 1x s | {x} s | time {x} / 1x | peak PSS 1x MiB | peak PSS {x} MiB"
+        f" | peak RSS 1x MiB | peak RSS {x} MiB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for tool, e in scale["tools"].items():
+        rows.append(
+            f"| {tool} | {e['median_s_1x']:.2f} | {e[f'median_s_{x}']:.2f} | {e['time_ratio']:.2f} "
+            f"| {e['peak_pss_mib_1x']:,.0f} | {e[f'peak_pss_mib_{x}']:,.0f}"
+            f" | {e['peak_rss_mib_1x']:,.0f} | {e[f'peak_rss_mib_{x}']:,.0f} |"
+        )
     return "\n".join(rows)
 
 
@@ -864,6 +1381,20 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=generate.parse_size,
         default=None,
         help="total size of the 'small' case (default: --size, at most 128MiB)",
+    )
+    parser.add_argument(
+        "--huge-format",
+        choices=generate.FORMATS,
+        default="python-app",
+        help="format of the one file in the 'huge' case (default python-app, whose tracebacks "
+        "make record boundaries matter)",
+    )
+    parser.add_argument(
+        "--scratch",
+        type=Path,
+        default=None,
+        help=f"where the 'scale{SCALE}' case writes its temporary {SCALE}x corpus, deleted after "
+        "the case (default: --data)",
     )
     parser.add_argument(
         "--rules",
@@ -957,10 +1488,13 @@ def main(argv: list[str] | None = None) -> int:
     for note in pats.notes:
         print(f"  note: {note}")
 
-    need_gz = "gz" in args.cases
-    need_zst = "zst" in args.cases and shutil.which("zstd") is not None
+    # A plain `kill` unwinds like Ctrl-C: the running tool is killed, the scale folder deleted.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: sys.exit(128 + signum))
+    zstd_cli = shutil.which("zstd") is not None
+    need_gz = bool({"gz", "inflate"} & set(args.cases))
+    need_zst = bool({"zst", "inflate"} & set(args.cases)) and zstd_cli
     corpora: dict[str, dict[str, Any]] = {}
-    if {"plain", "gz", "zst"} & set(args.cases):
+    if {"plain", "gz", "zst", f"scale{SCALE}", "inflate"} & set(args.cases):
         corpora["plain"] = ensure_corpus(
             data, "plain", size=args.size, files=args.files, seed=args.seed, gz=need_gz, zst=need_zst
         )
@@ -968,79 +1502,34 @@ def main(argv: list[str] | None = None) -> int:
         corpora["small"] = ensure_corpus(
             data, "small", size=args.small_size, files=args.small_files, seed=args.seed, gz=False, zst=False
         )
+    if "huge" in args.cases:
+        corpora["huge"] = ensure_corpus(
+            data, "huge", size=args.size, files=1, seed=args.seed, gz=False, zst=False, fmt=args.huge_format
+        )
     for name, entry in corpora.items():
-        results["corpus"][name] = {
-            k: entry[k] for k in ("params", "bytes", "lines", "records", "gz_bytes", "zst_bytes", "dirs")
-        }
-        results["corpus"][name]["n_files"] = len(entry["files"])
+        results["corpus"][name] = corpus_summary(entry)
 
+    harness = Harness(args, pats, tools, ls_base, ls_why, ls_cwd, subreaper)
     for case in args.cases:
-        corpus = corpora["small" if case == "small" else "plain"]
-        sub = {"plain": "plain", "small": "plain", "gz": "gz", "zst": "zst"}[case]
-        input_dir = data / corpus["dirs"][sub]
-        suffix = {"gz": ".gz", "zst": ".zst"}.get(case, "")
-        files = [input_dir / (f["name"] + suffix) for f in corpus["files"]]
-        case_info: dict[str, Any] = {
-            "input_dir": str(input_dir),
-            "files": len(files),
-            "input_bytes": corpus["bytes"],
-            "stored_bytes": sum(f.stat().st_size for f in files if f.exists()),
-        }
-        results["cases"][case] = case_info
-        if not all(f.exists() for f in files):
-            why = "zstd CLI not found" if case == "zst" else f"missing files in {input_dir}"
-            case_info["tools"] = {
-                t: {"status": "n/a", "reason": why} for t in TOOLS if t != "wc -l" or args.baseline
-            }
-            print(f"\n{case}: skipped ({why})")
-            continue
-        jobs = make_jobs(
-            case,
-            input_dir,
-            files,
-            out_dir=out_dir,
-            pats=pats,
-            args=args,
-            tools=tools,
-            ls_base=ls_base,
-            ls_why=ls_why,
-            ls_cwd=ls_cwd,
-        )
-        print(
-            f"\n{case}: {len(files)} files, {generate.format_size(corpus['bytes'])} "
-            f"uncompressed, {generate.format_size(case_info['stored_bytes'])} on disk",
-            flush=True,
-        )
-        warm_page_cache(files)
-        for rep in range(args.repeat):
-            for job in jobs:
-                if job.argv is None or job.error:
-                    continue
-                out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
-                started_at = time.time()
-                run = run_once(job, out, args.timeout, subreaper)
-                problem = run_problem(job, run, out.with_suffix(".stderr"), started_at)
-                if problem:
-                    # One bad run voids the row: a median over crashes and successes means nothing.
-                    job.error = f"run {rep + 1}: {problem}"
-                    print(f"  {job.tool}: failed, {job.error}")
-                    continue
-                job.runs.append(run)
-                print(
-                    f"  run {rep + 1}/{args.repeat} {job.tool:8} {run.wall:8.3f} s {run.rss_mib:8.1f} MiB",
-                    flush=True,
-                )
-        case_info["tools"] = summarise(jobs, corpus["bytes"], out_dir, case)
-        for job in jobs:
-            if job.argv is not None:
-                case_info["tools"][job.tool]["command"] = job.argv
+        if case == "inflate":
+            results["cases"][case] = run_inflate_case(corpora["plain"], data, out_dir, harness)
+        elif case == f"scale{SCALE}":
+            scratch = (args.scratch or data).resolve()
+            results["cases"][case], summary = run_scale_case(corpora["plain"], data, scratch, harness)
+            if summary is not None:
+                results["corpus"][case] = summary
+        else:
+            corpus = corpora[case if case in ("small", "huge") else "plain"]
+            results["cases"][case] = run_case(case, data, corpus, out_dir, harness)
 
     print()
     print(markdown(results))
     print(
         "\nMiB/s = uncompressed input MiB / median wall time; × rg, × grep = that tool's "
-        "median / this row's (above 1 = faster); peak RSS = max over runs of ru_maxrss "
-        f"(a child doing nothing shows {floor:.1f} MiB)."
+        "median / this row's (above 1 = faster); peak RSS = max over runs of ru_maxrss or of the "
+        "summed RSS of the tool's processes, whichever is larger (a child doing nothing shows "
+        f"{floor:.1f} MiB); peak PSS = max over runs of the summed PSS of the tool's processes, "
+        "sampled every 200 ms: shared library pages counted once, the memory the tree really holds."
     )
     rg_grep = {
         c: (v["tools"].get("rg", {}).get("matched_lines"), v["tools"].get("grep", {}).get("matched_lines"))
@@ -1052,6 +1541,29 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"note: {c}: rg and grep count different lines ({a:,} vs {b:,}); their "
                 "pattern sets differ, see the notes above"
+            )
+    if "inflate" in results["cases"]:
+        print("\ninflate (decompression only, no logscan):\n")
+        print(inflate_markdown(results["cases"]["inflate"]))
+        print(
+            "\nMiB/s out = uncompressed MiB / median wall time. python rows run in this process, "
+            f"{INFLATE_CHUNK >> 20} MiB of input per decompress() call, output dropped; CLI rows write to "
+            "/dev/null. CPU s above median s means more than one thread."
+        )
+    scale = scale_summary(results)
+    if scale is None and f"scale{SCALE}" in results["cases"]:
+        print(f"\nnote: no scale summary; it needs plain and scale{SCALE} in the same run, both with results")
+    if scale is not None:
+        results["scale"] = scale
+        print(f"\nscale: plain at 1x and {SCALE}x ({SCALE} copies of every file):\n")
+        print(scale_markdown(scale))
+        ls = scale["tools"].get("logscan")
+        if ls is not None:
+            print(
+                f"\nlogscan: {SCALE}x the input took {ls['time_ratio']:.2f}x the time "
+                f"({SCALE:.2f} = linear); peak PSS {ls['peak_pss_mib_1x']:,.0f} MiB -> "
+                f"{ls[f'peak_pss_mib_{SCALE}x']:,.0f} MiB, peak RSS {ls['peak_rss_mib_1x']:,.0f} MiB -> "
+                f"{ls[f'peak_rss_mib_{SCALE}x']:,.0f} MiB."
             )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2, default=str) + "\n")
