@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import bz2
 import glob
-import gzip
 import io
 import lzma
 import sys
+import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,6 +16,7 @@ from typing import BinaryIO, Literal
 
 import polars as pl
 import zstandard
+from isal import igzip, isal_zlib
 
 from logscan.errors import UsageError
 
@@ -32,7 +33,15 @@ _MAGIC_OPENERS: tuple[tuple[bytes, str], ...] = (
 )
 _UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
-_READ_ERRORS = (OSError, EOFError, lzma.LZMAError, ValueError, zstandard.ZstdError)
+_READ_ERRORS = (
+    OSError,  # gzip.BadGzipFile (a bad header or CRC) is one
+    EOFError,
+    ValueError,
+    zlib.error,
+    isal_zlib.IsalError,
+    lzma.LZMAError,
+    zstandard.ZstdError,
+)
 _COMPRESSED_PIECE_BYTES = 64 * 1024
 _MAX_LINE_BYTES = 64 * 1024 * 1024
 _MAX_SPLIT_LOOKAHEAD_LINES = 1000
@@ -148,7 +157,8 @@ def open_decoded(source: Source) -> tuple[BinaryIO, str]:
     compression = next((name for magic, name in _MAGIC_OPENERS if head.startswith(magic)), "none")
     stream: BinaryIO
     if compression == "gzip":
-        stream = gzip.GzipFile(fileobj=raw)  # type: ignore[assignment]
+        # ISA-L inflates about 2.5 times as fast as zlib, with the same gzip file semantics.
+        stream = igzip.IGzipFile(fileobj=raw)  # type: ignore[assignment]
     elif compression == "bzip2":
         stream = bz2.BZ2File(raw)  # type: ignore[assignment]
     elif compression == "xz":

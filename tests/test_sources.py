@@ -95,6 +95,13 @@ def test_truncated_archive_yields_what_was_read_then_reports(tmp_path: Path) -> 
     assert 0 < len(read) < 5000
 
 
+def test_corrupt_deflate_data_is_a_read_failure_not_a_crash(tmp_path: Path) -> None:
+    data = bytearray(gzip.compress(bytes(range(256)) * 10000, compresslevel=1))
+    data[30:60] = b"\x07" * 30
+    with pytest.raises(sources.SourceReadError, match="read failed"):
+        lines_of(sources.Source("bad.log.gz", data=bytes(data)))
+
+
 def test_concatenated_zstd_frames_are_all_read_and_a_cut_frame_is_reported() -> None:
     compress = zstandard.ZstdCompressor().compress
     data = compress(b"one\n") + compress(b"two\n")
