@@ -91,17 +91,19 @@ _DETECTION_THRESHOLD = 0.2
 _DETECTION_SAMPLE_LINES = 2000
 
 # Lines that begin a record whatever the file's format: log lines with a known prefix.
-RECORD_START = "|".join(
+_JSON_LINE_START = '{"'
+# Record starts other than JSON lines: the scan tells JSON lines apart (see record_starts).
+_NON_JSON_RECORD_START = "|".join(
     f"(?:{shape})"
     for shape in (
-        *(fmt.detect for fmt in FORMATS if fmt.id not in ("plain", "python-logging")),
+        *(fmt.detect for fmt in FORMATS if fmt.id not in ("plain", "python-logging", "json-lines")),
         r"^\[Recovery\]",
         r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",  # timestamp first
         rf"^{_PYTHON_LEVELS}:|^{_PYTHON_LEVELS}\s+\[?\d{{4}}-",  # logging.basicConfig, uvicorn
-        r'^\{"',  # JSON lines
         r"^```",  # a Markdown fence around pasted logs
     )
 )
+RECORD_START = f"{_NON_JSON_RECORD_START}|^{re.escape(_JSON_LINE_START)}"
 # Lines that never begin a record in a loose format.
 _CONTINUATION = (
     r"^(?:\s|[}\])]|During handling of the above exception"
@@ -135,7 +137,14 @@ def record_starts_and_unknown(
     """Where records begin (see `record_starts`), and how many lines from row ``count_from``
     on have a shape no parser knows. Both look at every line for known record starts, so they
     share that pass."""
-    known = lines.str.contains(RECORD_START).fill_null(value=False)
+    # JSON lines are told apart among the lines no other shape explains: one pass less over
+    # every line.
+    not_json_known = lines.str.contains(_NON_JSON_RECORD_START).fill_null(value=False)
+    other_rows = (~not_json_known).arg_true()
+    json_rows = other_rows.filter(
+        lines.gather(other_rows).str.starts_with(_JSON_LINE_START).fill_null(value=False)
+    )
+    known = not_json_known.scatter(json_rows, True) if json_rows.len() else not_json_known
     unknown_rows = (~known.slice(count_from)).arg_true() + count_from
     unknown = int((~lines.gather(unknown_rows).fill_null("").str.contains(_KNOWN_LINE)).sum())
     if not fmt.loose_records:
@@ -143,7 +152,7 @@ def record_starts_and_unknown(
     else:
         # Only lines of no known shape, and JSON lines, can continue a record in a loose
         # format; looking at those rows alone keeps this cheap where most lines are known.
-        rows = (~known | lines.str.starts_with('{"').fill_null(value=False)).arg_true()
+        rows = other_rows
         starts = known.scatter(rows, ~_loose_continuation(lines, known, rows)) if rows.len() else known
     if starts.len():
         starts[0] = True

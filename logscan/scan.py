@@ -221,7 +221,7 @@ def _scan(
     # Candidate records are classified many blocks at a time: each classification has a cost
     # of its own, whatever the number of records.
     pending: list[pl.DataFrame] = []
-    batch_bytes = pending_records = bytes_read = 0
+    pending_records = bytes_read = batch_started = 0
 
     def add(events: pl.DataFrame) -> None:
         events, excluded = _within_time_bounds(events, settings.bounds)
@@ -243,13 +243,13 @@ def _scan(
         templates.clear()
 
     def flush(*, last: bool = False) -> None:
-        nonlocal batch, batch_bytes, pending, pending_records
+        nonlocal batch, pending, pending_records
         if batch:
             records = pipeline.candidates(pl.concat(batch))
             if not records.is_empty():
                 pending.append(records)
                 pending_records += records.height
-        batch, batch_bytes = [], 0
+        batch = []
         if pending and (last or pending_records >= RECORDS_PER_CLASSIFICATION):
             add(pipeline.occurrences(pl.concat(pending, how="vertical_relaxed"), found.reports))
             pending, pending_records = [], 0
@@ -257,12 +257,11 @@ def _scan(
     for index, (source, report) in enumerate(zip(sources_list, found.reports, strict=True)):
         for chunk in pipeline.prepare(source, index, report):
             batch.append(chunk)
-            batch_bytes += chunk.get_column("line").str.len_bytes().sum() or 0
-            if batch_bytes >= options.block_bytes:
+            if bytes_read + report.bytes - batch_started >= options.block_bytes:
                 flush()
+                batch_started = bytes_read + report.bytes
                 if on_progress:
-                    done = bytes_read + report.bytes
-                    on_progress(Progress(index, len(sources_list), done, found.counted, source.name))
+                    on_progress(Progress(index, len(sources_list), batch_started, found.counted, source.name))
         bytes_read += report.bytes
         if on_progress:
             on_progress(Progress(index + 1, len(sources_list), bytes_read, found.counted, source.name))
@@ -493,6 +492,8 @@ class _Pipeline:
         self.relevant = "|".join([formats.STATUS_400_PATTERN, *ruleset.implied_anchors])
         # Every line `relevant` matches contains one of these literals.
         self.relevant_anchors = "|".join(["400", *ruleset.implied_anchors])
+        # Each source's format, by the source's index in the scan (a line only carries that).
+        self.source_formats: dict[int, str] = {}
 
     def prepare(self, source: sources.Source, index: int, report: FileReport) -> Iterator[pl.DataFrame]:
         """Yield ``source``'s lines, peeled of envelopes and marked where records start, in
@@ -508,10 +509,10 @@ class _Pipeline:
                 report.replaced_lines += block.replaced_lines
                 if layout is None:
                     layout = _detect_layout(source, lines, self.options.format_hint, report)
+                    self.source_formats[index] = layout.format.id
                 frame = formats.peel(lines, layout.envelopes, layout.journal_year).with_columns(
                     lineno=pl.int_range(block.first_line, block.first_line + lines.len(), dtype=pl.Int64),
                     source=pl.lit(index, pl.UInt32),
-                    format=pl.lit(layout.format.id),
                 )
                 carried_rows = 0 if carried is None else carried.height
                 if carried is not None:
@@ -537,7 +538,9 @@ class _Pipeline:
         records = _candidate_records(frame, self)
         if records.is_empty():
             return records
-        return records.filter(~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD))
+        return records.filter(
+            ~formats.strip_ansi(pl.col("header")).str.contains(formats.NOISE_RECORD)
+        ).with_columns(format=pl.col("source").replace_strict(self.source_formats, return_dtype=pl.String))
 
     def occurrences(self, records: pl.DataFrame, reports: list[FileReport]) -> pl.DataFrame:
         """The 400 occurrences among candidate records; adds each source's count to its report."""
@@ -653,7 +656,7 @@ def _open_record_start(starts: pl.Series) -> int:
 
 
 # Per-line columns whose value on a record's first line is the record's.
-_RECORD_ATTRIBUTES = ("envelope_ts", "in_container", "source", "format")
+_RECORD_ATTRIBUTES = ("envelope_ts", "in_container", "source")
 
 
 def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame:
@@ -685,7 +688,6 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
         first_rows, pl.min_horizontal(end_rows, first_rows + MAX_RECORD_TEXT_LINES), eager=True
     )
     rows = pl.concat([hit_rows, text_rows.explode()]).unique().sort()
-    hit = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True).scatter(hit_rows, True)
     linenos = frame.get_column("lineno")
     records = (
         pl.DataFrame(
@@ -693,7 +695,7 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
                 "record": record_of_row.gather(rows),
                 "lineno": linenos.gather(rows),
                 "line": lines.gather(rows).fill_null(""),
-                "hit": hit.gather(rows),
+                "hit": rows.is_in(hit_rows.implode()),
                 **{column: frame.get_column(column).gather(rows) for column in _RECORD_ATTRIBUTES},
             }
         )
