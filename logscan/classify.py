@@ -105,29 +105,48 @@ def classify(records: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard | None =
     if records.is_empty():
         return records.with_columns(pl.lit(None, pl.String).alias(name) for name in OUTPUT_COLUMNS)
     guard = guard or RegexGuard()
-    frame = _with_rule_fields(records)
+    frame = _with_rule_fields(records).with_row_index("__order")
+    # Most rules require one of a few literals in the record's text. One search for all of
+    # them sets apart the records no such rule can match (often most of them: access lines,
+    # bare status lines); those are tested against the other rules only.
+    gated = {i for i, rule in enumerate(ruleset.rules) if rule.match.required_anchors() is not None}
+    literals = sorted({a for i in gated for a in ruleset.rules[i].match.required_anchors() or ()})
+    if literals:
+        text = pl.coalesce("text", "message")
+        has_literal = frame.select(text.str.contains("|".join(literals)).fill_null(value=False)).to_series()
+        parts = [(frame.filter(has_literal), set()), (frame.filter(~has_literal), gated)]
+    else:
+        parts = [(frame, set())]
+    found = [_classify(part, ruleset, guard, skipped) for part, skipped in parts if not part.is_empty()]
+    frame = pl.concat(found, how="vertical_relaxed").sort("__order").drop("__order")
+    frame = _apply_extractions(frame, ruleset.rules)
+    return _mark_suppressed(frame, ruleset, guard)
 
+
+def _classify(frame: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard, skipped: set[int]) -> pl.DataFrame:
+    """The 400s of ``frame`` with their category and rule, leaving out the ``skipped`` rules
+    (by index), which cannot match there."""
+    rules = [(i, rule) for i, rule in enumerate(ruleset.rules) if i not in skipped]
     # Rules that imply a 400 must be known before the non-400 records can be dropped; every
     # other rule is only evaluated on the 400s.
-    implying = [(i, rule) for i, rule in enumerate(ruleset.rules) if rule.implies_400]
+    implying = [(i, rule) for i, rule in rules if rule.implies_400]
     frame = _add_rule_columns(frame, implying, guard)
     implied = pl.any_horizontal([pl.col(_rule_column(i)) for i, _ in implying] or [pl.lit(value=False)])
     is_400 = (pl.col("status") == 400).fill_null(value=False) | (pl.col("status").is_null() & implied)
     frame = frame.filter(is_400)
-    others = [(i, rule) for i, rule in enumerate(ruleset.rules) if not rule.implies_400]
+    others = [(i, rule) for i, rule in rules if not rule.implies_400]
     frame = _add_rule_columns(frame, others, guard)
 
     category: pl.Expr = pl.lit(UNCLASSIFIED)
     rule_id: pl.Expr = pl.lit(None, pl.String)
     # Built from the lowest priority up, so the highest-priority match ends up outermost.
-    for i, rule in reversed(list(enumerate(ruleset.rules))):
+    for i, rule in reversed(rules):
         hit = pl.col(_rule_column(i))
         category = pl.when(hit).then(pl.lit(rule.category)).otherwise(category)
         rule_id = pl.when(hit).then(pl.lit(rule.id)).otherwise(rule_id)
-    temporary = [c for c in frame.columns if c.startswith("__")]
+    temporary = [c for c in frame.columns if c.startswith("__rule")]
     frame = frame.with_columns(status=pl.lit(400, pl.Int32), category=category, rule_id=rule_id)
-    frame = _apply_extractions(frame.drop(temporary), ruleset.rules)
-    return _mark_suppressed(frame, ruleset, guard)
+    return frame.drop(temporary)
 
 
 def _rule_column(index: int) -> str:

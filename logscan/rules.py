@@ -150,6 +150,23 @@ class Match:
     def anchors(self) -> tuple[str, ...]:
         return tuple(a for c in self.conditions() for a in c.anchors or ())
 
+    def required_anchors(self) -> tuple[str, ...] | None:
+        """Literals of which the text of every record this match accepts holds one, or None
+        when the match does not require any: from one condition of `all` (the most specific),
+        else from one condition of each `any` group."""
+
+        def most_specific(group: Group) -> tuple[str, ...] | None:
+            anchored = [c.anchors for c in group if c.anchors]
+            return max(anchored, key=lambda anchors: min(map(len, anchors)), default=None)
+
+        required = most_specific(self.all)
+        if required is not None or not self.any:
+            return required
+        per_group = [most_specific(group) for group in self.any]
+        if any(anchors is None for anchors in per_group):
+            return None
+        return tuple(a for anchors in per_group for a in anchors or ())
+
 
 @dataclass(frozen=True)
 class Extraction:
