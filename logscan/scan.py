@@ -27,9 +27,13 @@ from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 # Below this much input, worker processes cost more to start than they save.
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
 COMPRESSION_RATIO_GUESS = 8
-# Large uncompressed files are cut into parts of about this size, one per worker task.
-PART_BYTES = 64 * 1024 * 1024
-RECORDS_PER_CLASSIFICATION = 10_000
+# Workers get tasks of about a quarter of their share of the input, so that they finish
+# together, within these bounds: a task has a fixed cost, and its size bounds nothing in memory.
+# Large uncompressed files are cut into parts of that size; small files are run together.
+MIN_PART_BYTES = 32 * 1024 * 1024
+MAX_PART_BYTES = 128 * 1024 * 1024
+TASKS_PER_WORKER = 4
+RECORDS_PER_CLASSIFICATION = 40_000
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
@@ -308,7 +312,9 @@ class _Task:
     part_numbers: tuple[int, ...]  # 0 for a whole file; 0, 1, 2... for the parts of a split one
 
 
-def _tasks(sources_list: Sequence[sources.Source]) -> list[_Task]:
+def _tasks(sources_list: Sequence[sources.Source], jobs: int) -> list[_Task]:
+    total = sum(_estimated_size(source) for source in sources_list)
+    part_bytes = max(MIN_PART_BYTES, min(MAX_PART_BYTES, total // (jobs * TASKS_PER_WORKER)))
     tasks: list[_Task] = []
     run: list[tuple[int, sources.Source]] = []
     run_bytes = 0
@@ -321,7 +327,7 @@ def _tasks(sources_list: Sequence[sources.Source]) -> list[_Task]:
 
     for index, source in enumerate(sources_list):
         size = source.size or 0
-        points = _split_points(source) if size >= 2 * PART_BYTES else [0]
+        points = _split_points(source, part_bytes) if size >= 2 * part_bytes else [0]
         if len(points) > 1:
             close_run()
             ends = [*points[1:], size]
@@ -331,13 +337,13 @@ def _tasks(sources_list: Sequence[sources.Source]) -> list[_Task]:
             continue
         run.append((index, source))
         run_bytes += _estimated_size(source)
-        if run_bytes >= PART_BYTES:
+        if run_bytes >= part_bytes:
             close_run()
     close_run()
     return tasks
 
 
-def _split_points(source: sources.Source) -> list[int]:
+def _split_points(source: sources.Source, part_bytes: int) -> list[int]:
     """Where a large file can be cut for workers: only an uncompressed file with no envelope,
     whose lines can be read from any point with the same layout."""
     assert source.path is not None
@@ -346,7 +352,7 @@ def _split_points(source: sources.Source) -> list[int]:
         if first is None or first.compression != "none" or formats.detect_envelopes(first.lines):
             return [0]
         starts_record = re.compile(formats.RECORD_START).search
-        return sources.split_points(source.path, PART_BYTES, lambda line: starts_record(line) is not None)
+        return sources.split_points(source.path, part_bytes, lambda line: starts_record(line) is not None)
     except (sources.SourceReadError, OSError):
         return [0]
 
@@ -375,7 +381,7 @@ def _scan_in_parallel(
     """Scan tasks in worker processes and put their results back together: per-part reports
     summed per file, tallies and templates merged, and the line numbers (and scan-order
     numbers) of later parts shifted by those before them."""
-    tasks = _tasks(sources_list)
+    tasks = _tasks(sources_list, jobs)
     results: dict[int, _Partial] = {}
     # forkserver, not fork: Polars' thread pool does not survive a fork.
     context = multiprocessing.get_context("forkserver")

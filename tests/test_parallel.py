@@ -20,8 +20,9 @@ def test_parallel_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.Mon
         shutil.copy(REPO / "sample_logs" / name, logs / Path(name).name)
     # Small enough that this input is split into parts and spread over two workers.
     monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(scan, "PART_BYTES", 100_000)
-    assert len(scan._tasks(scan.sources.expand([str(logs)]))) > 4
+    monkeypatch.setattr(scan, "MIN_PART_BYTES", 100_000)
+    monkeypatch.setattr(scan, "MAX_PART_BYTES", 100_000)
+    assert len(scan._tasks(scan.sources.expand([str(logs)]), jobs=2)) > 4
     spill = tmp_path / "spill"
     spill.mkdir()
 
