@@ -527,6 +527,7 @@ class Job:
     report: Path | None = None  # a file the run must (re)write, or it did not really finish
     runs: list[Run] = field(default_factory=list)
     error: str = ""
+    pss_mib: float = 0.0  # from a run of its own: see measure_pss
 
 
 def run_problem(job: Job, run: Run, err_path: Path, started_at: float) -> str:
@@ -587,8 +588,9 @@ def kill_group(pgid: int) -> None:
         os.killpg(pgid, signal.SIGKILL)
 
 
-def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
-    """Run the job once; wall time and the tool's rusage from ``os.wait4`` on its pid."""
+def run_once(job: Job, out: Path, timeout: float, subreaper: bool, *, pss: bool = False) -> Run:
+    """Run the job once; wall time and the tool's rusage from ``os.wait4`` on its pid. With
+    ``pss``, the session's PSS is sampled too (which slows the tool: see SessionMemory)."""
     assert job.argv is not None
     err_path = out.with_suffix(".stderr")
     # "exit $?" keeps a pipeline from being the script's last command: otherwise sh execs its
@@ -623,7 +625,7 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
 
         timer = threading.Timer(timeout, on_timeout)
         timer.start()
-        sampler = SessionMemory(pid)
+        sampler = SessionMemory(pid, pss=pss)
         sampler.start()
         try:
             _, status, usage = os.wait4(pid, 0)
@@ -647,7 +649,7 @@ def run_once(job: Job, out: Path, timeout: float, subreaper: bool) -> Run:
         os.waitstatus_to_exitcode(status),
         fired.is_set(),
         # A tool too quick for one PSS sample gets its RSS, an upper bound.
-        sampler.peak_pss_mib or usage.ru_maxrss / 1024,
+        (sampler.peak_pss_mib or usage.ru_maxrss / 1024) if pss else 0.0,
     )
 
 
@@ -658,14 +660,16 @@ class SessionMemory:
     Two sums: RSS, read often and cheaply, counts the pages of shared libraries once per
     process (Polars' library is resident in each worker); PSS (proportional set size) splits
     every shared page between the processes that map it, so its sum is the memory the whole
-    tree really holds. PSS is read less often: /proc/PID/smaps_rollup walks the page tables
-    (about 3 ms for a 300 MiB process) and, read every 20 ms, would slow the tool measured."""
+    tree really holds. PSS is read less often, and only when asked: /proc/PID/smaps_rollup
+    walks the page tables (about 3 ms for a 300 MiB process) under the process's memory lock,
+    which slows the tool measured; so PSS comes from a run of its own, not a timed one."""
 
     PSS_EVERY = 10  # samples: PSS is read every 200 ms
 
-    def __init__(self, session: int, interval: float = 0.02) -> None:
+    def __init__(self, session: int, interval: float = 0.02, *, pss: bool = False) -> None:
         self.session = session
         self.interval = interval
+        self.pss = pss
         self.peak_mib = 0.0
         self.peak_pss_mib = 0.0
         self._done = threading.Event()
@@ -682,7 +686,7 @@ class SessionMemory:
         samples = 0
         while not self._done.wait(self.interval):
             samples += 1
-            with_pss = samples % self.PSS_EVERY == 0
+            with_pss = self.pss and samples % self.PSS_EVERY == 0
             rss, pss = self._sample(with_pss)
             self.peak_mib = max(self.peak_mib, rss)
             if with_pss:
@@ -968,11 +972,23 @@ def run_case(case: str, root: Path, corpus: dict[str, Any], out_dir: Path, h: Ha
                 f"  run {rep + 1}/{args.repeat} {job.tool:8} {run.wall:8.3f} s {run.rss_mib:8.1f} MiB",
                 flush=True,
             )
+    measure_pss(jobs, case, out_dir, h)
     case_info["tools"] = summarise(jobs, corpus["bytes"], out_dir, case)
     for job in jobs:
         if job.argv is not None:
             case_info["tools"][job.tool]["command"] = job.argv
     return case_info
+
+
+def measure_pss(jobs: list[Job], case: str, out_dir: Path, h: Harness) -> None:
+    """One more run of each tool that ran well, for its peak PSS only (not timed)."""
+    for job in jobs:
+        if job.argv is None or job.error or not job.runs:
+            continue
+        out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
+        run = run_once(job, out, h.args.timeout, h.subreaper, pss=True)
+        job.pss_mib = run.pss_mib
+        print(f"  PSS run {job.tool:8} {run.pss_mib:8.1f} MiB", flush=True)
 
 
 def run_scale_case(
@@ -1269,7 +1285,7 @@ def summarise(jobs: list[Job], input_bytes: int, out_dir: Path, case: str) -> di
                 max_s=round(max(walls), 4),
                 mib_s=round(input_bytes / 2**20 / med, 1),
                 peak_rss_mib=round(max(r.rss_mib for r in job.runs), 1),
-                peak_pss_mib=round(max(r.pss_mib for r in job.runs), 1),
+                peak_pss_mib=round(job.pss_mib, 1),
                 cpu_s=round(median([r.cpu for r in job.runs]), 3),
             )
             if job.tool in ("rg", "grep"):
@@ -1528,8 +1544,8 @@ def main(argv: list[str] | None = None) -> int:
         "\nMiB/s = uncompressed input MiB / median wall time; × rg, × grep = that tool's "
         "median / this row's (above 1 = faster); peak RSS = max over runs of ru_maxrss or of the "
         "summed RSS of the tool's processes, whichever is larger (a child doing nothing shows "
-        f"{floor:.1f} MiB); peak PSS = max over runs of the summed PSS of the tool's processes, "
-        "sampled every 200 ms: shared library pages counted once, the memory the tree really holds."
+        f"{floor:.1f} MiB); peak PSS = summed PSS of the tool's processes, sampled every 200 ms in "
+        "one more, untimed run: shared library pages counted once, the memory the tree really holds."
     )
     rg_grep = {
         c: (v["tools"].get("rg", {}).get("matched_lines"), v["tools"].get("grep", {}).get("matched_lines"))
