@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from logscan import __version__
+from logscan import __version__, sources, workers
 from logscan.errors import ExitCode, LogscanError, ScanError, UsageError
 
 SCAN_EPILOG = """\b
@@ -190,10 +190,6 @@ def scan(
     cause category from the rules, and is counted by category and time window. Compressed
     files (.gz, .bz2, .xz, .zst) are read as they are.
     """
-    # Imported here so that `--help` does not pay for importing Polars.
-    from logscan import render, ruletools  # noqa: PLC0415
-    from logscan import scan as pipeline  # noqa: PLC0415
-
     if (coverage or explain) and output_format != "table":
         _fail(
             UsageError(
@@ -201,30 +197,42 @@ def scan(
                 " -f json always includes coverage and explanations"
             )
         )
-    options = pipeline.ScanOptions(
-        paths=paths,
-        rule_paths=rule_paths,
-        include_builtin_rules=not no_builtin_rules,
-        window=window,
-        assume_tz=assume_tz,
-        top=top,
-        since=since,
-        until=until,
-        format_hint=format_hint,
-        jobs=jobs,
-        keep_events=events_path is not None,
-    )
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
-        if rule_paths:
-            # User files are small: their examples are checked on every scan, so a rule that
-            # does not do what its author meant is an error, not a silent miscount.
-            ruletools.check_user_examples(_load_rules(rule_paths, no_builtin_rules))
-        # Occurrences kept for --events wait on disk until they are written out.
-        with tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir:
-            # The scan loads the rules itself: worker processes load them again from the options.
-            on_progress = _progress_printer() if show_progress else None
-            result = pipeline.run(options, on_progress=on_progress, spill_dir=Path(spill_dir))
+        sources_list = sources.expand(paths)
+        # Workers (for a large input) start before this process imports Polars, and import it
+        # meanwhile. Occurrences kept for --events wait on disk until they are written out.
+        with (
+            tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir,
+            workers.started(sources_list, jobs) as pool,
+        ):
+            from logscan import render, ruletools  # noqa: PLC0415
+            from logscan import scan as pipeline  # noqa: PLC0415
+
+            if rule_paths:
+                # User files are small: their examples are checked on every scan, so a rule that
+                # does not do what its author meant is an error, not a silent miscount.
+                ruletools.check_user_examples(_load_rules(rule_paths, no_builtin_rules))
+            options = pipeline.ScanOptions(
+                paths=paths,
+                rule_paths=rule_paths,
+                include_builtin_rules=not no_builtin_rules,
+                window=window,
+                assume_tz=assume_tz,
+                top=top,
+                since=since,
+                until=until,
+                format_hint=format_hint,
+                jobs=jobs,
+                keep_events=events_path is not None,
+            )
+            result = pipeline.run(
+                options,
+                sources_list=sources_list,
+                on_progress=_progress_printer() if show_progress else None,
+                spill_dir=Path(spill_dir),
+                pool=pool,
+            )
             if show_progress:
                 click.echo("", err=True)
             for report in result.unreadable:

@@ -6,8 +6,6 @@ sources -> blocks of lines -> records (format) -> fields -> rules -> events -> a
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
-import os
 import re
 import uuid
 import zoneinfo
@@ -20,13 +18,10 @@ from pathlib import Path
 
 import polars as pl
 
-from logscan import aggregate, classify, cluster, formats, rules, sources
+from logscan import aggregate, classify, cluster, formats, rules, sources, workers
 from logscan.errors import UsageError
 from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
-# Below this much input, worker processes cost more to start than they save.
-PARALLEL_MIN_BYTES = 96 * 1024 * 1024
-COMPRESSION_RATIO_GUESS = 8
 # Workers get tasks of about a quarter of their share of the input, so that they finish
 # together, within these bounds: a task has a fixed cost, and its size bounds nothing in memory.
 # Large uncompressed files are cut into parts of that size; small files are run together.
@@ -155,15 +150,18 @@ def run(
     sources_list: Sequence[sources.Source] | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     spill_dir: Path | None = None,
+    pool: ProcessPoolExecutor | None = None,
 ) -> ScanResult:
     """Scan ``options.paths`` (or ``sources_list``). With ``options.keep_events`` the result
     holds every occurrence; given a ``spill_dir``, they wait there on disk, not in memory, and
-    the result's ``events`` reads them from it."""
+    the result's ``events`` reads them from it. Large inputs are scanned by worker processes:
+    those of ``pool`` (see workers.start), or ones started here. Given a ``ruleset``, the scan
+    runs in this process, since workers load the rules from the options."""
     validate(options)
     if sources_list is None:
         sources_list = sources.expand(options.paths)
     settings = _Settings(options, _TimeBounds.of(options), spill_dir)
-    jobs = _jobs(options, sources_list, ruleset_given=ruleset is not None)
+    jobs = 1 if ruleset is not None else workers.count(sources_list, options.jobs)
     loaded: list[rules.RuleSet] = [ruleset] if ruleset is not None else []
 
     def load_rules() -> None:
@@ -173,7 +171,8 @@ def run(
     if jobs > 1:
         # The workers load the rules themselves; here they are only needed for the summary,
         # so they are loaded while the workers run.
-        found, events = _scan_in_parallel(settings, sources_list, jobs, on_progress, load_rules)
+        with contextlib.nullcontext(pool) if pool else workers.start(jobs) as running:
+            found, events = _scan_in_parallel(settings, sources_list, running, jobs, on_progress, load_rules)
     else:
         load_rules()
         found = _scan(loaded[0], settings, sources_list, on_progress)
@@ -286,23 +285,6 @@ def _event_frames(parts: Sequence[pl.DataFrame | Path]) -> pl.LazyFrame:
     return pl.concat([aggregate.empty_events().lazy(), *frames], how="vertical_relaxed")
 
 
-def _jobs(options: ScanOptions, sources_list: Sequence[sources.Source], *, ruleset_given: bool) -> int:
-    """How many worker processes pay off: one unless the input is large, on disk, and the
-    rules can be loaded again in each worker (they are, unless the caller passed its own)."""
-    jobs = options.jobs or os.cpu_count() or 1
-    on_disk = all(source.path is not None and source.data is None for source in sources_list)
-    if jobs <= 1 or ruleset_given or not on_disk:
-        return 1
-    total = sum(_estimated_size(source) for source in sources_list)
-    return jobs if total >= PARALLEL_MIN_BYTES else 1
-
-
-def _estimated_size(source: sources.Source) -> int:
-    # Logs compress about tenfold; a guess is enough to decide whether workers pay off.
-    compressed = source.name.endswith((".gz", ".bz2", ".xz", ".zst"))
-    return (source.size or 0) * (COMPRESSION_RATIO_GUESS if compressed else 1)
-
-
 @dataclass(frozen=True)
 class _Task:
     """Sources for one worker call: a part of a large file, or a run of small files."""
@@ -313,7 +295,7 @@ class _Task:
 
 
 def _tasks(sources_list: Sequence[sources.Source], jobs: int) -> list[_Task]:
-    total = sum(_estimated_size(source) for source in sources_list)
+    total = sum(workers.estimated_size(source) for source in sources_list)
     part_bytes = max(MIN_PART_BYTES, min(MAX_PART_BYTES, total // (jobs * TASKS_PER_WORKER)))
     tasks: list[_Task] = []
     run: list[tuple[int, sources.Source]] = []
@@ -336,7 +318,7 @@ def _tasks(sources_list: Sequence[sources.Source], jobs: int) -> list[_Task]:
                 tasks.append(_Task((index,), (part,), (number,)))
             continue
         run.append((index, source))
-        run_bytes += _estimated_size(source)
+        run_bytes += workers.estimated_size(source)
         if run_bytes >= part_bytes:
             close_run()
     close_run()
@@ -374,6 +356,7 @@ def _worker_rules(options: ScanOptions) -> rules.RuleSet:
 def _scan_in_parallel(
     settings: _Settings,
     sources_list: Sequence[sources.Source],
+    pool: ProcessPoolExecutor,
     jobs: int,
     on_progress: Callable[[Progress], None] | None,
     meanwhile: Callable[[], None],
@@ -383,24 +366,20 @@ def _scan_in_parallel(
     numbers) of later parts shifted by those before them."""
     tasks = _tasks(sources_list, jobs)
     results: dict[int, _Partial] = {}
-    # forkserver, not fork: Polars' thread pool does not survive a fork.
-    context = multiprocessing.get_context("forkserver")
-    with ProcessPoolExecutor(min(jobs, len(tasks)), mp_context=context) as pool:
-        with _worker_environment():
-            futures = {pool.submit(_scan_task, settings, task): number for number, task in enumerate(tasks)}
-        meanwhile()
-        bytes_read = occurrences = 0
-        parts_left = Counter(index for task in tasks for index in task.indexes)
-        for future in as_completed(futures):
-            number = futures[future]
-            results[number] = future.result()
-            bytes_read += sum(report.bytes for report in results[number].reports)
-            occurrences += results[number].counted
-            parts_left.subtract(tasks[number].indexes)
-            if on_progress:
-                files_done = sum(1 for left in parts_left.values() if left == 0)
-                name = tasks[number].parts[-1].name
-                on_progress(Progress(files_done, len(sources_list), bytes_read, occurrences, name))
+    futures = {pool.submit(_scan_task, settings, task): number for number, task in enumerate(tasks)}
+    meanwhile()
+    bytes_read = occurrences = 0
+    parts_left = Counter(index for task in tasks for index in task.indexes)
+    for future in as_completed(futures):
+        number = futures[future]
+        results[number] = future.result()
+        bytes_read += sum(report.bytes for report in results[number].reports)
+        occurrences += results[number].counted
+        parts_left.subtract(tasks[number].indexes)
+        if on_progress:
+            files_done = sum(1 for left in parts_left.values() if left == 0)
+            name = tasks[number].parts[-1].name
+            on_progress(Progress(files_done, len(sources_list), bytes_read, occurrences, name))
 
     reports = [FileReport(source.name) for source in sources_list]
     lines_before: dict[int, int] = {}
@@ -440,21 +419,6 @@ def _scan_in_parallel(
         events=[],
     )
     return found, pl.concat(event_frames, how="vertical_relaxed")
-
-
-@contextlib.contextmanager
-def _worker_environment() -> Iterator[None]:
-    """While workers start: one Polars thread each (Polars reads this when it is imported).
-    As many workers as cores keep the cores busy; more threads than cores only contend, and
-    each thread costs memory."""
-    name = "POLARS_MAX_THREADS"
-    before = os.environ.get(name)
-    os.environ.setdefault(name, "1")
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ[name]
 
 
 def _shift_lines(frame: pl.LazyFrame, file: str, offset: int, columns: tuple[str, ...]) -> pl.LazyFrame:

@@ -12,13 +12,15 @@ import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import TYPE_CHECKING, BinaryIO, Literal
 
-import polars as pl
 import zstandard
 from isal import igzip, isal_zlib
 
 from logscan.errors import UsageError
+
+if TYPE_CHECKING:
+    import polars as pl
 
 STDIN_NAME = "<stdin>"
 DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
@@ -330,6 +332,9 @@ def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -
         data = data.replace(b"\x00", _REPLACEMENT_CHARACTER)
     if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
+    # Imported here: worker processes are started before anything imports Polars (workers.py).
+    import polars as pl  # noqa: PLC0415
+
     try:
         # Valid UTF-8 is the rule: checked in one pass, with nothing to replace or count.
         lines = _read_lines(data, "utf8")
@@ -340,6 +345,8 @@ def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -
 
 
 def _read_lines(data: bytes, encoding: Literal["utf8", "utf8-lossy"]) -> pl.Series:
+    import polars as pl  # noqa: PLC0415
+
     frame = pl.read_csv(
         data,
         has_header=False,

@@ -8,7 +8,7 @@ import polars as pl
 import pytest
 
 from golden_cases import REPO
-from logscan import scan
+from logscan import scan, workers
 
 
 def test_parallel_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -19,7 +19,7 @@ def test_parallel_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.Mon
     for name in ("ollama/server.log", "ollama/server.log.1.gz", "app/worker.log", "app/jsonl.log"):
         shutil.copy(REPO / "sample_logs" / name, logs / Path(name).name)
     # Small enough that this input is split into parts and spread over two workers.
-    monkeypatch.setattr(scan, "PARALLEL_MIN_BYTES", 1)
+    monkeypatch.setattr(workers, "PARALLEL_MIN_BYTES", 1)
     monkeypatch.setattr(scan, "MIN_PART_BYTES", 100_000)
     monkeypatch.setattr(scan, "MAX_PART_BYTES", 100_000)
     assert len(scan._tasks(scan.sources.expand([str(logs)]), jobs=2)) > 4
