@@ -367,8 +367,8 @@ def peel(lines: pl.Series, stack: tuple[Envelope, ...], journal_year: JournalYea
     frame = pl.DataFrame(
         {
             "line": lines,
-            "envelope_ts": pl.repeat(None, lines.len(), dtype=pl.String, eager=True),
-            "in_container": pl.repeat(False, lines.len(), dtype=pl.Boolean, eager=True),
+            "envelope_ts": pl.Series([None], dtype=pl.String).new_from_index(0, lines.len()),
+            "in_container": pl.Series([False]).new_from_index(0, lines.len()),
         }
     )
     for envelope in stack:

@@ -470,6 +470,7 @@ class _Pipeline:
         chunks that end at a record boundary; fill ``report``'s reading figures."""
         layout: _Layout | None = None
         carried: pl.DataFrame | None = None
+        carried_starts = pl.Series(dtype=pl.Boolean)
         try:
             for block in sources.read_blocks(source, self.options.block_bytes):
                 lines = block.lines
@@ -494,14 +495,16 @@ class _Pipeline:
                 report.unknown_lines += unknown
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
+                carried_starts = starts.slice(cut)
                 report.records += int(starts.slice(0, cut).sum())
                 yield frame.slice(0, cut).with_columns(starts=starts.slice(0, cut))
         except sources.SourceReadError as error:
             report.error = error.reason
-        if carried is not None and layout is not None:
-            starts = formats.record_starts(carried.get_column("line"), layout.format)
-            report.records += int(starts.sum())
-            yield carried.with_columns(starts=starts)
+        if carried is not None:
+            # The end of the input ends the last record: its starts, found with the lines
+            # above for context, stand.
+            report.records += int(carried_starts.sum())
+            yield carried.with_columns(starts=carried_starts)
 
     def candidates(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The records among ``frame``'s lines (of one or more sources) that may be 400s."""
