@@ -28,7 +28,7 @@ from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 MIN_PART_BYTES = 32 * 1024 * 1024
 MAX_PART_BYTES = 128 * 1024 * 1024
 TASKS_PER_WORKER = 4
-RECORDS_PER_CLASSIFICATION = 40_000
+RECORDS_PER_CLASSIFICATION = 20_000
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000

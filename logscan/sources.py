@@ -308,19 +308,21 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
     while True:
         try:
             piece = stream.read(piece_bytes)
-            if not compressed and piece and not piece.endswith(b"\n"):
-                piece += stream.readline(_MAX_LINE_BYTES)
+            if not piece:
+                break
+            pieces.append(piece)
+            size += len(piece)
+            if size < block_bytes:
+                continue
+            if not piece.endswith(b"\n"):
+                # Blocks end at a line end: nothing is carried (and copied) into the next.
+                pieces.append(stream.readline(_MAX_LINE_BYTES))
         except _READ_ERRORS as error:
             if pieces:
                 yield b"".join(pieces)
             raise SourceReadError(source, f"read failed: {error}") from error
-        if not piece:
-            break
-        pieces.append(piece)
-        size += len(piece)
-        if size >= block_bytes:
-            yield b"".join(pieces)
-            pieces, size = [], 0
+        yield b"".join(pieces)
+        pieces, size = [], 0
     if pieces:
         yield b"".join(pieces)
 
