@@ -88,7 +88,7 @@ FORMATS: tuple[FileFormat, ...] = (
 )
 FORMATS_BY_ID = {fmt.id: fmt for fmt in FORMATS}
 _DETECTION_THRESHOLD = 0.2
-_DETECTION_SAMPLE_LINES = 2000
+DETECTION_SAMPLE_LINES = 2000
 
 # Lines that begin a record whatever the file's format: log lines with a known prefix.
 _JSON_LINE_START = '{"'
@@ -113,17 +113,32 @@ _CONTINUATION = (
 
 def detect_format(sample: pl.Series) -> FileFormat:
     """The format that explains the largest share of the sample's non-blank lines."""
-    lines = sample.head(_DETECTION_SAMPLE_LINES).drop_nulls()
-    if lines.len() == 0:
-        return FORMATS_BY_ID["plain"]
-    best, best_share = FORMATS_BY_ID["plain"], _DETECTION_THRESHOLD
-    for fmt in FORMATS:
-        if fmt.id == "plain":
-            continue
-        share = float(lines.str.contains(fmt.detect).mean() or 0.0)  # type: ignore[arg-type]
-        if share > best_share:
-            best, best_share = fmt, share
-    return best
+    return detect_formats(sample, pl.Series([0], dtype=pl.UInt32).new_from_index(0, sample.len()))[0]
+
+
+def detect_formats(lines: pl.Series, groups: pl.Series) -> dict[int, FileFormat]:
+    """`detect_format` for each group of lines (the lines of one file each), from the first
+    lines of each group; every group in ``groups`` gets one."""
+    frame = pl.DataFrame({"line": lines, "group": groups})
+    shares = (
+        frame.filter(pl.int_range(pl.len()).over("group") < DETECTION_SAMPLE_LINES)
+        .drop_nulls("line")
+        .group_by("group")
+        .agg(
+            pl.col("line").str.contains(fmt.detect).mean().alias(fmt.id)
+            for fmt in FORMATS
+            if fmt.id != "plain"
+        )
+    )
+    detected = dict.fromkeys(groups.unique().to_list(), FORMATS_BY_ID["plain"])
+    for row in shares.iter_rows(named=True):
+        best, best_share = FORMATS_BY_ID["plain"], _DETECTION_THRESHOLD
+        for fmt in FORMATS:
+            share = row.get(fmt.id) or 0.0
+            if fmt.id != "plain" and share > best_share:
+                best, best_share = fmt, share
+        detected[row["group"]] = best
+    return detected
 
 
 def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
@@ -137,29 +152,43 @@ def record_starts_and_unknown(
     """Where records begin (see `record_starts`), and how many lines from row ``count_from``
     on have a shape no parser knows. Both look at every line for known record starts, so they
     share that pass."""
+    starts, unknown_rows = record_starts_of_files(lines, fmt.loose_records)
+    return starts, int((unknown_rows >= count_from).sum())
+
+
+def record_starts_of_files(
+    lines: pl.Series, loose: bool | pl.Series, first_rows: pl.Series | None = None
+) -> tuple[pl.Series, pl.Series]:
+    """Where records begin, and the rows of the lines of a shape no parser knows, in the
+    lines of one or more files: each file starts at one of ``first_rows`` (default: the first
+    row alone), and its records are loose or strict as ``loose`` says (for every line, or
+    line by line). No record runs from one file into the next."""
     # JSON lines are told apart among the lines no other shape explains: one pass less over
     # every line.
     not_json_known = lines.str.contains(_NON_JSON_RECORD_START).fill_null(value=False)
     other_rows = (~not_json_known).arg_true()
-    json_rows = other_rows.filter(
-        lines.gather(other_rows).str.starts_with(_JSON_LINE_START).fill_null(value=False)
-    )
+    json_start = lines.gather(other_rows).str.starts_with(_JSON_LINE_START).fill_null(value=False)
+    json_rows = other_rows.filter(json_start)
     known = not_json_known.scatter(json_rows, True) if json_rows.len() else not_json_known
-    unknown_rows = (~known.slice(count_from)).arg_true() + count_from
-    unknown = int((~lines.gather(unknown_rows).fill_null("").str.contains(_KNOWN_LINE)).sum())
-    if not fmt.loose_records:
-        starts = known
+    unknown_rows = other_rows.filter(~json_start)
+    unknown_rows = unknown_rows.filter(~lines.gather(unknown_rows).fill_null("").str.contains(_KNOWN_LINE))
+    # Only lines of no known shape, and JSON lines, can continue a record in a loose format;
+    # looking at those rows alone keeps this cheap where most lines are known.
+    if isinstance(loose, pl.Series):
+        rows = other_rows.filter(loose.gather(other_rows))
     else:
-        # Only lines of no known shape, and JSON lines, can continue a record in a loose
-        # format; looking at those rows alone keeps this cheap where most lines are known.
-        rows = other_rows
-        starts = known.scatter(rows, ~_loose_continuation(lines, known, rows)) if rows.len() else known
+        rows = other_rows if loose else other_rows.clear()
+    starts = (
+        known.scatter(rows, ~_loose_continuation(lines, known, rows, first_rows)) if rows.len() else known
+    )
     if starts.len():
-        starts[0] = True
-    return starts, unknown
+        starts = starts.scatter(first_rows if first_rows is not None else [0], True)
+    return starts, unknown_rows
 
 
-def _loose_continuation(lines: pl.Series, known: pl.Series, rows: pl.Series) -> pl.Series:
+def _loose_continuation(
+    lines: pl.Series, known: pl.Series, rows: pl.Series, first_rows: pl.Series | None
+) -> pl.Series:
     """For each of ``rows``: does the line continue the record above? Indented lines, closing
     brackets and the like do; so do the exception line after a traceback frame, a lone
     opening bracket of a dumped object, an `{"error": ...}` body printed under a status line
@@ -168,11 +197,17 @@ def _loose_continuation(lines: pl.Series, known: pl.Series, rows: pl.Series) -> 
     link of a chain of exceptions."""
     rows = rows.cast(pl.Int64)
     line = lines.gather(rows)
+    # The first row of the file each of `rows` is in: nothing above it is looked at.
+    if first_rows is None:
+        file_start = pl.Series([0], dtype=pl.Int64).new_from_index(0, rows.len())
+    else:
+        starting = first_rows.cast(pl.Int64).sort()
+        file_start = starting.gather(starting.search_sorted(rows, side="right") - 1)
 
     def back(series: pl.Series, steps: int) -> pl.Series:
-        # The value `steps` rows above each of `rows`; null above the first row.
+        # The value `steps` rows above each of `rows`; null above the first row of its file.
         above = series.gather((rows - steps).clip(lower_bound=0))
-        return above.zip_with(rows >= steps, pl.Series([None], dtype=series.dtype))
+        return above.zip_with(rows - steps >= file_start, pl.Series([None], dtype=series.dtype))
 
     def has(series: pl.Series, pattern: str) -> pl.Series:
         return series.str.contains(pattern).fill_null(value=False)
@@ -304,8 +339,8 @@ def detect_envelopes(sample: pl.Series) -> tuple[Envelope, ...]:
     prefix around a `docker logs -t` timestamp around a GIN line) and mix (logs pasted from
     several sources), so each one found around a fair share of lines is peeled where it fits."""
     stack: list[Envelope] = []
-    lines = sample.head(_DETECTION_SAMPLE_LINES).drop_nulls()
-    if not lines.str.contains(_ANY_ENVELOPE).any():
+    lines = sample.head(DETECTION_SAMPLE_LINES).drop_nulls()
+    if not may_be_enveloped(lines).any():
         return ()
     for _ in range(_MAX_ENVELOPE_DEPTH):
         depth = len(stack)
@@ -316,6 +351,11 @@ def detect_envelopes(sample: pl.Series) -> tuple[Envelope, ...]:
         if len(stack) == depth:
             break
     return tuple(stack)
+
+
+def may_be_enveloped(lines: pl.Series) -> pl.Series:
+    """True for lines some envelope may be around; a sample with none has no envelope."""
+    return lines.str.contains(_ANY_ENVELOPE).fill_null(value=False)
 
 
 def _wraps_enough(lines: pl.Series, envelope: Envelope) -> bool:

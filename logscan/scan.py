@@ -6,6 +6,7 @@ sources -> blocks of lines -> records (format) -> fields -> rules -> events -> a
 from __future__ import annotations
 
 import contextlib
+import itertools
 import re
 import uuid
 import zoneinfo
@@ -257,21 +258,60 @@ def _scan(
             add(pipeline.occurrences(pl.concat(pending, how="vertical_relaxed"), found.reports))
             pending, pending_records = [], 0
 
-    for index, (source, report) in enumerate(zip(sources_list, found.reports, strict=True)):
-        for chunk in pipeline.prepare(source, index, report):
+    for indexes in _reading_runs(sources_list, options.block_bytes):
+        reports = [found.reports[index] for index in indexes]
+        if len(indexes) > 1 or _is_small(sources_list[indexes[0]]):
+            chunks = pipeline.prepare_small(
+                [(index, sources_list[index], found.reports[index]) for index in indexes]
+            )
+        else:
+            chunks = pipeline.prepare(sources_list[indexes[0]], indexes[0], reports[0])
+        name = sources_list[indexes[-1]].name
+        for chunk in chunks:
             batch.append(chunk)
-            if bytes_read + report.bytes - batch_started >= options.block_bytes:
+            read = bytes_read + sum(report.bytes for report in reports)
+            if read - batch_started >= options.block_bytes:
                 flush()
-                batch_started = bytes_read + report.bytes
+                batch_started = read
                 if on_progress:
-                    on_progress(Progress(index, len(sources_list), batch_started, found.counted, source.name))
-        bytes_read += report.bytes
+                    on_progress(Progress(indexes[0], len(sources_list), read, found.counted, name))
+        bytes_read += sum(report.bytes for report in reports)
         if on_progress:
-            on_progress(Progress(index + 1, len(sources_list), bytes_read, found.counted, source.name))
+            on_progress(Progress(indexes[-1] + 1, len(sources_list), bytes_read, found.counted, name))
     flush(last=True)
     merge()
     found.timeouts = pipeline.regex_guard.reports
     return found
+
+
+# Files up to this size are read whole, many at a time (see _Pipeline.prepare_small).
+SMALL_FILE_BYTES = 1024 * 1024
+
+
+def _is_small(source: sources.Source) -> bool:
+    on_disk = source.path is not None and source.data is None and source.end is None
+    return on_disk and source.size is not None and source.size <= SMALL_FILE_BYTES
+
+
+def _reading_runs(sources_list: Sequence[sources.Source], block_bytes: int) -> Iterator[list[int]]:
+    """The sources' indexes in scan order, in runs: small files read together up to about a
+    block's worth, any other file alone."""
+    run: list[int] = []
+    run_bytes = 0
+    for index, source in enumerate(sources_list):
+        if not _is_small(source):
+            if run:
+                yield run
+                run, run_bytes = [], 0
+            yield [index]
+            continue
+        run.append(index)
+        run_bytes += source.size or 0
+        if run_bytes >= block_bytes:
+            yield run
+            run, run_bytes = [], 0
+    if run:
+        yield run
 
 
 def _spill(events: pl.DataFrame, spill_dir: Path) -> Path:
@@ -510,6 +550,93 @@ class _Pipeline:
             # above for context, stand.
             report.records += int(carried_starts.sum())
             yield carried.with_columns(starts=carried_starts)
+
+    def prepare_small(
+        self, entries: Sequence[tuple[int, sources.Source, FileReport]]
+    ) -> Iterator[pl.DataFrame]:
+        """`prepare` for small files, read together: one read of their lines, one format
+        detection and one record-start pass for them all, with the figures each would have
+        alone. A file that cannot be read whole, or may be in an envelope, is prepared alone,
+        in its place."""
+        contents: dict[int, bytes] = {}
+        for index, source, _ in entries:
+            with contextlib.suppress(sources.SourceReadError):
+                contents[index] = sources.read_whole(source)
+        read = sources.read_small_files(list(contents.values()))
+        counts = dict(zip(contents, read.counts, strict=True))
+        replaced = dict(zip(contents, read.replaced_lines, strict=True))
+        first_row = dict(zip(contents, itertools.accumulate(read.counts, initial=0), strict=False))
+        with_lines = [index for index in contents if counts[index]]
+        source = (
+            pl.concat(
+                [
+                    pl.Series([index], dtype=pl.UInt32).new_from_index(0, counts[index])
+                    for index in with_lines
+                ],
+            )
+            if with_lines
+            else pl.Series(dtype=pl.UInt32)
+        )
+        frame = pl.DataFrame({"line": read.lines, "source": source}).with_columns(
+            lineno=(pl.int_range(pl.len()).over("source") + 1).cast(pl.Int64)
+        )
+        sample = frame.filter(pl.col("lineno") <= formats.DETECTION_SAMPLE_LINES)
+        enveloped = set(
+            sample.filter(formats.may_be_enveloped(sample.get_column("line"))).get_column("source")
+        )
+        reports = {index: report for index, _, report in entries}
+        run: list[int] = []
+
+        def read_together() -> Iterator[pl.DataFrame]:
+            if run:
+                start, rows = first_row[run[0]], sum(counts[index] for index in run)
+                file_starts = [first_row[index] - start for index in run if counts[index]]
+                yield self._small_files(frame.slice(start, rows), file_starts, reports)
+                run.clear()
+
+        for index, source, report in entries:
+            if index not in contents or index in enveloped:
+                yield from read_together()
+                yield from self.prepare(source, index, report)
+                continue
+            report.bytes, report.lines, report.replaced_lines = (
+                len(contents[index]),
+                counts[index],
+                replaced[index],
+            )
+            run.append(index)
+        yield from read_together()
+
+    def _small_files(
+        self, frame: pl.DataFrame, first_rows: list[int], reports: dict[int, FileReport]
+    ) -> pl.DataFrame:
+        """The lines of whole small files, marked where records start; fills their reports."""
+        lines, source = frame.get_column("line"), frame.get_column("source")
+        hint = self.options.format_hint
+        detected = (
+            dict.fromkeys(source.unique().to_list(), formats.FORMATS_BY_ID[hint])
+            if hint
+            else formats.detect_formats(lines, source)
+        )
+        for index, fmt in detected.items():
+            reports[index].format = self.source_formats[index] = fmt.id
+        loose_files = {index: fmt.loose_records for index, fmt in detected.items()}
+        loose = source.replace_strict(loose_files, return_dtype=pl.Boolean)
+        starts, unknown_rows = formats.record_starts_of_files(
+            lines, loose, pl.Series(first_rows, dtype=pl.Int64)
+        )
+        for index, count in source.gather(unknown_rows).value_counts().iter_rows():
+            reports[index].unknown_lines += count
+        for index, count in source.filter(starts).value_counts().iter_rows():
+            reports[index].records += count
+        return frame.select(
+            "line",
+            envelope_ts=pl.lit(None, pl.String),
+            in_container=pl.lit(value=False),
+            lineno="lineno",
+            source="source",
+            starts=starts,
+        )
 
     def candidates(self, frame: pl.DataFrame) -> pl.DataFrame:
         """The records among ``frame``'s lines (of one or more sources) that may be 400s."""

@@ -328,12 +328,22 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
 
 
 def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -> LineBlock:
+    if first_line == 1:
+        data = _without_bom(data)
+    lines, replaced_lines = _decoded_lines(data)
+    return LineBlock(first_line, lines, bytes_read, compression, replaced_lines)
+
+
+def _without_bom(data: bytes) -> bytes:
+    return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+
+
+def _decoded_lines(data: bytes) -> tuple[pl.Series, int]:
+    """The lines of ``data``, and how many of them had bytes replaced by U+FFFD."""
     replaced = b"\x00" in data
     if replaced:
         # The line reader treats NUL as a field separator; NUL is never meaningful in a log line.
         data = data.replace(b"\x00", _REPLACEMENT_CHARACTER)
-    if first_line == 1 and data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]
     # Imported here: worker processes are started before anything imports Polars (workers.py).
     import polars as pl  # noqa: PLC0415
 
@@ -342,8 +352,47 @@ def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -
         lines = _read_lines(data, "utf8")
     except pl.exceptions.ComputeError:
         lines, replaced = _read_lines(data, "utf8-lossy"), True
-    replaced_lines = int(lines.str.contains("\ufffd", literal=True).sum()) if replaced else 0
-    return LineBlock(first_line, lines, bytes_read, compression, replaced_lines)
+    return lines, int(lines.str.contains("\ufffd", literal=True).sum()) if replaced else 0
+
+
+@dataclass(frozen=True)
+class SmallFiles:
+    """Whole small files read as one column of lines: one read for many files, which costs
+    about what one read of a large file does. ``counts[i]`` lines come from the i-th file."""
+
+    lines: pl.Series
+    counts: list[int]
+    replaced_lines: list[int]
+
+
+def read_whole(source: Source) -> bytes:
+    """All of an uncompressed source's bytes; SourceReadError if it cannot be read, or is
+    compressed (a small archive may hold anything: it is read in blocks)."""
+    stream, compression = open_decoded(source)
+    with stream:
+        if compression != "none":
+            raise SourceReadError(source, f"{compression}-compressed")
+        try:
+            return stream.read()
+        except _READ_ERRORS as error:
+            raise SourceReadError(source, f"read failed: {error}") from error
+
+
+def read_small_files(contents: Sequence[bytes]) -> SmallFiles:
+    """The lines of several files' contents (as read_whole gives them), read together."""
+    # A last line without a newline ends where its file does.
+    whole = [_without_bom(data) for data in contents]
+    whole = [data if not data or data.endswith(b"\n") else data + b"\n" for data in whole]
+    counts = [data.count(b"\n") for data in whole]
+    lines, replaced = _decoded_lines(b"".join(whole))
+    per_file = [0] * len(whole)
+    if replaced:
+        hits = lines.str.contains("\ufffd", literal=True).fill_null(value=False)
+        start = 0
+        for number, count in enumerate(counts):
+            per_file[number] = int(hits.slice(start, count).sum())
+            start += count
+    return SmallFiles(lines, counts, per_file)
 
 
 def _read_lines(data: bytes, encoding: Literal["utf8", "utf8-lossy"]) -> pl.Series:

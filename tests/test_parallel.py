@@ -1,5 +1,6 @@
-"""Worker processes give the same result as one process: parts of a split file are put back
-together with the right line numbers, and per-file figures add up."""
+"""Ways of reading that must not change what a scan finds: worker processes (parts of a split
+file put back together with the right line numbers, per-file figures added up), and small files
+read together."""
 
 import shutil
 from pathlib import Path
@@ -50,3 +51,14 @@ def test_occurrences_are_not_kept_unless_asked() -> None:
     result = scan.run(options)
     assert result.events is None
     assert result.summary.total == 89
+
+
+def test_small_files_read_together_give_what_each_gives_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    paths = [str(REPO / "sample_logs"), str(REPO / "tests" / "shapes")]
+    together = scan.run(scan.ScanOptions(paths=paths, jobs=1))
+    monkeypatch.setattr(scan, "SMALL_FILE_BYTES", -1)
+    alone = scan.run(scan.ScanOptions(paths=paths, jobs=1))
+    assert sum(1 for path in scan.sources.expand(paths) if path.size and path.size > 0) > 50
+    assert together.events.collect().equals(alone.events.collect())
+    assert together.files == alone.files
+    assert together.clusters == alone.clusters
