@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from logscan import __version__, sources, workers
+from logscan import __version__
 from logscan.errors import ExitCode, LogscanError, ScanError, UsageError
 
 SCAN_EPILOG = """\b
@@ -197,6 +197,9 @@ def scan(
                 " -f json always includes coverage and explanations"
             )
         )
+    # Imported here, as the pipeline below, so that `--help` costs nothing of them.
+    from logscan import sources, workers  # noqa: PLC0415
+
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
         sources_list = sources.expand(paths)
