@@ -109,8 +109,9 @@ def classify(records: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard | None =
     # Most rules require one of a few literals in the record's text. One search for all of
     # them sets apart the records no such rule can match (often most of them: access lines,
     # bare status lines); those are tested against the other rules only.
-    gated = {i for i, rule in enumerate(ruleset.rules) if rule.match.required_anchors() is not None}
-    literals = sorted({a for i in gated for a in ruleset.rules[i].match.required_anchors() or ()})
+    required = {i: rule.match.required_anchors() for i, rule in enumerate(ruleset.rules)}
+    gated = {i for i, anchors in required.items() if anchors is not None}
+    literals = sorted({a for anchors in required.values() for a in anchors or ()})
     if literals:
         text = pl.coalesce("text", "message")
         has_literal = frame.select(text.str.contains("|".join(literals)).fill_null(value=False)).to_series()

@@ -29,7 +29,11 @@ from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 MIN_PART_BYTES = 32 * 1024 * 1024
 MAX_PART_BYTES = 128 * 1024 * 1024
 TASKS_PER_WORKER = 4
+# Files up to this size are read whole, many at a time (see _Pipeline.prepare_small).
+SMALL_FILE_BYTES = 1024 * 1024
 RECORDS_PER_CLASSIFICATION = 20_000
+# Partial tallies and templates are merged once this many have gathered.
+MERGE_EVERY = 16
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
@@ -195,10 +199,6 @@ def run(
     )
 
 
-# Partial tallies and templates are merged once this many have gathered.
-_MERGE_EVERY = 16
-
-
 def _scan(
     ruleset: rules.RuleSet,
     settings: _Settings,
@@ -237,7 +237,7 @@ def _scan(
         if options.keep_events and not counted.is_empty():
             spill_dir = settings.spill_dir
             found.events.append(_spill(counted, spill_dir) if spill_dir else counted)
-        if len(tallies) >= _MERGE_EVERY:
+        if len(tallies) >= MERGE_EVERY:
             merge()
 
     def merge() -> None:
@@ -260,7 +260,7 @@ def _scan(
 
     for indexes in _reading_runs(sources_list, options.block_bytes):
         reports = [found.reports[index] for index in indexes]
-        if len(indexes) > 1 or _is_small(sources_list[indexes[0]]):
+        if _is_small(sources_list[indexes[0]]):
             chunks = pipeline.prepare_small(
                 [(index, sources_list[index], found.reports[index]) for index in indexes]
             )
@@ -282,10 +282,6 @@ def _scan(
     merge()
     found.timeouts = pipeline.regex_guard.reports
     return found
-
-
-# Files up to this size are read whole, many at a time (see _Pipeline.prepare_small).
-SMALL_FILE_BYTES = 1024 * 1024
 
 
 def _is_small(source: sources.Source) -> bool:
@@ -599,11 +595,9 @@ class _Pipeline:
                 yield from read_together()
                 yield from self.prepare(source, index, report)
                 continue
-            report.bytes, report.lines, report.replaced_lines = (
-                len(contents[index]),
-                counts[index],
-                replaced[index],
-            )
+            report.bytes = len(contents[index])
+            report.lines = counts[index]
+            report.replaced_lines = replaced[index]
             run.append(index)
         yield from read_together()
 
