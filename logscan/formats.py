@@ -113,7 +113,8 @@ _CONTINUATION = (
 
 def detect_format(sample: pl.Series) -> FileFormat:
     """The format that explains the largest share of the sample's non-blank lines."""
-    return detect_formats(sample, pl.Series([0], dtype=pl.UInt32).new_from_index(0, sample.len()))[0]
+    groups = pl.Series([0], dtype=pl.UInt32).new_from_index(0, sample.len())
+    return detect_formats(sample, groups).get(0, FORMATS_BY_ID["plain"])
 
 
 def detect_formats(lines: pl.Series, groups: pl.Series) -> dict[int, FileFormat]:
@@ -532,14 +533,21 @@ def status_expr(text: pl.Expr) -> pl.Expr:
     return pl.when(codes.list.contains(400)).then(pl.lit(400, pl.Int32)).otherwise(codes.list.first())
 
 
-def side_and_client(text: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    side: pl.Expr = default_side
-    client: pl.Expr = pl.lit(None, pl.String)
-    for shape in reversed(SHAPES):
-        found = text.str.contains(shape.pattern)
-        side = pl.when(found).then(pl.lit(shape.side)).otherwise(side)
-        client = pl.when(found).then(pl.lit(shape.name)).otherwise(client)
-    return side, client
+def shape_expr(text: pl.Expr) -> pl.Expr:
+    """The position in SHAPES of the first shape the text shows; null if it shows none."""
+    return pl.coalesce(
+        pl.when(text.str.contains(shape.pattern)).then(pl.lit(number, pl.UInt8))
+        for number, shape in enumerate(SHAPES)
+    )
+
+
+def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """Side and client of a record from its shape (see shape_expr); a record of no known
+    shape is on the side of its file's format."""
+    sides = {number: shape.side for number, shape in enumerate(SHAPES)}
+    names = {number: shape.name for number, shape in enumerate(SHAPES)}
+    side = shape.replace_strict(sides, default=None, return_dtype=pl.String).fill_null(default_side)
+    return side, shape.replace_strict(names, default=None, return_dtype=pl.String)
 
 
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:

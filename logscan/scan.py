@@ -646,10 +646,14 @@ class _Pipeline:
         if records.is_empty():
             return aggregate.empty_events()
         default_side = pl.col("format").replace_strict(_FORMAT_SIDES, return_dtype=pl.String)
-        side, client = formats.side_and_client(pl.col("text"), default_side)
+        # The shape is a column of its own: side and client both read it, and an expression
+        # used twice is evaluated twice.
+        side, client = formats.side_and_client(pl.col("shape"), default_side)
         method, endpoint = formats.method_and_endpoint(pl.col("text"))
         records = records.with_columns(
-            text=formats.strip_ansi(pl.col("text")), message=formats.strip_ansi(pl.col("message"))
+            text=formats.strip_ansi(pl.col("text")),
+            message=formats.strip_ansi(pl.col("message")),
+            shape=formats.shape_expr(pl.col("text")),
         ).with_columns(
             status=formats.status_expr(pl.col("text")),
             side=side,

@@ -218,8 +218,9 @@ def test_method_endpoint_and_model() -> None:
 
 
 def test_side_and_client() -> None:
-    side, client = formats.side_and_client(pl.col("text"), pl.lit("client"))
+    side, client = formats.side_and_client(pl.col("shape"), pl.lit("client"))
     frame = pl.DataFrame({"text": [GIN_400, OLLAMA_PYTHON, HTTPX, REQUESTS, OPENAI, LANGCHAIN, "other"]})
+    frame = frame.with_columns(shape=formats.shape_expr(pl.col("text")))
     assert frame.select(side=side, client=client).rows() == [
         ("server", "gin"),
         ("client", "ollama-python"),
@@ -229,3 +230,8 @@ def test_side_and_client() -> None:
         ("client", "langchain"),
         ("client", None),
     ]
+
+
+def test_no_lines_are_plain_text() -> None:
+    assert formats.detect_format(pl.Series([], dtype=pl.String)).id == "plain"
+    assert formats.detect_format(pl.Series([None, None], dtype=pl.String)).id == "plain"
