@@ -959,9 +959,7 @@ def run_case(case: str, root: Path, corpus: dict[str, Any], out_dir: Path, h: Ha
             if job.argv is None or job.error:
                 continue
             out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
-            started_at = time.time()
-            run = run_once(job, out, args.timeout, h.subreaper)
-            problem = run_problem(job, run, out.with_suffix(".stderr"), started_at)
+            run, problem = checked_run(job, out, h)
             if problem:
                 # One bad run voids the row: a median over crashes and successes means nothing.
                 job.error = f"run {rep + 1}: {problem}"
@@ -978,6 +976,13 @@ def run_case(case: str, root: Path, corpus: dict[str, Any], out_dir: Path, h: Ha
         if job.argv is not None:
             case_info["tools"][job.tool]["command"] = job.argv
     return case_info
+
+
+def checked_run(job: Job, out: Path, h: Harness) -> tuple[Run, str]:
+    """One timed run, and why it does not count ("" when it does)."""
+    started_at = time.time()
+    run = run_once(job, out, h.args.timeout, h.subreaper)
+    return run, run_problem(job, run, out.with_suffix(".stderr"), started_at)
 
 
 def measure_pss(jobs: list[Job], case: str, out_dir: Path, h: Harness) -> None:
@@ -1220,9 +1225,7 @@ def run_inflate_case(corpus: dict[str, Any], data: Path, out_dir: Path, h: Harne
                 job = Job(row.name, [row.line], shell=True)
                 job.ok_codes = (0,)
                 out = out_dir / f"inflate-{row.name.split()[0]}.out"
-                started_at = time.time()
-                run = run_once(job, out, args.timeout, h.subreaper)
-                problem = run_problem(job, run, out.with_suffix(".stderr"), started_at)
+                run, problem = checked_run(job, out, h)
                 if problem:
                     row.error = f"run {rep + 1}: {problem}"
                     print(f"  {row.name}: failed, {row.error}")
