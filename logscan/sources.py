@@ -251,7 +251,7 @@ def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Itera
                 carry = data
                 continue
             cut = cut or len(data)  # a "line" longer than any log line: cut it anyway
-            # Chunks of plain files end at a line end: nothing to carry, and nothing to copy.
+            # Chunks end at a line end (see _chunks): nothing to carry, and nothing to copy.
             carry, whole = (data[cut:], data[:cut]) if cut < len(data) else (b"", data)
             block = _to_block(whole, next_line, len(chunk), compression)
             next_line += block.lines.len()
