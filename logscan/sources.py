@@ -191,21 +191,22 @@ class _ZstdReader(io.RawIOBase):
         self._frame = zstandard.ZstdDecompressor().decompressobj()
         self._in_frame = False
         self._pending = b""
+        self._offset = 0  # into _pending: what is before it was read
 
     def readable(self) -> bool:
         return True
 
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        while not self._pending:
+        while self._offset == len(self._pending):
             compressed = self._raw.read(_COMPRESSED_PIECE_BYTES)
             if not compressed:
                 if self._in_frame:
                     raise zstandard.ZstdError("compressed data ends in the middle of a frame")
                 return 0
-            self._pending = self._decode(compressed)
-        size = min(len(buffer), len(self._pending))
-        buffer[:size] = self._pending[:size]
-        self._pending = self._pending[size:]
+            self._pending, self._offset = self._decode(compressed), 0
+        size = min(len(buffer), len(self._pending) - self._offset)
+        buffer[:size] = memoryview(self._pending)[self._offset : self._offset + size]
+        self._offset += size
         return size
 
     def _decode(self, compressed: bytes) -> bytes:
