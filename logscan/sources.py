@@ -303,6 +303,9 @@ def split_points(path: Path, part_bytes: int, starts_record: Callable[[str], boo
 def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: bool) -> Iterator[bytes]:
     # A decompressor that fails part-way loses what it decoded in that call, so compressed
     # input is read in small pieces and what was decoded before a failure is still yielded.
+    if compressed:
+        # Its pieces are joined into each block, which holds the block twice for a moment.
+        block_bytes //= 2
     piece_bytes = min(block_bytes, _COMPRESSED_PIECE_BYTES) if compressed else block_bytes
     pieces: list[bytes] = []
     size = 0
