@@ -200,11 +200,6 @@ def cluster_templates(found: Templates) -> Clusters:
     return Clusters(clusters, unclustered)
 
 
-def cluster_unclassified(events: pl.DataFrame) -> Clusters:
-    """Cluster the occurrences no rule classified (``rule_id`` null) by message template."""
-    return cluster_templates(templates(events))
-
-
 @dataclass(frozen=True)
 class _Template:
     """One masked template and its occurrences, as the vectorised step summed them up."""

@@ -142,15 +142,10 @@ def detect_formats(lines: pl.Series, groups: pl.Series) -> dict[int, FileFormat]
     return detected
 
 
-def record_starts(lines: pl.Series, fmt: FileFormat) -> pl.Series:
-    """True where a line begins a record. The first line always does."""
-    return record_starts_and_unknown(lines, fmt)[0]
-
-
 def record_starts_and_unknown(
     lines: pl.Series, fmt: FileFormat, count_from: int = 0
 ) -> tuple[pl.Series, int]:
-    """Where records begin (see `record_starts`), and how many lines from row ``count_from``
+    """Where records begin (the first line always does), and how many lines from row ``count_from``
     on have a shape no parser knows. Both look at every line for known record starts, so they
     share that pass."""
     starts, unknown_rows = record_starts_of_files(lines, fmt.loose_records)

@@ -60,12 +60,16 @@ def events(rows: list[tuple[str, str, datetime | None, str | None]]) -> pl.DataF
     return pl.concat([aggregate.empty_events(), frame], how="diagonal_relaxed")
 
 
+def clustered(found: pl.DataFrame) -> cluster.Clusters:
+    return cluster.cluster_templates(cluster.templates(found))
+
+
 def at(minute: int) -> datetime:
     return datetime(2025, 6, 1, 12, minute, tzinfo=UTC)
 
 
 def test_clusters_count_span_and_pick_two_distinct_examples() -> None:
-    result = cluster.cluster_unclassified(
+    result = clustered(
         events(
             [
                 ("ERROR queue rejected request 17 for tenant acme", "client", at(5), None),
@@ -103,11 +107,11 @@ def test_templates_of_parts_merge_to_the_clusters_of_the_whole() -> None:
     merged = cluster.merge_templates(
         [cluster.templates(first), cluster.templates(second, first_index=first.height)]
     )
-    assert cluster.cluster_templates(merged) == cluster.cluster_unclassified(whole)
+    assert cluster.cluster_templates(merged) == clustered(whole)
 
 
 def test_different_messages_stay_apart() -> None:
-    result = cluster.cluster_unclassified(
+    result = clustered(
         events(
             [
                 ("chat failed: tenant budget exhausted", "client", None, None),
@@ -125,13 +129,13 @@ def test_rare_templates_beyond_the_limit_are_counted_not_clustered(monkeypatch: 
         (f"error {word} happened", "client", None, None)
         for word in ("alpha", "alpha", "beta", "gamma", "delta")
     ]
-    result = cluster.cluster_unclassified(events(rows))
+    result = clustered(events(rows))
     assert [c.count for c in result.clusters] == [2, 1]
     assert (result.unclustered, result.total) == (2, 5)
 
 
 def test_no_unclassified_occurrences_no_clusters() -> None:
-    assert cluster.cluster_unclassified(events([("x", "client", None, "r")])).clusters == []
+    assert clustered(events([("x", "client", None, "r")])).clusters == []
 
 
 @pytest.mark.parametrize(

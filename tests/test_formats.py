@@ -120,7 +120,7 @@ def test_python_records_join_tracebacks_to_the_line_above() -> None:
             "2025-05-07 07:14:05,000 INFO bot: next",
         ]
     )
-    starts = formats.record_starts(lines, formats.FORMATS_BY_ID["python-logging"])
+    starts = formats.record_starts_and_unknown(lines, formats.FORMATS_BY_ID["python-logging"])[0]
     assert starts.to_list() == [True, False, False, False, True]
 
 
@@ -134,7 +134,7 @@ def test_plain_records_join_indented_lines_and_the_exception_after_them() -> Non
             None,
         ]
     )
-    starts = formats.record_starts(lines, formats.FORMATS_BY_ID["plain"])
+    starts = formats.record_starts_and_unknown(lines, formats.FORMATS_BY_ID["plain"])[0]
     assert starts.to_list() == [True, False, False, True, False]
 
 
