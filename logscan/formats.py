@@ -92,7 +92,7 @@ DETECTION_SAMPLE_LINES = 2000
 
 # Lines that begin a record whatever the file's format: log lines with a known prefix.
 _JSON_LINE_START = '{"'
-# Record starts other than JSON lines: the scan tells JSON lines apart (see record_starts).
+# Record starts other than JSON lines: the scan tells JSON lines apart (see record_starts_of_files).
 _NON_JSON_RECORD_START = "|".join(
     f"(?:{shape})"
     for shape in (
