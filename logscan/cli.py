@@ -41,6 +41,8 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
         loaded = config.load(value)
     except LogscanError as error:
         _fail(error)
+    if loaded.ignored:
+        click.echo(f"logscan: warning: {loaded.ignored}", err=True)
     names = {param.name for param in ctx.command.params if param.name}
     ctx.default_map = {**loaded.defaults_for(names), **(ctx.default_map or {})}
 

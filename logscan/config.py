@@ -1,15 +1,23 @@
 """The config file: defaults for logscan's options, so a team can keep its rule folders and
 report settings next to its logs instead of in every command line.
 
-Looked up in this order, first found wins: ``--config PATH``; ``logscan.toml`` in the current
-directory; the ``[tool.logscan]`` table of ``pyproject.toml`` in the current directory. An
-option given on the command line always wins over the file. Rule paths in the file are
-relative to the file's folder.
+Looked up in this order, first found wins: ``--config PATH``; ``$LOGSCAN_CONFIG``;
+``logscan.toml`` in the current directory; the ``[tool.logscan]`` table of ``pyproject.toml``
+in the current directory. An option given on the command line always wins over the file. Rule
+paths in the file are relative to the file's folder.
+
+A file named on purpose is always read. One that is merely found in the current directory is
+read only if it is owned by the user running logscan or by root and nobody else may write it:
+``cd /var/log/app && logscan scan .`` as root must not let whoever can write to that folder
+choose the rules (a rule file can make every 400 disappear). Otherwise it is ignored, and
+``Config.ignored`` says why, for a warning.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import stat
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +26,7 @@ from typing import Any
 from logscan.errors import UsageError
 
 CONFIG_FILE = "logscan.toml"
+CONFIG_VARIABLE = "LOGSCAN_CONFIG"
 PYPROJECT_FILE = "pyproject.toml"
 
 # Keys in the file (spelled like the command-line options) and the Click parameter each one
@@ -50,6 +59,7 @@ class ConfigError(UsageError):
 class Config:
     path: Path | None  # None when no config file was found
     values: dict[str, Any] = field(default_factory=dict)  # key -> checked value
+    ignored: str | None = None  # why a config file found in the current directory was not read
 
     def defaults_for(self, parameter_names: set[str]) -> dict[str, Any]:
         """The Click default map for a command that has these parameters."""
@@ -86,8 +96,11 @@ def _read_quietly(path: Path) -> str:
 
 
 def load(explicit: Path | None = None, directory: Path | None = None) -> Config:
-    """Read the config file named, else the one found in ``directory`` (default: the current
-    one). No file found is an empty config. Every problem is reported at once."""
+    """Read the config file named (``explicit``, else ``$LOGSCAN_CONFIG``), else the one found
+    in ``directory`` (default: the current one) if it can be trusted. No file found is an empty
+    config. Every problem is reported at once."""
+    if explicit is None and os.environ.get(CONFIG_VARIABLE):
+        explicit = Path(os.environ[CONFIG_VARIABLE])
     if explicit is not None:
         path, in_pyproject = explicit, explicit.name == PYPROJECT_FILE
     else:
@@ -97,7 +110,14 @@ def load(explicit: Path | None = None, directory: Path | None = None) -> Config:
             return Config(None)
         path, in_pyproject = found
     try:
-        text = path.read_text(encoding="utf-8")
+        data, refusal = _read(path, trusted_only=explicit is None)
+        if refusal is not None:
+            return Config(
+                None,
+                ignored=f"ignoring {path}: {refusal}; pass --config {path} or set"
+                f" {CONFIG_VARIABLE} to read it anyway",
+            )
+        text = data.decode("utf-8")
         document = tomllib.loads(text)
     except OSError as error:
         raise ConfigError(f"{path}: cannot read config file: {error.strerror or error}") from error
@@ -113,6 +133,38 @@ def load(explicit: Path | None = None, directory: Path | None = None) -> Config:
     # Error positions are searched from the table's header on (tomllib gives none).
     table_start = max(text.find("[tool.logscan]"), 0) if in_pyproject else 0
     return Config(path, _checked(path, text, table, table_start))
+
+
+# A config file is a few lines; more is not one.
+_MAX_CONFIG_BYTES = 2**20
+
+
+def _read(path: Path, *, trusted_only: bool) -> tuple[bytes, str | None]:
+    """The file's bytes, or why it is not trusted. The checks are made on the file opened, so
+    the file checked is the file read."""
+    if trusted_only:
+        link = path.lstat()
+        refusal = _untrusted_owner(link) if stat.S_ISLNK(link.st_mode) else None
+        if refusal is not None:
+            return b"", f"a symbolic link {refusal}"
+    with path.open("rb") as stream:
+        if trusted_only:
+            info = os.fstat(stream.fileno())
+            refusal = _untrusted_owner(info)
+            if refusal is None and info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+                refusal = f"others may write it (mode {stat.filemode(info.st_mode)})"
+            if refusal is not None:
+                return b"", refusal
+        data = stream.read(_MAX_CONFIG_BYTES + 1)
+    if len(data) > _MAX_CONFIG_BYTES:
+        raise ConfigError(f"{path}: config file is larger than {_MAX_CONFIG_BYTES // 2**20} MiB")
+    return data, None
+
+
+def _untrusted_owner(info: os.stat_result) -> str | None:
+    if info.st_uid in (os.geteuid(), 0):
+        return None
+    return f"owned by uid {info.st_uid}, neither you (uid {os.geteuid()}) nor root"
 
 
 def _decode_error(path: Path, error: tomllib.TOMLDecodeError) -> str:

@@ -1,3 +1,4 @@
+import os
 from pathlib import Path
 
 import pytest
@@ -21,9 +22,13 @@ LOG = """\
 """
 
 
+OTHER_USER = 65534  # nobody
+
+
 @pytest.fixture
 def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv(config.CONFIG_VARIABLE, raising=False)
     (tmp_path / "team-rules").mkdir()
     (tmp_path / "team-rules" / "frob.yaml").write_text(RULE)
     (tmp_path / "app.log").write_text(LOG)
@@ -149,3 +154,111 @@ def test_a_broken_config_exits_2(project: Path) -> None:
         "",
         "logscan: error: logscan.toml:1:1: 'top' must be an integer of at least 1\n",
     )
+
+
+# --- who may configure a scan ---------------------------------------------------------------
+
+SUPPRESS_ALL = """\
+suppress:
+  - match: {status: {equals: 400}}
+    reason: planted by someone else
+"""
+
+
+@pytest.fixture
+def planted(project: Path) -> Path:
+    """A config in the current folder that points at rules suppressing every 400."""
+    (project / "quiet.yaml").write_text(SUPPRESS_ALL)
+    (project / "logscan.toml").write_text('rules = ["quiet.yaml"]\nformat = "csv"\n')
+    return project / "logscan.toml"
+
+
+HONEST_CSV = (
+    "window_start,window_end,category,side,count\n"
+    "2025-06-01T12:00:00Z,2025-06-01T13:00:00Z,unclassified,client,2\n"
+)
+
+
+def test_a_config_of_another_user_in_the_current_folder_is_ignored_with_a_warning(planted: Path) -> None:
+    os.chown(planted, OTHER_USER, OTHER_USER)
+    assert config.load() == config.Config(
+        None,
+        ignored=f"ignoring logscan.toml: owned by uid {OTHER_USER}, neither you (uid {os.geteuid()}) nor"
+        " root; pass --config logscan.toml or set LOGSCAN_CONFIG to read it anyway",
+    )
+    result = invoke("scan", "app.log", "-f", "csv")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        HONEST_CSV,
+        f"logscan: warning: ignoring logscan.toml: owned by uid {OTHER_USER}, neither you"
+        f" (uid {os.geteuid()}) nor root; pass --config logscan.toml or set LOGSCAN_CONFIG to read"
+        " it anyway\n",
+    )
+
+
+@pytest.mark.parametrize("mode", [0o664, 0o646])
+def test_a_config_others_may_write_is_ignored(planted: Path, mode: int) -> None:
+    planted.chmod(mode)
+    shown = "-rw-rw-r--" if mode == 0o664 else "-rw-r--rw-"
+    assert config.load().ignored == (
+        f"ignoring logscan.toml: others may write it (mode {shown}); pass --config logscan.toml or"
+        " set LOGSCAN_CONFIG to read it anyway"
+    )
+
+
+def test_a_pyproject_of_another_user_is_ignored_too(project: Path) -> None:
+    (project / "pyproject.toml").write_text('[tool.logscan]\nwindow = "1d"\n')
+    os.chown(project / "pyproject.toml", OTHER_USER, OTHER_USER)
+    assert config.load().path is None
+    assert config.load().ignored is not None and config.load().ignored.startswith("ignoring pyproject.toml:")
+
+
+def test_a_symlink_another_user_planted_is_ignored(
+    project: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    elsewhere = tmp_path_factory.mktemp("elsewhere") / "mine.toml"
+    elsewhere.write_text('window = "5m"\n')
+    (project / "logscan.toml").symlink_to(elsewhere)
+    assert config.load().values == {"window": "5m"}  # my own link to my own file
+    os.chown(project / "logscan.toml", OTHER_USER, OTHER_USER, follow_symlinks=False)
+    assert config.load().ignored == (
+        f"ignoring logscan.toml: a symbolic link owned by uid {OTHER_USER}, neither you"
+        f" (uid {os.geteuid()}) nor root; pass --config logscan.toml or set LOGSCAN_CONFIG to read"
+        " it anyway"
+    )
+
+
+def test_a_root_owned_config_is_read(planted: Path) -> None:
+    os.chown(planted, 0, 0)
+    assert config.load().values["format"] == "csv"
+
+
+def test_a_config_named_on_purpose_is_read_whoever_owns_it(
+    planted: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    os.chown(planted, OTHER_USER, OTHER_USER)
+    planted.chmod(0o666)
+    assert config.load(Path("logscan.toml")).values["format"] == "csv"
+    monkeypatch.setenv(config.CONFIG_VARIABLE, "logscan.toml")
+    assert config.load().values["format"] == "csv"
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        0,
+        "window_start,window_end,category,side,count\n",
+        "",
+    )
+
+
+def test_the_environment_variable_names_a_config_anywhere(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (project / "conf").mkdir()
+    (project / "conf" / "nightly.toml").write_text('window = "1d"\n')
+    (project / "logscan.toml").write_text('window = "5m"\n')
+    monkeypatch.setenv(config.CONFIG_VARIABLE, "conf/nightly.toml")
+    assert config.load().values == {"window": "1d"}
+    assert config.load(Path("logscan.toml")).values == {"window": "5m"}  # --config wins
+    monkeypatch.setenv(config.CONFIG_VARIABLE, "conf/missing.toml")
+    with pytest.raises(config.ConfigError) as raised:
+        config.load()
+    assert str(raised.value) == "conf/missing.toml: cannot read config file: No such file or directory"

@@ -219,7 +219,7 @@ def test_invalid_yaml_names_its_place(tmp_path: Path) -> None:
     assert problem.startswith(f"{path}:4:1: invalid YAML: ")
 
 
-def test_missing_keys_wrong_shapes_and_tags(tmp_path: Path) -> None:
+def test_missing_keys_and_wrong_shapes(tmp_path: Path) -> None:
     path = write(
         tmp_path,
         "shape.yaml",
@@ -230,9 +230,9 @@ rules:
   - id: Bad Id
     category: nonsense
   - just a string
-  - id: tagged
-    category: !!python/name:os.system request_format
-    match: {message: {contains: !!python/object:os.system x}}
+  - id: listed
+    category: [request_format]
+    match: {message: {contains: [x]}}
 """,
     )
     assert problems_of(path) == [
@@ -241,8 +241,20 @@ rules:
         f"{path}:4:9: invalid id 'Bad Id': use lowercase letters, digits, '.', '_' and '-'",
         f"{path}:5:15: unknown category 'nonsense'",
         f"{path}:6:5: each entry of 'rules' must be a mapping",
-        f"{path}:8:15: 'category': YAML tags are not allowed",
-        f"{path}:9:33: 'contains' on 'message' must be a string, not TaggedScalar",
+        f"{path}:8:15: 'category' must be a string, not a list",
+        f"{path}:9:33: 'contains' on 'message' must be a string, not a list",
+    ]
+
+
+def test_a_tag_refuses_the_whole_file_before_anything_is_built(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        "tagged.yaml",
+        "rules:\n  - id: x\n    category: request_format\n"
+        "    match: {message: {contains: !!python/name:os.system x}}\n",
+    )
+    assert problems_of(path) == [
+        f"{path}:4:33: YAML tags are not allowed ('!!python/name:os.system'): a rule file is plain data"
     ]
 
 

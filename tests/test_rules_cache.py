@@ -1,13 +1,16 @@
-"""The compiled rule pack is cached per exact set of rule files, and the cache never decides
-what a scan finds: a changed file, a damaged entry or an unwritable directory only cost time."""
+"""The compiled rule pack is cached per exact set of rule files, as JSON, and the cache never
+decides what a scan finds: a changed file, a damaged entry, an entry or folder someone else
+could have written, or an unwritable folder only cost time."""
 
+import json
+import os
 import pickle
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from logscan import rules
+from logscan import rulecache, rules
 
 USER_RULE = """\
 rules:
@@ -17,6 +20,7 @@ rules:
       all:
         - message: {contains: '%s'}
 """
+OTHER_USER = 65534  # nobody
 
 
 @pytest.fixture
@@ -26,13 +30,50 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return directory
 
 
+def doctor(entry: Path, pack: rules.RuleSet) -> None:
+    """Put a pack with one rule only in ``entry``: a load giving one rule read it."""
+    entry.write_text(json.dumps(rulecache.encode(replace(pack, rules=pack.rules[:1]))))
+
+
 def test_a_second_load_reads_the_pack_compiled_by_the_first(cache: Path) -> None:
     compiled = rules.load()
     [entry] = cache.iterdir()
+    assert entry.suffix == ".json"
     assert rules.load() == compiled
-    # Doctor the entry: what load returns now can only have come from the cache.
-    entry.write_bytes(pickle.dumps(replace(compiled, rules=compiled.rules[:1])))
+    doctor(entry, compiled)
     assert len(rules.load().rules) == 1
+
+
+def test_an_entry_holds_the_whole_model_and_compiles_its_patterns_again(cache: Path, tmp_path: Path) -> None:
+    user = tmp_path / "mixed.yaml"
+    user.write_text("""\
+rules:
+  - id: local.lookbehind
+    category: auth
+    extract: ['model (?P<model>\\S+)']
+    match:
+      all:
+        - side: {in: [client]}
+        - status: {gt: 399}
+      any:
+        - message: {regex: '(?i)(?<!no )token expired'}
+      none:
+        - line: {startswith: 'DEBUG'}
+    examples:
+      - line: 'token expired (status code: 400)'
+        category: auth
+suppress:
+  - rule: local.lookbehind
+    reason: known
+""")
+    compiled = rules.load([user])
+    cached = rules.load([user])
+    assert cached == compiled
+    [condition] = cached.rule("local.lookbehind").match.any[0]
+    assert condition.engine == "regex"
+    assert condition.compiled is not None and condition.compiled.search("TOKEN EXPIRED")
+    assert not condition.compiled.search("no token expired")
+    assert condition.literals == (rules.Anchor("token expired", ignore_case=True),)
 
 
 def test_an_edited_rule_file_is_compiled_again(cache: Path, tmp_path: Path) -> None:
@@ -47,9 +88,82 @@ def test_an_edited_rule_file_is_compiled_again(cache: Path, tmp_path: Path) -> N
 def test_a_damaged_entry_is_compiled_again_and_replaced(cache: Path) -> None:
     compiled = rules.load()
     [entry] = cache.iterdir()
-    entry.write_bytes(b"not a pickle")
+    for damage in (b"not json", b'{"rules": 3}', entry.read_bytes()[:-100]):
+        entry.write_bytes(damage)
+        assert rules.load() == compiled
+        assert rulecache.decode(json.loads(entry.read_bytes())) == compiled
+
+
+def test_a_planted_pickle_is_never_unpickled(cache: Path, tmp_path: Path) -> None:
+    marker = tmp_path / "code-ran"
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return (os.mkdir, (str(marker),))
+
+    compiled = rules.load()
+    [entry] = cache.iterdir()
+    for planted in (entry, entry.with_suffix(".pickle")):
+        planted.write_bytes(pickle.dumps(Payload()))
     assert rules.load() == compiled
-    assert pickle.loads(entry.read_bytes()) == compiled
+    assert not marker.exists()
+
+
+def test_an_entry_another_user_owns_or_others_may_write_is_not_used(cache: Path) -> None:
+    compiled = rules.load()
+    [entry] = cache.iterdir()
+    doctor(entry, compiled)
+    os.chown(entry, OTHER_USER, OTHER_USER)
+    assert rules.load() == compiled  # compiled again, and written over the stranger's entry
+    doctor(entry, compiled)
+    entry.chmod(0o664)
+    assert rules.load() == compiled
+    doctor(entry, compiled)
+    entry.chmod(0o602)
+    assert rules.load() == compiled
+
+
+@pytest.mark.parametrize("change", ["owner", "group-writable", "world-writable"])
+def test_a_folder_another_user_owns_or_others_may_write_is_skipped(cache: Path, change: str) -> None:
+    compiled = rules.load()
+    [entry] = cache.iterdir()
+    doctor(entry, compiled)
+    if change == "owner":
+        os.chown(cache, OTHER_USER, OTHER_USER)
+    else:
+        cache.chmod(0o770 if change == "group-writable" else 0o777)
+    assert rules.load() == compiled
+    # Skipped, not repaired: the stranger's entry stays, unread.
+    assert [path.name for path in cache.iterdir()] == [entry.name]
+    assert len(rulecache.decode(json.loads(entry.read_text())).rules) == 1
+
+
+def test_the_cache_is_made_for_the_user_alone(cache: Path) -> None:
+    rules.load()
+    [entry] = cache.iterdir()
+    assert cache.stat().st_mode & 0o777 == 0o700
+    assert entry.stat().st_mode & 0o777 == 0o600
+
+
+def test_entries_are_bounded_least_recently_used_first(cache: Path, tmp_path: Path) -> None:
+    user = tmp_path / "local.yaml"
+    cache.mkdir(mode=0o700)
+    (cache / "rules-0123456789abcdef.pickle").write_bytes(b"an entry of an older version")
+    names = []
+    for number in range(rulecache.MAX_ENTRIES + 3):
+        user.write_text(USER_RULE % f"quota {number}")
+        rules.load([user])
+        names.append(max(cache.iterdir(), key=lambda path: path.stat().st_mtime_ns).name)
+        if number == 0:
+            first = names[0]
+        else:
+            # Reading the first entry again keeps it among the recently used.
+            user.write_text(USER_RULE % "quota 0")
+            rules.load([user])
+    kept = sorted(path.name for path in cache.iterdir())
+    assert len(kept) == rulecache.MAX_ENTRIES
+    assert first in kept
+    assert names[1] not in kept and names[-1] in kept
 
 
 def test_rule_errors_are_reported_every_time_never_cached(cache: Path, tmp_path: Path) -> None:
@@ -71,3 +185,28 @@ def test_no_cache_when_the_variable_is_empty_or_the_directory_unwritable(
     blocker.write_text("")
     monkeypatch.setenv(rules.CACHE_DIR_VARIABLE, str(blocker / "cache"))
     assert rules.load().rules
+
+
+def test_the_default_folder_never_creates_a_home_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(rules.CACHE_DIR_VARIABLE)
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    missing_home = tmp_path / "home" / "gone"
+    monkeypatch.setenv("HOME", str(missing_home))
+    assert rules.cache_dir() is None
+    assert rules.load().rules
+    assert not (tmp_path / "home").exists()
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(missing_home / ".cache"))
+    assert rules.cache_dir() == missing_home / ".cache" / "logscan"
+    assert rules.load().rules
+    assert not (tmp_path / "home").exists()
+
+    home = tmp_path / "user"
+    home.mkdir()
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(home))
+    assert rules.cache_dir() == home / ".cache" / "logscan"
+    rules.load()
+    assert [path.suffix for path in (home / ".cache" / "logscan").iterdir()] == [".json"]
