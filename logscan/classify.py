@@ -24,6 +24,7 @@ from logscan.rules import (
     NUMBER_FIELDS,
     UNCLASSIFIED,
     Condition,
+    Gates,
     Group,
     Match,
     Rule,
@@ -105,53 +106,127 @@ def classify(records: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard | None =
     if records.is_empty():
         return records.with_columns(pl.lit(None, pl.String).alias(name) for name in OUTPUT_COLUMNS)
     guard = guard or RegexGuard()
-    frame = _with_rule_fields(records).with_row_index("__order")
-    # Most rules require one of a few literals in the record's text. One search for all of
-    # them sets apart the records no such rule can match (often most of them: access lines,
-    # bare status lines); those are tested against the other rules only.
-    required = {i: rule.match.required_anchors() for i, rule in enumerate(ruleset.rules)}
-    gated = {i for i, anchors in required.items() if anchors is not None}
-    literals = sorted({a for anchors in required.values() for a in anchors or ()})
-    if literals:
-        text = pl.coalesce("text", "message")
-        has_literal = frame.select(text.str.contains("|".join(literals)).fill_null(value=False)).to_series()
-        parts = [(frame.filter(has_literal), set()), (frame.filter(~has_literal), gated)]
-    else:
-        parts = [(frame, set())]
-    found = [_classify(part, ruleset, guard, skipped) for part, skipped in parts if not part.is_empty()]
-    frame = pl.concat(found, how="vertical_relaxed").sort("__order").drop("__order")
-    frame = _apply_extractions(frame, ruleset.rules)
+    frame = _with_rule_fields(records)
+    rules = ruleset.rules
+    candidates = _candidates(frame, ruleset.gates)
+    # Rules that imply a 400 must be tried before the non-400 records can be dropped.
+    no_status = frame.get_column("status").is_null()
+    implying = [i for i, rule in enumerate(rules) if rule.implies_400]
+    implied = pl.Series([False] * frame.height, dtype=pl.Boolean)
+    if implying and no_status.any():
+        rows = no_status.arg_true()
+        found = _first_match(frame, rows, implying, candidates, ruleset, guard)
+        implied = implied.scatter(rows, found.is_not_null())
+    is_400 = (frame.get_column("status") == 400).fill_null(value=False) | implied
+    rows = is_400.arg_true()
+    winner = _first_match(frame, rows, range(len(rules)), candidates, ruleset, guard)
+    categories = pl.Series([rule.category for rule in rules], dtype=pl.String)
+    rule_ids = pl.Series([rule.id for rule in rules], dtype=pl.String)
+    frame = frame.filter(is_400).with_columns(
+        status=pl.lit(400, pl.Int32),
+        category=pl.lit(categories).gather(winner).fill_null(UNCLASSIFIED),
+        rule_id=pl.lit(rule_ids).gather(winner),
+    )
+    frame = _apply_extractions(frame, rules)
     return _mark_suppressed(frame, ruleset, guard)
 
 
-def _classify(frame: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard, skipped: set[int]) -> pl.DataFrame:
-    """The 400s of ``frame`` with their category and rule, leaving out the ``skipped`` rules
-    (by index), which cannot match there."""
-    rules = [(i, rule) for i, rule in enumerate(ruleset.rules) if i not in skipped]
-    # Rules that imply a 400 must be known before the non-400 records can be dropped; every
-    # other rule is only evaluated on the 400s.
-    implying = [(i, rule) for i, rule in rules if rule.implies_400]
-    frame = _add_rule_columns(frame, implying, guard)
-    implied = pl.any_horizontal([pl.col(_rule_column(i)) for i, _ in implying] or [pl.lit(value=False)])
-    is_400 = (pl.col("status") == 400).fill_null(value=False) | (pl.col("status").is_null() & implied)
-    frame = frame.filter(is_400)
-    others = [(i, rule) for i, rule in rules if not rule.implies_400]
-    frame = _add_rule_columns(frame, others, guard)
-
-    category: pl.Expr = pl.lit(UNCLASSIFIED)
-    rule_id: pl.Expr = pl.lit(None, pl.String)
-    # Built from the lowest priority up, so the highest-priority match ends up outermost.
-    for i, rule in reversed(rules):
-        hit = pl.col(_rule_column(i))
-        category = pl.when(hit).then(pl.lit(rule.category)).otherwise(category)
-        rule_id = pl.when(hit).then(pl.lit(rule.id)).otherwise(rule_id)
-    temporary = [c for c in frame.columns if c.startswith("__rule")]
-    frame = frame.with_columns(status=pl.lit(400, pl.Int32), category=category, rule_id=rule_id)
-    return frame.drop(temporary)
+# Rules are tried this many at a time, highest priority first, each batch on the records it
+# may match that no earlier batch took: a handful of Polars queries per thousand rules.
+RULES_PER_BATCH = 128
+# Characters that match an ASCII letter case-insensitively in the Rust and `regex` engines
+# (Kelvin sign, long s) but not in an ASCII-only literal search: records holding one are
+# candidates for every rule gated by a case-insensitive literal.
+_FOLDING_TO_ASCII = ("\u212a", "\u017f")
 
 
-def _rule_column(index: int) -> str:
-    return f"__rule_{index}"
+def _candidates(frame: pl.DataFrame, gates: Gates) -> dict[int, pl.Series]:
+    """For each rule gated by literals, the rows whose text holds one of them (rules with no
+    such row are left out). One Aho-Corasick pass per kind of literal finds them all."""
+    text = pl.coalesce("text", "message")
+    pairs = []
+    for literals, rules, ignore_case in (
+        (gates.exact, gates.exact_rules, False),
+        (gates.folded, gates.folded_rules, True),
+    ):
+        if not literals:
+            continue
+        found = text.str.extract_many(list(literals), ascii_case_insensitive=ignore_case, overlapping=True)
+        hits = (
+            frame.select(row=pl.int_range(pl.len(), dtype=pl.UInt32), literal=found)
+            .explode("literal")
+            .drop_nulls()
+        )
+        if ignore_case:
+            hits = hits.with_columns(pl.col("literal").str.to_lowercase())
+            folding = frame.select(text.str.contains_any(list(_FOLDING_TO_ASCII)).fill_null(value=False))
+            odd_rows = folding.to_series().arg_true().cast(pl.UInt32)
+            if odd_rows.len():
+                everywhere = pl.DataFrame({"row": odd_rows}).join(
+                    pl.DataFrame({"literal": list(literals)}), how="cross"
+                )
+                hits = pl.concat([hits, everywhere])
+        owners = pl.DataFrame(
+            {"literal": list(literals), "rule": [list(r) for r in rules]},
+            schema={"literal": pl.String, "rule": pl.List(pl.UInt32)},
+        )
+        pairs.append(hits.join(owners, on="literal").explode("rule").select("rule", "row"))
+    if not pairs:
+        return {}
+    by_rule = pl.concat(pairs).unique().sort("rule", "row").group_by("rule", maintain_order=True).agg("row")
+    return dict(zip(by_rule.get_column("rule").to_list(), by_rule.get_column("row"), strict=True))
+
+
+def _first_match(
+    frame: pl.DataFrame,
+    rows: pl.Series,
+    rule_indexes: Iterable[int],
+    candidates: dict[int, pl.Series],
+    ruleset: RuleSet,
+    guard: RegexGuard,
+) -> pl.Series:
+    """For each of ``rows`` (of ``frame``), the index of the first rule among
+    ``rule_indexes`` (in priority order) that matches it, or null."""
+    rows = rows.cast(pl.UInt32)
+    winner = pl.Series([None] * rows.len(), dtype=pl.UInt32)
+    position = pl.Series(range(rows.len()), dtype=pl.UInt32)  # of each row in `rows`
+    open_rows = pl.DataFrame({"row": rows, "position": position})
+    ungated = ruleset.gates.ungated
+    order = list(rule_indexes)
+    for start in range(0, len(order), RULES_PER_BATCH):
+        if open_rows.is_empty():
+            break
+        batch = order[start : start + RULES_PER_BATCH]
+        if any(i in ungated for i in batch):
+            part = open_rows
+        else:
+            wanted = [candidates[i] for i in batch if i in candidates]
+            if not wanted:
+                continue
+            part = open_rows.filter(pl.col("row").is_in(pl.concat(wanted).unique().implode()))
+            if part.is_empty():
+                continue
+        sub = frame[part.get_column("row")]
+        tests: list[pl.Expr] = []
+        searched: dict[str, pl.Series] = {}
+        for i in batch:
+            rule = ruleset.rules[i]
+            allowed = None if i in ungated else candidates.get(i)
+            if allowed is None and i not in ungated:
+                continue  # no row holds the rule's literals
+            on_rows = None if allowed is None else part.get_column("row").is_in(allowed.implode())
+            columns = _MatchColumns(sub, guard, rule.id, f"__rule_{i}", on_rows)
+            tests.append(pl.when(columns.matches(rule.match)).then(pl.lit(i, pl.UInt32)))
+            searched |= columns.columns
+        if not tests:
+            continue
+        found = sub.with_columns(*searched.values()).select(pl.coalesce(tests)).to_series()
+        took = found.is_not_null()
+        winner = winner.scatter(part.get_column("position").filter(took), found.filter(took))
+        open_rows = open_rows.filter(
+            ~pl.col("position").is_in(part.get_column("position").filter(took).implode())
+        )
+    return winner
 
 
 def _with_rule_fields(records: pl.DataFrame) -> pl.DataFrame:
@@ -204,11 +279,20 @@ class _MatchColumns:
     """Turns the conditions of one match into boolean columns of a frame: expressions for the
     Rust engine, searched Series for the `regex` engine."""
 
-    def __init__(self, frame: pl.DataFrame, guard: RegexGuard, owner: str, prefix: str) -> None:
+    def __init__(
+        self,
+        frame: pl.DataFrame,
+        guard: RegexGuard,
+        owner: str,
+        prefix: str,
+        allowed: pl.Series | None = None,
+    ) -> None:
         self.frame = frame
         self.guard = guard
         self.owner = owner
         self.prefix = prefix
+        # The rows the match may hold on at all (its required literals occur); None: all.
+        self.allowed = allowed
         self.columns: dict[str, pl.Series] = {}
 
     def matches(self, match: Match) -> pl.Expr:
@@ -230,8 +314,13 @@ class _MatchColumns:
         return pl.all_horizontal(tests)
 
     def _searched(self, condition: Condition, gate: pl.Expr) -> pl.Expr:
-        name = f"{self.prefix}_{len(self.columns)}"
-        candidates = self.frame.select(gate & _anchor_expr(condition)).to_series().arg_true()
+        name = f"{self.prefix}_regex_{len(self.columns)}"
+        # `with_columns`, not `select`: a gate that is a literal (a rule with no vectorised
+        # condition and no literal) must cover every row, not become a one-row column.
+        searchable = self.frame.with_columns((gate & _anchor_expr(condition)).alias(name)).get_column(name)
+        if self.allowed is not None:
+            searchable = searchable & self.allowed
+        candidates = searchable.arg_true()
         values = self.frame.get_column(condition.column).cast(pl.String).gather(candidates)
         found = pl.Series(name, [False] * self.frame.height, dtype=pl.Boolean)
         if candidates.len():
@@ -241,33 +330,24 @@ class _MatchColumns:
         return pl.col(name)
 
 
-def _add_rule_columns(frame: pl.DataFrame, rules: list[tuple[int, Rule]], guard: RegexGuard) -> pl.DataFrame:
-    if frame.is_empty() or not rules:
-        return frame.with_columns(pl.lit(value=False).alias(_rule_column(i)) for i, _ in rules)
-    expressions = {}
-    searched: dict[str, pl.Series] = {}
-    for i, rule in rules:
-        columns = _MatchColumns(frame, guard, rule.id, f"__rule_{i}_regex")
-        expressions[_rule_column(i)] = columns.matches(rule.match)
-        searched |= columns.columns
-    return frame.with_columns(*searched.values()).with_columns(**expressions)
-
-
 def _apply_extractions(frame: pl.DataFrame, rules: Iterable[Rule]) -> pl.DataFrame:
     """Let the winning rule's `extract` groups fill fields; where a group found nothing, the
     value the format gave stays."""
-    by_field: dict[str, pl.Expr] = {}
+    winners = set(frame.get_column("rule_id").drop_nulls().unique().to_list())
+    by_field: dict[str, list[pl.Expr]] = {}
     for rule in rules:
+        if rule.id not in winners:
+            continue
         for extraction in rule.extract:
             groups = pl.col("text").str.extract_groups(extraction.pattern)
             for name in extraction.groups:
-                found = pl.when(pl.col("rule_id") == rule.id).then(groups.struct.field(name))
                 # Earlier extractions of a rule win over later ones, as written.
-                by_field[name] = pl.coalesce(by_field[name], found) if name in by_field else found
+                found = pl.when(pl.col("rule_id") == rule.id).then(groups.struct.field(name))
+                by_field.setdefault(name, []).append(found)
     if not by_field:
         return frame
     return frame.with_columns(
-        pl.coalesce(expression, pl.col(name)).alias(name) for name, expression in by_field.items()
+        pl.coalesce(*expressions, pl.col(name)).alias(name) for name, expressions in by_field.items()
     )
 
 

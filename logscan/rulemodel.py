@@ -10,8 +10,9 @@ they accept contains, from which the scan's prefilter and the per-rule gating in
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from re import _parser as re_parser  # type: ignore[attr-defined]
 from typing import Any, Literal, NamedTuple
 
@@ -239,6 +240,11 @@ class RuleSet:
         found |= {a for s in self.suppressions if s.match for a in s.match.anchors()}
         return tuple(sorted(found))
 
+    @cached_property
+    def gates(self) -> Gates:
+        """Which rules a record may match, by the literals its text holds."""
+        return Gates.of(self.rules)
+
     @property
     def implied_anchors(self) -> tuple[str, ...]:
         """Anchors of the rules whose match makes a record a 400 with no status shown."""
@@ -249,6 +255,49 @@ class RuleSet:
 
     def rule(self, rule_id: str) -> Rule | None:
         return next((rule for rule in self.rules if rule.id == rule_id), None)
+
+
+@dataclass(frozen=True)
+class Gates:
+    """The rules (by index) that require a literal, by literal. A record whose text holds none
+    of a rule's required literals cannot match it, so the rule is not tried there; with
+    thousands of rules, one Aho-Corasick search for all literals finds what each record may
+    match. Literals are searched as written (``exact``) or ASCII-case-insensitively
+    (``folded``, lowercase); a rule requiring a case-insensitive literal that is not ASCII
+    (or one spanning lines) is ``ungated``: tried everywhere, like a rule that requires no
+    literal."""
+
+    exact: tuple[str, ...]
+    exact_rules: tuple[tuple[int, ...], ...]
+    folded: tuple[str, ...]
+    folded_rules: tuple[tuple[int, ...], ...]
+    ungated: frozenset[int]
+
+    @classmethod
+    def of(cls, rules: Sequence[Rule]) -> Gates:
+        exact: dict[str, list[int]] = {}
+        folded: dict[str, list[int]] = {}
+        ungated = set()
+        for index, rule in enumerate(rules):
+            required = rule.match.required_literals()
+            # A literal across lines may join two lines of `message` that `text` keeps apart.
+            if required is None or any(
+                (a.ignore_case and not a.text.isascii()) or "\n" in a.text for a in required
+            ):
+                ungated.add(index)
+                continue
+            for anchor in required:
+                if anchor.ignore_case:
+                    folded.setdefault(anchor.text.lower(), []).append(index)
+                else:
+                    exact.setdefault(anchor.text, []).append(index)
+        return cls(
+            tuple(exact),
+            tuple(tuple(dict.fromkeys(v)) for v in exact.values()),
+            tuple(folded),
+            tuple(tuple(dict.fromkeys(v)) for v in folded.values()),
+            frozenset(ungated),
+        )
 
 
 def quote(value: str | int) -> str:

@@ -3,6 +3,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import regex
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logscan import classify, rules
 
@@ -324,3 +327,123 @@ def test_required_anchors_come_from_all_else_from_every_any_group(
     assert required["by.format"] == ("Traceback", "wrapped error")
     generic = load(tmp_path_factory, RULES).rule("server.only")
     assert generic is not None and generic.match.required_anchors() == ("invalid",)
+
+
+# --- many rules ------------------------------------------------------------------------------
+
+WORDS = ("quota", "schema", "token", "payload", "shard", "cursor", "prompt", "upload")
+
+
+def many_rules(count: int) -> str:
+    """``count`` rules, each on a code of its own, some case-insensitive, some on the regex
+    engine, priorities repeating so that ties and batches of rules both matter."""
+    out = ["rules:"]
+    for n in range(count):
+        code = f"{WORDS[n % len(WORDS)]}-E{n:04d}"
+        if n % 5 == 0:
+            condition = f"{{regex: '(?i){code} failed'}}"
+        elif n % 7 == 0:
+            condition = f"{{regex: '(?<!no ){code}'}}"
+        else:
+            condition = f"{{contains: '{code}'}}"
+        category = ("auth", "rate_limit", "request_format")[n % 3]
+        out.append(
+            f"  - id: r{n:04d}\n    category: {category}\n    priority: {n % 9}\n"
+            f"    match: {{message: {condition}}}"
+        )
+    return "\n".join(out) + "\n"
+
+
+def expected_winner(ruleset: rules.RuleSet, text: str) -> str | None:
+    """The first rule, in priority order, whose condition holds: the contract, tried rule by
+    rule with Python's own regex engine."""
+    for rule in ruleset.rules:
+        [condition] = rule.match.all
+        if condition.operator == "contains":
+            hit = str(condition.value) in text
+        else:
+            hit = regex.search(str(condition.value), text) is not None
+        if hit:
+            return rule.id
+    return None
+
+
+@pytest.fixture(scope="module")
+def many(tmp_path_factory: pytest.TempPathFactory) -> rules.RuleSet:
+    return load(tmp_path_factory, many_rules(700))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(
+            st.tuples(st.integers(0, 699), st.sampled_from(["", " failed", " FAILED"]), st.booleans()),
+            max_size=3,
+        ),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_with_hundreds_of_rules_each_record_gets_the_first_rule_that_holds(
+    many: rules.RuleSet, picks: list[list[tuple[int, str, bool]]]
+) -> None:
+    texts = []
+    for parts in picks:
+        words = []
+        for n, tail, negated in parts:
+            code = f"{WORDS[n % len(WORDS)]}-E{n:04d}"
+            words.append(("no " if negated else "") + (code.upper() if tail == " FAILED" else code) + tail)
+        texts.append("ERROR " + "; ".join(words) + " (status code: 400)")
+    found = classify.classify(records(*({"text": t, "status": 400} for t in texts)), many)
+    assert found.get_column("rule_id").to_list() == [expected_winner(many, t) for t in texts]
+
+
+def test_a_case_insensitive_literal_also_gates_on_letters_that_fold_to_ascii(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    ruleset = load(
+        tmp_path_factory,
+        "rules:\n  - id: kill\n    category: auth\n    match: {message: {regex: '(?i)kill switch'}}\n",
+    )
+    assert ruleset.gates.folded == ("kill switch",)
+    # U+212A KELVIN SIGN matches k case-insensitively, in the Rust engine as in `regex`.
+    texts = ["KILL SWITCH (status code: 400)", "\u212aill switch (status code: 400)", "kil switch 400"]
+    found = classify.classify(records(*({"text": t, "status": 400} for t in texts)), ruleset)
+    assert found.get_column("rule_id").to_list() == ["kill", "kill", None]
+
+
+def test_a_regex_engine_rule_is_tried_on_the_same_records_whatever_their_order(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    ruleset = load(
+        tmp_path_factory,
+        """\
+rules:
+  - id: literal.first
+    category: auth
+    priority: 90
+    match: {message: {contains: 'token expired'}}
+  - id: backreference
+    category: rate_limit
+    match: {line: {regex: '(\\w{3,})-\\1'}}
+""",
+    )
+    assert ruleset.rule("backreference").engine == "regex"
+    texts = [
+        "token expired (status code: 400)",
+        "retry-retry (status code: 400)",
+        "plain (status code: 400)",
+        "token expired again-again (status code: 400)",
+    ]
+    outcomes = []
+    for order in (texts, texts[::-1], texts[1:] + texts[:1]):
+        guard = classify.RegexGuard()
+        found = classify.classify(records(*({"text": t, "status": 400} for t in order)), ruleset, guard)
+        outcomes.append(dict(zip(order, found.get_column("rule_id").to_list(), strict=True)))
+    assert outcomes[0] == {
+        texts[0]: "literal.first",
+        texts[1]: "backreference",
+        texts[2]: None,
+        texts[3]: "literal.first",
+    }
+    assert outcomes[1] == outcomes[0] and outcomes[2] == outcomes[0]
