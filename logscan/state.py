@@ -240,13 +240,53 @@ class _Observed:
     def fingerprint(self, length: int | None = None) -> bytes:
         return hashlib.sha256(self.head[: len(self.head) if length is None else length]).digest()
 
-    def matches(self, known: _KnownFile) -> bool:
-        """Whether this content starts as the known file's did (an empty fingerprint matches
-        nothing: it says nothing about the content)."""
-        return (
-            0 < known.fingerprint_length <= len(self.head)
-            and self.fingerprint(known.fingerprint_length) == known.fingerprint
+
+class _KnownFiles:
+    """The files of the state, indexed by inode and by fingerprint, and which of them a plan
+    has claimed already (each known file goes to one current file at most)."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        rows = connection.execute(
+            "SELECT id, path, fingerprint, fingerprint_length, device, inode, offset FROM files"
+            " ORDER BY offset DESC, id"
         )
+        self._by_inode: dict[tuple[int, int], list[_KnownFile]] = {}
+        self._by_fingerprint: dict[tuple[int, bytes], list[_KnownFile]] = {}
+        for row in rows:
+            entry = _KnownFile(*row)
+            self._by_inode.setdefault((entry.device, entry.inode), []).append(entry)
+            self._by_fingerprint.setdefault((entry.fingerprint_length, entry.fingerprint), []).append(entry)
+        # A fingerprint taken of a short file covers fewer bytes: hash each length once per file.
+        self._lengths = sorted({length for length, _digest in self._by_fingerprint})
+        self._claimed: set[int] = set()
+
+    def same_inode(self, seen: _Observed) -> list[_KnownFile]:
+        return self._by_inode.get((seen.device, seen.inode), [])
+
+    def same_file(self, seen: _Observed) -> list[_KnownFile]:
+        """Known files of this inode whose content this one starts with (an empty one too:
+        under the same inode, it can only have grown)."""
+        return [
+            k
+            for k in self.same_inode(seen)
+            if k.fingerprint == seen.fingerprint(k.fingerprint_length)
+            and k.fingerprint_length <= len(seen.head)
+        ]
+
+    def same_content(self, seen: _Observed) -> list[_KnownFile]:
+        """Known files, under any inode, whose content this one starts with (an empty
+        fingerprint says nothing about the content, and matches nothing here)."""
+        found: list[_KnownFile] = []
+        for length in self._lengths:
+            if 0 < length <= len(seen.head):
+                found.extend(self._by_fingerprint.get((length, seen.fingerprint(length)), []))
+        return sorted(found, key=lambda k: (-k.offset, k.file_id))
+
+    def claim(self, candidates: list[_KnownFile]) -> _KnownFile | None:
+        entry = next((k for k in candidates if k.file_id not in self._claimed), None)
+        if entry is not None:
+            self._claimed.add(entry.file_id)
+        return entry
 
 
 class StateDB:
@@ -290,57 +330,51 @@ class StateDB:
 
     def plan(self, paths: Sequence[Path | str]) -> list[ReadPlan]:
         """Where to start reading each of ``paths`` (in their order), and why."""
-        known = self._known_files()
-        observed: list[_Observed | str] = [_observe(Path(path)) for path in paths]
-        plans: dict[int, ReadPlan] = {}
-        claimed: set[int] = set()
-
-        def claim(number: int, seen: _Observed, entry: _KnownFile, reason: PlanReason) -> None:
-            claimed.add(entry.file_id)
-            start = 0 if reason == PlanReason.TRUNCATED else entry.offset
-            plans[number] = _plan(seen, reason, start, entry)
-
-        # Exact matches first, so that a copy cannot claim a file still there under its inode.
-        for number, seen in enumerate(observed):
-            if isinstance(seen, str):
-                plans[number] = ReadPlan(Path(paths[number]), PlanReason.UNREADABLE, error=seen)
-                continue
-            entry = next(
-                (k for k in known if (k.device, k.inode) == (seen.device, seen.inode) and seen.matches(k)),
-                None,
-            )
-            if entry is None or entry.file_id in claimed:
+        known = _KnownFiles(self._connection)
+        observed = [_observe(Path(path)) for path in paths]
+        plans: dict[int, ReadPlan] = {
+            number: ReadPlan(Path(paths[number]), PlanReason.UNREADABLE, error=seen)
+            for number, seen in enumerate(observed)
+            if isinstance(seen, str)
+        }
+        readable = [(number, seen) for number, seen in enumerate(observed) if not isinstance(seen, str)]
+        # The same file under its inode first, so that a copy cannot claim a file still there.
+        for number, seen in readable:
+            entry = known.claim(known.same_file(seen))
+            if entry is None:
                 continue
             if seen.compression == "none" and seen.size < entry.offset:
-                claim(number, seen, entry, PlanReason.TRUNCATED)
+                plans[number] = _plan(seen, PlanReason.TRUNCATED, 0, entry)
             else:
-                moved = entry.path != str(seen.path)
-                claim(number, seen, entry, PlanReason.ROTATED if moved else PlanReason.CONTINUED)
+                moved = entry.path != _stored_path(seen.path)
+                plans[number] = _plan(
+                    seen, PlanReason.ROTATED if moved else PlanReason.CONTINUED, entry.offset, entry
+                )
         # Copies, compressed or not, continue from the offset of the file they copy.
-        for number, seen in enumerate(observed):
-            if number in plans or isinstance(seen, str):
+        for number, seen in readable:
+            if number in plans:
                 continue
-            matching = [k for k in known if seen.matches(k)]
-            entry = next((k for k in matching if k.file_id not in claimed), None)
+            matching = known.same_content(seen)
+            entry = known.claim(matching)
             if entry is not None:
                 copy = PlanReason.COPIED if seen.compression == "none" else PlanReason.COMPRESSED
-                claim(number, seen, entry, copy)
+                plans[number] = _plan(seen, copy, entry.offset, entry)
             elif matching:
                 ids = {k.file_id for k in matching}
                 twin = next(plan for plan in plans.values() if plan.file_id in ids)
                 plans[number] = _plan(seen, PlanReason.DUPLICATE, 0, None, known_as=str(twin.path))
-        planned_inodes = {(p.device, p.inode): p for p in plans.values() if p.reason != PlanReason.UNREADABLE}
-        for number, seen in enumerate(observed):
-            if number in plans or isinstance(seen, str):
+        planned = {(p.device, p.inode): p for p in plans.values() if p.reason != PlanReason.UNREADABLE}
+        for number, seen in readable:
+            if number in plans:
                 continue
-            twin = planned_inodes.get((seen.device, seen.inode))
+            twin = planned.get((seen.device, seen.inode))
             if twin is not None:  # a hard link to a file of this run
                 plans[number] = _plan(seen, PlanReason.DUPLICATE, 0, None, known_as=str(twin.path))
                 continue
-            same_inode = [k for k in known if (k.device, k.inode) == (seen.device, seen.inode)]
-            shrunk = seen.compression == "none" and any(seen.size < k.offset for k in same_inode)
-            plans[number] = _plan(seen, PlanReason.TRUNCATED if shrunk else PlanReason.NEW, 0, None)
-            planned_inodes[(seen.device, seen.inode)] = plans[number]
+            shrunk = seen.compression == "none" and any(seen.size < k.offset for k in known.same_inode(seen))
+            plans[number] = planned[(seen.device, seen.inode)] = _plan(
+                seen, PlanReason.TRUNCATED if shrunk else PlanReason.NEW, 0, None
+            )
         return [plans[number] for number in range(len(observed))]
 
     def pending(self) -> pl.DataFrame:
@@ -360,6 +394,9 @@ class StateDB:
         (they are read again next time)."""
         for read in run.files:
             _check_read(read)
+        for moment in (run.started_at, run.finished_at, run.first_event, run.last_event):
+            if moment is not None and moment.utcoffset() is None:
+                raise ValueError(f"run times must carry their time zone, not {moment.isoformat()}")
         pending_blob, kept, dropped = _pending_blob(run.pending)
         connection = self._connection
         try:
@@ -400,13 +437,6 @@ class StateDB:
             raise
         assert run_id is not None
         return CommitResult(run_id, kept, dropped, forgotten)
-
-    def _known_files(self) -> list[_KnownFile]:
-        rows = self._connection.execute(
-            "SELECT id, path, fingerprint, fingerprint_length, device, inode, offset FROM files"
-            " ORDER BY offset DESC, id"
-        )
-        return [_KnownFile(*row) for row in rows]
 
 
 def read_history(path: Path | str, limit: int | None = None) -> list[RunHistory]:
@@ -500,7 +530,7 @@ def _plan(
         end = _last_line_end(seen.path, start, seen.size)
     else:
         end = None
-    if known_as is None and entry is not None and entry.path != str(seen.path):
+    if known_as is None and entry is not None and entry.path != _stored_path(seen.path):
         known_as = entry.path
     return ReadPlan(
         path=seen.path,
@@ -516,6 +546,11 @@ def _plan(
         fingerprint_length=len(seen.head),
         file_id=None if entry is None else entry.file_id,
     )
+
+
+def _stored_path(path: Path) -> str:
+    # Absolute, so that a run from another working directory still finds its files by name.
+    return os.path.abspath(path)
 
 
 def _last_line_end(path: Path, start: int, size: int) -> int:
@@ -551,7 +586,7 @@ def _store_file(connection: sqlite3.Connection, read: FileRead) -> int | None:
     if plan.reason in (PlanReason.DUPLICATE, PlanReason.UNREADABLE):
         return None
     values = (
-        str(plan.path),
+        _stored_path(plan.path),
         plan.fingerprint,
         plan.fingerprint_length,
         plan.device,

@@ -186,6 +186,24 @@ def test_a_rotated_file_compressed_later_continues_from_its_offset_of_decompress
     assert scan(state, [log, second]) == {"server.log": [], "server.log.2.gz": []}
 
 
+def test_an_empty_file_stays_one_known_file_until_it_gets_lines(tmp_path: Path, state: StateDB) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(b"")
+    assert reasons(state, [log]) == {"app.log": "new"}
+    for _ in range(3):
+        assert scan(state, [log]) == {"app.log": []}
+    assert reasons(state, [log]) == {"app.log": "continued"}
+    log.write_bytes(lines(1))
+    assert scan(state, [log]) == {"app.log": ["line 1"]}
+    with sqlite3.connect(state.path) as connection:
+        assert connection.execute("SELECT offset FROM files").fetchall() == [(7,)]
+
+
+def test_run_times_without_a_time_zone_are_refused(state: StateDB) -> None:
+    with pytest.raises(ValueError, match="time zone"):
+        state.commit(Run(datetime(2026, 11, 1), START, [], 0, {}))
+
+
 def test_a_short_file_whose_fingerprint_grows_is_still_known(tmp_path: Path, state: StateDB) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(lines(1))
@@ -194,7 +212,6 @@ def test_a_short_file_whose_fingerprint_grows_is_still_known(tmp_path: Path, sta
         out.write(lines(*range(2, 1001)))
     assert reasons(state, [log]) == {"app.log": "continued"}
     assert len(scan(state, [log])["app.log"]) == 999
-    shutil.copyfile(log, tmp_path / "app.log.1")
     with gzip.open(tmp_path / "app.log.1.gz", "wb") as packed:
         packed.write(log.read_bytes())
     log.unlink()
