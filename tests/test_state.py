@@ -3,7 +3,9 @@ does it (rename, copytruncate, compression afterwards), and real SQLite state fi
 
 from __future__ import annotations
 
+import bz2
 import gzip
+import lzma
 import os
 import shutil
 import signal
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+import zstandard
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -202,6 +205,57 @@ def test_an_empty_file_stays_one_known_file_until_it_gets_lines(tmp_path: Path, 
 def test_run_times_without_a_time_zone_are_refused(state: StateDB) -> None:
     with pytest.raises(ValueError, match="time zone"):
         state.commit(Run(datetime(2026, 11, 1), START, [], 0, {}))
+
+
+@pytest.mark.parametrize(
+    ("suffix", "pack"),
+    [
+        (".gz", gzip.compress),
+        (".bz2", bz2.compress),
+        (".xz", lzma.compress),
+        (".zst", lambda data: zstandard.ZstdCompressor().compress(data)),
+    ],
+)
+def test_every_compression_continues_where_the_plain_file_stopped(
+    tmp_path: Path, state: StateDB, suffix: str, pack
+) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(lines(1, 2) + b"line 3 half")
+    scan(state, [log])
+    content = log.read_bytes() + b" done\n" + lines(4)
+    packed = tmp_path / f"app.log.2{suffix}"
+    packed.write_bytes(pack(content))
+    log.unlink()
+    (plan,) = state.plan([packed])
+    assert (plan.reason, plan.start, plan.end, plan.known_as) == (PlanReason.COMPRESSED, 14, None, str(log))
+    assert scan(state, [packed]) == {packed.name: ["line 3 half done", "line 4"]}
+
+
+def test_a_plan_knows_the_file_it_was_made_for(tmp_path: Path, state: StateDB) -> None:
+    log = tmp_path / "server.log"
+    log.write_bytes(lines(1))
+    (plan,) = state.plan([log])
+    os.rename(log, tmp_path / "server.log.1")
+    log.write_bytes(lines(2))
+    with log.open("rb") as opened:
+        assert not plan.is_same_file(os.fstat(opened.fileno()))
+    with (tmp_path / "server.log.1").open("rb") as opened:
+        assert plan.is_same_file(os.fstat(opened.fileno()))
+
+
+def test_a_commit_takes_the_plans_of_the_last_plan_once(tmp_path: Path, state: StateDB) -> None:
+    log = tmp_path / "app.log"
+    log.write_bytes(lines(1))
+    (stale,) = state.plan([log])
+    (plan,) = state.plan([log])
+    state.commit(Run(START, START, [FileRead(plan, 7)], 1, {}))
+    for reads in ([FileRead(plan, 7)], [FileRead(stale, 7)]):
+        with pytest.raises(ValueError, match="each plan of the last plan"):
+            state.commit(Run(START, START, reads, 1, {}))
+    (again,) = state.plan([log])
+    with pytest.raises(ValueError, match="once"):
+        state.commit(Run(START, START, [FileRead(again, 7), FileRead(again, 7)], 1, {}))
+    assert [run.total_requests for run in state.history()] == [0]
 
 
 def test_a_short_file_whose_fingerprint_grows_is_still_known(tmp_path: Path, state: StateDB) -> None:
