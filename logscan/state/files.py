@@ -118,23 +118,24 @@ class _KnownFiles:
         return self._by_inode.get((seen.device, seen.inode), [])
 
     def same_file(self, seen: _Observed) -> list[KnownFile]:
-        """Known files of this inode whose content this one starts with (an empty one too:
-        under the same inode, it can only have grown)."""
-        return [
-            k
-            for k in self.same_inode(seen)
-            if k.fingerprint_length <= len(seen.head)
-            and k.fingerprint == seen.fingerprint(k.fingerprint_length)
-        ]
+        """Known files of this inode whose content this one starts with. Not an empty one:
+        its inode alone would decide, and a freed inode is soon reused (by a copy of another
+        known file, say, which must continue that file's offset)."""
+        return [k for k in self.same_inode(seen) if self._starts(seen, k)]
 
     def same_content(self, seen: _Observed) -> list[KnownFile]:
         """Known files, under any inode, whose content this one starts with (an empty
-        fingerprint says nothing about the content, and matches nothing here)."""
+        fingerprint says nothing about the content, and matches nothing)."""
         found: list[KnownFile] = []
         for length in self._lengths:
             if 0 < length <= len(seen.head):
                 found.extend(self._by_fingerprint.get((length, seen.fingerprint(length)), []))
         return sorted(found, key=lambda k: (-k.offset, k.file_id))
+
+    @staticmethod
+    def _starts(seen: _Observed, known: KnownFile) -> bool:
+        length = known.fingerprint_length
+        return 0 < length <= len(seen.head) and seen.fingerprint(length) == known.fingerprint
 
     def claim(self, candidates: list[KnownFile]) -> KnownFile | None:
         entry = next((k for k in candidates if k.file_id not in self._claimed), None)
@@ -188,9 +189,15 @@ def plan_reads(known_files: Sequence[KnownFile], paths: Sequence[Path | str]) ->
             plans[number] = _plan(seen, PlanReason.DUPLICATE, 0, None, known_as=str(twin.path))
             continue
         shrunk = seen.compression == "none" and any(seen.size < k.offset for k in known.same_inode(seen))
-        plans[number] = planned[(seen.device, seen.inode)] = _plan(
-            seen, PlanReason.TRUNCATED if shrunk else PlanReason.NEW, 0, None
-        )
+        # An empty file known under this inode: its row is reused, whatever it holds now (it
+        # is read from 0 either way), so that an empty log does not leave a row per run.
+        empty = known.claim([k for k in known.same_inode(seen) if k.fingerprint_length == 0])
+        if empty is not None and not seen.head:
+            moved = empty.path != stored_path(seen.path)
+            reason = PlanReason.ROTATED if moved else PlanReason.CONTINUED
+        else:
+            reason = PlanReason.TRUNCATED if shrunk else PlanReason.NEW
+        plans[number] = planned[(seen.device, seen.inode)] = _plan(seen, reason, 0, empty)
     return [plans[number] for number in range(len(observed))]
 
 
