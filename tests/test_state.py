@@ -320,6 +320,30 @@ def test_an_unreadable_file_is_planned_with_its_reason(tmp_path: Path, state: St
     assert "No such file" in (plans[1].error or "")
 
 
+def test_fifos_and_devices_are_not_planned_and_a_symlink_is_its_target(
+    tmp_path: Path, state: StateDB
+) -> None:
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    log, link = tmp_path / "app-2026-11-01.log", tmp_path / "current.log"
+    log.write_bytes(lines(1))
+    link.symlink_to(log.name)
+    plans = state.plan([fifo, Path("/dev/null"), link, log])
+    assert [(plan.path.name, plan.reason, plan.known_as) for plan in plans] == [
+        ("pipe", PlanReason.UNREADABLE, None),
+        ("null", PlanReason.UNREADABLE, None),
+        ("current.log", PlanReason.NEW, None),
+        ("app-2026-11-01.log", PlanReason.DUPLICATE, str(link)),
+    ]
+    assert plans[0].error == "not a regular file: it has no place to continue from"
+    assert scan(state, [link]) == {"current.log": ["line 1"]}
+    renamed = tmp_path / "app-2026-11-02.log"
+    renamed.write_bytes(lines(2))
+    link.unlink()
+    link.symlink_to(renamed.name)  # the link moves on to the next day's file
+    assert reasons(state, [link, log]) == {"current.log": "new", "app-2026-11-01.log": "rotated"}
+
+
 def test_commit_writes_offsets_history_and_pending_records_together(tmp_path: Path, state: StateDB) -> None:
     log = tmp_path / "app.log"
     log.write_bytes(lines(1, 2, 3))

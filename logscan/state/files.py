@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import lzma
 import os
+import stat
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -206,6 +207,9 @@ def _observe(path: Path) -> _Observed | str:
     for _attempt in range(_OBSERVE_ATTEMPTS):
         try:
             before = os.stat(path)
+            if not stat.S_ISREG(before.st_mode):
+                # A FIFO or a device has no offsets to come back to (and opening a FIFO waits).
+                return "not a regular file: it has no place to continue from"
             stream, compression = open_decoded(Source(str(path), path))
             with stream:
                 head = _read_head(stream)
