@@ -12,7 +12,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -355,7 +355,7 @@ def test_commit_writes_offsets_history_and_pending_records_together(tmp_path: Pa
         [FileRead(plan, plan.end or 0)],
         3,
         {"auth": 1, "unclassified": 2},
-        first_event=START - timedelta(hours=1),
+        first_event=(START - timedelta(hours=1)).astimezone(timezone(timedelta(hours=-5))),
         last_event=START - timedelta(minutes=5),
         pending=waiting,
     )
@@ -370,6 +370,8 @@ def test_commit_writes_offsets_history_and_pending_records_together(tmp_path: Pa
         START - timedelta(hours=1),
         START - timedelta(minutes=5),
     )
+    assert stored.first_event is not None
+    assert stored.first_event.utcoffset() == timedelta(0)  # stored in UTC, whatever zone it came in
     scan(state, [log], 1)  # a run that leaves nothing waiting clears what was
     assert state.pending().height == 0
     assert [run.run_id for run in state.history()] == [2, 1]

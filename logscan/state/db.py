@@ -8,7 +8,7 @@ import os
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -304,7 +304,7 @@ def _pending_blob(pending: pl.DataFrame | None) -> tuple[bytes | None, int, int]
 
 
 def _time_text(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat()
+    return None if moment is None else moment.astimezone(UTC).isoformat()
 
 
 def _parse_time(text: str | None) -> datetime | None:
