@@ -140,10 +140,13 @@ def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log", "events.csv", "mine.yaml", "out.csv"]
 
 
-def test_unwritable_output_is_a_runtime_failure(tmp_path: Path) -> None:
-    result = invoke("scan", "-", "-o", str(tmp_path / "missing-dir" / "out.txt"), stdin="")
-    assert result.exit_code == 3
-    assert result.stderr.startswith(f"logscan: error: cannot write {tmp_path / 'missing-dir' / 'out.txt'}: ")
+def test_output_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "out.txt"
+    result = invoke("scan", "-", "-o", str(target), stdin="")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"logscan: error: cannot write '{target}': folder '{tmp_path / 'missing-dir'}' does not exist\n"
+    )
 
 
 def test_unreadable_file_is_a_warning_and_counted(tmp_path: Path) -> None:

@@ -1,0 +1,201 @@
+"""Where reports go, written without harm to what is there.
+
+A regular file, or a path that does not exist yet, is written atomically: into a temporary
+file beside it, renamed into place only once complete, so a reader never sees half a report
+and a failed run leaves last night's report as it was. Anything else is written in place,
+never replaced: a character device (``/dev/null``), a FIFO, or a file descriptor
+(``-``, ``/dev/stdout``, ``/dev/fd/N``). A symlink is followed, and its target written.
+
+Every check is made by :func:`prepare`, before any input is read, so a report that cannot be
+written fails the run at once instead of after a long scan.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import stat
+import sys
+import tempfile
+from collections.abc import Callable
+from typing import BinaryIO
+
+from logscan.errors import UsageError
+
+STDOUT = "-"
+STDOUT_FD = 1
+Producer = Callable[[BinaryIO], None]
+
+# Paths that name a descriptor this process already holds; /dev/stdout and /dev/stderr are
+# symlinks to the first form on Linux.
+_DESCRIPTOR_PATH = re.compile(r"/proc/(?:self|(?P<pid>\d+))/fd/(?P<fd>\d+)|/dev/fd/(?P<dev_fd>\d+)")
+_MAX_SYMLINK_HOPS = 40
+
+
+class Output:
+    """One prepared destination. ``write`` produces the content; ``commit`` makes it the
+    destination's; leaving the ``with`` block without committing discards it."""
+
+    def __init__(self, shown: str) -> None:
+        self.shown = shown  # as the user named it, for messages
+        # What two outputs must not share: the file an atomic write replaces, or stdout.
+        self.key: str | None = None
+
+    def write(self, produce: Producer) -> None:
+        raise NotImplementedError
+
+    def commit(self) -> None:
+        """Nothing to do for outputs written in place: they hold their content already."""
+
+    def discard(self) -> None:
+        """Nothing to undo for outputs written in place."""
+
+    def __enter__(self) -> Output:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.discard()
+
+
+class _Descriptor(Output):
+    """A file descriptor the process holds: stdout, stderr or another one it inherited."""
+
+    def __init__(self, shown: str, fd: int) -> None:
+        super().__init__(shown)
+        self.fd = fd
+        self.key = f"fd:{fd}"
+
+    def write(self, produce: Producer) -> None:
+        # The streams Python (or a test runner) holds for 1 and 2, so that what was printed
+        # before stays in order.
+        standard = {1: sys.stdout, 2: sys.stderr}.get(self.fd)
+        if standard is not None:
+            standard.flush()
+            produce(standard.buffer)
+            standard.buffer.flush()
+            return
+        with os.fdopen(os.dup(self.fd), "wb") as stream:
+            produce(stream)
+
+
+class _InPlace(Output):
+    """A character device or a FIFO: opened for writing as it is, never created or truncated."""
+
+    def write(self, produce: Producer) -> None:
+        with os.fdopen(os.open(self.shown, os.O_WRONLY | os.O_NOCTTY), "wb") as stream:
+            produce(stream)
+
+
+class _Atomic(Output):
+    """A regular file, or a new one: a temporary file beside it, renamed over it on commit."""
+
+    def __init__(self, shown: str, target: str, existing: os.stat_result | None) -> None:
+        super().__init__(shown)
+        self.target = target
+        self.key = target
+        directory, name = os.path.split(target)
+        try:
+            handle, self.temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        except OSError as error:
+            raise _cannot_write(shown, error.strerror or str(error)) from error
+        self.pending = True
+        try:
+            _copy_ownership(handle, existing)
+        finally:
+            os.close(handle)
+
+    def write(self, produce: Producer) -> None:
+        with open(self.temporary, "wb") as stream:
+            produce(stream)
+            stream.flush()
+            # On disk before the rename: after a crash the name holds the old report or the
+            # new one, never an empty file.
+            os.fsync(stream.fileno())
+
+    def commit(self) -> None:
+        os.replace(self.temporary, self.target)
+        self.pending = False
+
+    def discard(self) -> None:
+        if self.pending:
+            self.pending = False
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.temporary)
+
+
+def _copy_ownership(handle: int, existing: os.stat_result | None) -> None:
+    """The new file gets the permissions a plain ``open`` would give it: the replaced file's
+    mode and owner, or for a new file 0666 less the umask (mkstemp makes it 0600)."""
+    if existing is None:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        os.fchmod(handle, 0o666 & ~umask)
+        return
+    os.fchmod(handle, stat.S_IMODE(existing.st_mode) & 0o777)
+    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
+        # Only root may give a file away; otherwise the report is ours.
+        with contextlib.suppress(PermissionError):
+            os.fchown(handle, existing.st_uid, existing.st_gid)
+
+
+def prepare(spec: str) -> Output:
+    """The destination ``spec`` names, checked now: raises UsageError naming it when it
+    cannot be written (a missing folder, no permission, a folder, a block device...)."""
+    fd = STDOUT_FD if spec == STDOUT else _descriptor(spec)
+    if fd is not None:
+        if fd > 2 and not _is_open(fd):
+            raise _cannot_write(spec, "no such open file descriptor")
+        return _Descriptor(spec, fd)
+    try:
+        found = os.stat(spec)
+    except FileNotFoundError:
+        return _new_file(spec)
+    except OSError as error:
+        raise _cannot_write(spec, error.strerror or str(error)) from error
+    if stat.S_ISREG(found.st_mode):
+        if not os.access(spec, os.W_OK):
+            raise _cannot_write(spec, "permission denied")
+        return _Atomic(spec, os.path.realpath(spec), found)
+    if stat.S_ISCHR(found.st_mode) or stat.S_ISFIFO(found.st_mode):
+        if not os.access(spec, os.W_OK):
+            raise _cannot_write(spec, "permission denied")
+        return _InPlace(spec)
+    kind = "a folder" if stat.S_ISDIR(found.st_mode) else "neither a file, a FIFO nor a character device"
+    raise _cannot_write(spec, f"it is {kind}")
+
+
+def _is_open(fd: int) -> bool:
+    try:
+        os.fstat(fd)
+    except OSError:
+        return False
+    return True
+
+
+def _new_file(spec: str) -> Output:
+    # A dangling symlink creates its target, as `>` in a shell does.
+    target = os.path.realpath(spec)
+    folder = os.path.dirname(target)
+    if not os.path.isdir(folder):
+        raise _cannot_write(spec, f"folder '{folder}' does not exist")
+    return _Atomic(spec, target, None)
+
+
+def _descriptor(spec: str) -> int | None:
+    """The descriptor ``spec`` names (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``),
+    following symlinks one hop at a time: resolved all the way, a descriptor's path turns
+    into a pipe's name or the file behind it, which must not be replaced."""
+    path = os.path.abspath(spec)
+    for _ in range(_MAX_SYMLINK_HOPS):
+        match = _DESCRIPTOR_PATH.fullmatch(path)
+        if match and (match["pid"] is None or int(match["pid"]) == os.getpid()):
+            return int(match["fd"] or match["dev_fd"])
+        if not os.path.islink(path):
+            return None
+        path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
+    return None
+
+
+def _cannot_write(spec: str, reason: str) -> UsageError:
+    return UsageError(f"cannot write '{spec}': {reason}")
