@@ -558,15 +558,17 @@ def _prepared_outputs(
 ) -> tuple[output.Output | None, output.Output | None]:
     """The report's and the events' destinations, checked; None for the report means stdout."""
     report_out = output.prepare(report_path) if report_path is not None else None
+    events_out = None
     try:
         events_out = output.prepare(events_path) if events_path is not None else None
-        report_key = report_out.key if report_out else f"fd:{output.STDOUT_FD}"
-        if events_out is not None and events_out.key == report_key:
-            where = "stdout" if report_key == f"fd:{output.STDOUT_FD}" else f"'{report_path}'"
+        report_key = report_out.key if report_out is not None else output.STDOUT_KEY
+        if events_out is not None and events_out.key is not None and events_out.key == report_key:
+            where = "stdout" if report_key == output.STDOUT_KEY else f"'{report_path}'"
             raise UsageError(f"the report and --events '{events_path}' would both be written to {where}")
     except BaseException:
-        if report_out is not None:
-            report_out.discard()
+        for prepared in (report_out, events_out):
+            if prepared is not None:
+                prepared.discard()
         raise
     return report_out, events_out
 

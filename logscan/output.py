@@ -25,6 +25,7 @@ from logscan.errors import UsageError
 
 STDOUT = "-"
 STDOUT_FD = 1
+STDOUT_KEY = f"fd:{STDOUT_FD}"
 Producer = Callable[[BinaryIO], None]
 
 # Paths that name a descriptor this process already holds; /dev/stdout and /dev/stderr are
