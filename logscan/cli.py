@@ -546,10 +546,10 @@ def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_built
 def _check_table_style(style: str) -> str:
     from tabulate import tabulate_formats  # noqa: PLC0415
 
-    if style not in tabulate_formats:
-        raise click.BadParameter(
-            f"'{style}' is not a table style; choose one of: {', '.join(tabulate_formats)}"
-        )
+    # unsafehtml writes log text into HTML unescaped: markup from a log line would run.
+    styles = [name for name in tabulate_formats if name != "unsafehtml"]
+    if style not in styles:
+        raise click.BadParameter(f"'{style}' is not a table style; choose one of: {', '.join(styles)}")
     return style
 
 

@@ -1,3 +1,6 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -162,3 +165,57 @@ def test_help_teaches() -> None:
     assert result.exit_code == 0
     for needle in ("logscan scan /var/log/myapp/", "--window", "Exit codes: 0 ok"):
         assert needle in result.stdout
+
+
+# A command added to the real command group whose code has a bug, as any command could.
+_BUGGY_COMMAND = """
+import sys
+from logscan.cli import main
+
+@main.command()
+def buggy() -> None:
+    raise RuntimeError("no such column \\x1b[31m\\nsecond line")
+
+main(["buggy"])
+"""
+
+
+def _run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_3() -> None:
+    finished = _run_python(_BUGGY_COMMAND, {"LOGSCAN_DEBUG": ""})
+    assert (finished.returncode, finished.stdout) == (3, "")
+    assert finished.stderr == (
+        "logscan: internal error: RuntimeError: no such column \\e[31m; please report"
+        " (set LOGSCAN_DEBUG=1 for the traceback)\n"
+    )
+
+
+def test_logscan_debug_adds_the_traceback() -> None:
+    finished = _run_python(_BUGGY_COMMAND, {"LOGSCAN_DEBUG": "1"})
+    assert finished.returncode == 3
+    assert finished.stderr.startswith("Traceback (most recent call last):\n")
+    assert '  File "<string>", line 7, in buggy\n' in finished.stderr
+    assert finished.stderr.endswith("; please report (set LOGSCAN_DEBUG=1 for the traceback)\n")
+
+
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
+    """`logscan scan ... | head`: the pipe is closed before the report is written."""
+    log = tmp_path / "server.log"
+    log.write_text(SMALL_LOG)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "logscan", "scan", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert (process.wait(timeout=60), stderr) == (141, b"")

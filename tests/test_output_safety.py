@@ -5,8 +5,10 @@ names are shown, not obeyed), to a spreadsheet (formulas are not run) and to a J
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import stat
 import subprocess
 import sys
@@ -269,6 +271,19 @@ def test_the_table_shows_escapes_instead_of_obeying_them(
     ]
     for character in ("\x1b", "\x07", "\u202e"):
         assert character not in result.stdout
+
+
+def test_html_tables_escape_markup_and_the_unescaped_style_is_refused(tmp_path: Path) -> None:
+    log = tmp_path / "<img src=x onerror=alert(1)>.log"
+    log.write_text(HOSTILE)
+    result = scan(str(log), "--table-style", "html")
+    assert result.exit_code == 0
+    tables = re.findall(r"<table>.*?</table>", result.stdout, re.DOTALL)
+    assert any(f"<td>{html.escape(str(log))}</td>" in table for table in tables)
+    assert all("<img" not in table for table in tables)
+    refused = scan(str(log), "--table-style", "unsafehtml")
+    assert refused.exit_code == 2
+    assert "'unsafehtml' is not a table style" in refused.stderr
 
 
 def test_csv_cells_that_spreadsheets_would_run_are_prefixed(
