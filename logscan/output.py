@@ -95,49 +95,57 @@ class _Atomic(Output):
         super().__init__(shown)
         self.target = target
         self.key = target
-        directory, name = os.path.split(target)
+        self.temporary: str | None = None
+        self.mode, self.owner = _ownership(existing)
+        # Proof that the folder takes a new file, made now and undone at once: a temporary
+        # file kept through a long scan would be left behind by a SIGKILL or the OOM killer.
+        handle, probe = self._temporary_file()
+        os.close(handle)
+        os.unlink(probe)
+
+    def _temporary_file(self) -> tuple[int, str]:
+        directory, name = os.path.split(self.target)
         try:
-            handle, self.temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+            return tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
         except OSError as error:
-            raise _cannot_write(shown, error.strerror or str(error)) from error
-        self.pending = True
-        try:
-            _copy_ownership(handle, existing)
-        finally:
-            os.close(handle)
+            raise _cannot_write(self.shown, error.strerror or str(error)) from error
 
     def write(self, produce: Producer) -> None:
-        with open(self.temporary, "wb") as stream:
+        handle, self.temporary = self._temporary_file()
+        with os.fdopen(handle, "wb") as stream:
+            os.fchmod(handle, self.mode)
+            if self.owner is not None:
+                # Only root may give a file away; otherwise the report is ours.
+                with contextlib.suppress(PermissionError):
+                    os.fchown(handle, *self.owner)
             produce(stream)
             stream.flush()
             # On disk before the rename: after a crash the name holds the old report or the
             # new one, never an empty file.
-            os.fsync(stream.fileno())
+            os.fsync(handle)
 
     def commit(self) -> None:
-        os.replace(self.temporary, self.target)
-        self.pending = False
+        if self.temporary is not None:
+            os.replace(self.temporary, self.target)
+            self.temporary = None
 
     def discard(self) -> None:
-        if self.pending:
-            self.pending = False
+        if self.temporary is not None:
             with contextlib.suppress(FileNotFoundError):
                 os.unlink(self.temporary)
+            self.temporary = None
 
 
-def _copy_ownership(handle: int, existing: os.stat_result | None) -> None:
-    """The new file gets the permissions a plain ``open`` would give it: the replaced file's
-    mode and owner, or for a new file 0666 less the umask (mkstemp makes it 0600)."""
+def _ownership(existing: os.stat_result | None) -> tuple[int, tuple[int, int] | None]:
+    """The mode and owner a plain ``open`` would leave the report with: the replaced file's,
+    or for a new file 0666 less the umask (mkstemp makes it 0600) and our own."""
     if existing is None:
+        # Read while no other thread runs: setting the umask to read it is process-wide.
         umask = os.umask(0o022)
         os.umask(umask)
-        os.fchmod(handle, 0o666 & ~umask)
-        return
-    os.fchmod(handle, stat.S_IMODE(existing.st_mode) & 0o777)
-    if (existing.st_uid, existing.st_gid) != (os.geteuid(), os.getegid()):
-        # Only root may give a file away; otherwise the report is ours.
-        with contextlib.suppress(PermissionError):
-            os.fchown(handle, existing.st_uid, existing.st_gid)
+        return 0o666 & ~umask, None
+    owner = (existing.st_uid, existing.st_gid)
+    return stat.S_IMODE(existing.st_mode) & 0o777, owner if owner != (os.geteuid(), os.getegid()) else None
 
 
 def prepare(spec: str) -> Output:

@@ -43,7 +43,8 @@ def _escape(code: int) -> str:
 
 
 _VISIBLE = {code: _escape(code) for code in (*_CONTROLS, *_INVISIBLE_LAYOUT, *range(0xD800, 0xE000))}
-_VISIBLE_KEEPING_LINES = {**_VISIBLE, ord("\n"): "\n"}
+# Newlines and tabs that lay out a text already made of safe parts (tabulate's tsv style).
+_VISIBLE_KEEPING_LAYOUT = {**_VISIBLE, ord("\n"): "\n", ord("\t"): "\t"}
 
 
 def terminal(text: str) -> str:
@@ -54,8 +55,9 @@ def terminal(text: str) -> str:
 
 
 def terminal_lines(text: str) -> str:
-    """As :func:`terminal`, but newlines are kept: for text already laid out in lines."""
-    return text.translate(_VISIBLE_KEEPING_LINES)
+    """As :func:`terminal`, but newlines and tabs are kept: for text already laid out (whose
+    parts from logs went through :func:`terminal` first)."""
+    return text.translate(_VISIBLE_KEEPING_LAYOUT)
 
 
 def html_text(text: str) -> str:

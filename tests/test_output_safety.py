@@ -273,6 +273,21 @@ def test_the_table_shows_escapes_instead_of_obeying_them(
         assert character not in result.stdout
 
 
+def test_a_tab_in_a_name_does_not_add_a_column_to_a_tsv_table(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("tab\tx.log").write_text(GIN_400)
+    result = scan("tab\tx.log", "--table-style", "tsv")
+    assert result.exit_code == 0
+    lines = result.stdout.splitlines()
+    inputs = lines.index("Input")
+    assert lines[inputs + 1 : inputs + 3] == [
+        "file      \tformat       \tcompressed  \t  lines\t  records\t  400s\tproblem",
+        "tab\\tx.log\tollama-server\t            \t      1\t        1\t     1",
+    ]
+
+
 def test_html_tables_escape_markup_and_the_unescaped_style_is_refused(tmp_path: Path) -> None:
     log = tmp_path / "<img src=x onerror=alert(1)>.log"
     log.write_text(HOSTILE)
@@ -355,9 +370,9 @@ def test_terminal_text_holds_no_control_and_encodes(text: str) -> None:
     shown = sanitize.terminal(text)
     assert not {ord(c) for c in shown} & _DANGEROUS
     shown.encode("utf-8")
-    kept_lines = sanitize.terminal_lines(text)
-    assert kept_lines.count("\n") == text.count("\n")
-    assert kept_lines.replace("\n", "\\n") == shown
+    laid_out = sanitize.terminal_lines(text)
+    assert (laid_out.count("\n"), laid_out.count("\t")) == (text.count("\n"), text.count("\t"))
+    assert laid_out.replace("\n", "\\n").replace("\t", "\\t") == shown
 
 
 @given(st.text(st.characters(blacklist_categories=["Cc", "Cs"]).filter(lambda c: ord(c) not in _DANGEROUS)))
