@@ -13,12 +13,14 @@ written fails the run at once instead of after a long scan.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import re
+import select
 import stat
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 from logscan.errors import UsageError
@@ -73,10 +75,11 @@ class _Descriptor(Output):
         standard = {1: sys.stdout, 2: sys.stderr}.get(self.fd)
         if standard is not None:
             standard.flush()
-            produce(standard.buffer)
-            standard.buffer.flush()
+            with _broken_pipe_named(standard.buffer):
+                produce(standard.buffer)
+                standard.buffer.flush()
             return
-        with os.fdopen(os.dup(self.fd), "wb") as stream:
+        with os.fdopen(os.dup(self.fd), "wb") as stream, _broken_pipe_named(stream):
             produce(stream)
 
 
@@ -84,8 +87,35 @@ class _InPlace(Output):
     """A character device or a FIFO: opened for writing as it is, never created or truncated."""
 
     def write(self, produce: Producer) -> None:
-        with os.fdopen(os.open(self.shown, os.O_WRONLY | os.O_NOCTTY), "wb") as stream:
+        with (
+            os.fdopen(os.open(self.shown, os.O_WRONLY | os.O_NOCTTY), "wb") as stream,
+            _broken_pipe_named(stream),
+        ):
             produce(stream)
+
+
+@contextlib.contextmanager
+def _broken_pipe_named(stream: BinaryIO) -> Iterator[None]:
+    """A write that failed because the reader of a pipe or FIFO went away raises
+    BrokenPipeError: Polars, writing to the descriptor itself, reports it as a bare OSError."""
+    try:
+        yield
+    except BrokenPipeError:
+        raise
+    except OSError as error:
+        if _reader_gone(stream):
+            raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE)) from error
+        raise
+
+
+def _reader_gone(stream: BinaryIO) -> bool:
+    try:
+        poller = select.poll()
+        poller.register(stream.fileno(), select.POLLOUT)
+    except (OSError, ValueError, AttributeError):  # a stream without a descriptor (tests)
+        return False
+    # The write end of a pipe whose read end is closed polls as an error.
+    return any(events & select.POLLERR for _, events in poller.poll(0))
 
 
 class _Atomic(Output):

@@ -3,6 +3,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from logscan.cli import main
@@ -208,12 +209,17 @@ def test_logscan_debug_adds_the_traceback() -> None:
     assert finished.stderr.endswith("; please report (set LOGSCAN_DEBUG=1 for the traceback)\n")
 
 
-def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path) -> None:
-    """`logscan scan ... | head`: the pipe is closed before the report is written."""
+@pytest.mark.parametrize("to_stdout", [[], ["-o", "report.csv", "--events", "-"]], ids=["report", "events"])
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path, to_stdout: list[str]) -> None:
+    """`logscan scan ... | head`: the pipe is closed before the report (or the events CSV,
+    which Polars writes) is written."""
     log = tmp_path / "server.log"
     log.write_text(SMALL_LOG)
     process = subprocess.Popen(
-        [sys.executable, "-m", "logscan", "scan", str(log)], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        [sys.executable, "-m", "logscan", "scan", str(log), *to_stdout],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
     )
     assert process.stdout is not None and process.stderr is not None
     process.stdout.close()
