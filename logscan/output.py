@@ -186,6 +186,7 @@ def prepare(spec: str) -> Output:
         if fd > 2 and not _is_open(fd):
             raise _cannot_write(spec, "no such open file descriptor")
         return _Descriptor(spec, fd)
+    _refuse_planted_symlinks(spec)
     try:
         found = os.stat(spec)
     except FileNotFoundError:
@@ -234,6 +235,28 @@ def _descriptor(spec: str) -> int | None:
             return None
         path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
     return None
+
+
+def _refuse_planted_symlinks(spec: str) -> None:
+    """Refuses a symlink that another user put in a sticky, world-writable folder (``/tmp``),
+    as the kernel does with fs.protected_symlinks: a link from /tmp/report.csv to a file of
+    root's would otherwise have root's cron job overwrite it. Needed here because the atomic
+    write resolves links itself (to rename beside the target), which the kernel cannot check."""
+    path = os.path.abspath(spec)
+    for _ in range(_MAX_SYMLINK_HOPS):
+        try:
+            link = os.lstat(path)
+            folder = os.stat(os.path.dirname(path))
+        except OSError:
+            return
+        if not stat.S_ISLNK(link.st_mode):
+            return
+        shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
+        if shared and link.st_uid not in (os.geteuid(), folder.st_uid):
+            raise _cannot_write(
+                spec, f"'{path}' is another user's symlink in a shared folder (sticky, world-writable)"
+            )
+        path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
 
 
 def _cannot_write(spec: str, reason: str) -> UsageError:

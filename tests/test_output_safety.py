@@ -122,6 +122,28 @@ def test_a_symlink_has_its_target_replaced_not_itself(gin_log: Path, tmp_path: P
     assert sorted(p.name for p in (tmp_path / "reports").iterdir()) == ["report.csv"]
 
 
+@pytest.mark.skipif(not IS_ROOT, reason="planting another user's symlink needs root")
+def test_another_users_symlink_in_a_shared_folder_is_not_followed(gin_log: Path, tmp_path: Path) -> None:
+    shared = tmp_path / "tmp"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    precious = tmp_path / "shadow"
+    precious.write_text("root's secrets\n")
+    planted = shared / "report.csv"
+    planted.symlink_to(precious)
+    os.lchown(planted, 4321, 4321)
+    result = scan(str(gin_log), "-o", str(planted))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"logscan: error: cannot write '{planted}': '{planted}' is another user's symlink"
+        " in a shared folder (sticky, world-writable)\n"
+    )
+    assert precious.read_text() == "root's secrets\n"
+    os.lchown(planted, 0, 0)  # a link of one's own is followed
+    assert scan(str(gin_log), "-f", "csv", "-o", str(planted)).exit_code == 0
+    assert precious.read_text() == REPORT_CSV
+
+
 def test_a_dangling_symlink_gets_its_target_created(gin_log: Path, tmp_path: Path) -> None:
     link = tmp_path / "latest.csv"
     link.symlink_to("new.csv")
