@@ -223,17 +223,13 @@ def _new_file(spec: str) -> Output:
 
 
 def _descriptor(spec: str) -> int | None:
-    """The descriptor ``spec`` names (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``),
-    following symlinks one hop at a time: resolved all the way, a descriptor's path turns
-    into a pipe's name or the file behind it, which must not be replaced."""
-    path = os.path.abspath(spec)
-    for _ in range(_MAX_SYMLINK_HOPS):
+    """The descriptor ``spec`` names (``/dev/stdout``, ``/dev/fd/3``, ``/proc/self/fd/1``).
+    Links are followed one hop at a time: resolved all the way, a descriptor's path turns into
+    a pipe's name or the file behind it, which must not be replaced."""
+    for path in _link_chain(spec):
         match = _DESCRIPTOR_PATH.fullmatch(path)
         if match and (match["pid"] is None or int(match["pid"]) == os.getpid()):
             return int(match["fd"] or match["dev_fd"])
-        if not os.path.islink(path):
-            return None
-        path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
     return None
 
 
@@ -242,20 +238,27 @@ def _refuse_planted_symlinks(spec: str) -> None:
     as the kernel does with fs.protected_symlinks: a link from /tmp/report.csv to a file of
     root's would otherwise have root's cron job overwrite it. Needed here because the atomic
     write resolves links itself (to rename beside the target), which the kernel cannot check."""
-    path = os.path.abspath(spec)
-    for _ in range(_MAX_SYMLINK_HOPS):
+    for path in _link_chain(spec):
         try:
             link = os.lstat(path)
             folder = os.stat(os.path.dirname(path))
         except OSError:
             return
-        if not stat.S_ISLNK(link.st_mode):
-            return
         shared = folder.st_mode & stat.S_ISVTX and folder.st_mode & stat.S_IWOTH
-        if shared and link.st_uid not in (os.geteuid(), folder.st_uid):
+        if stat.S_ISLNK(link.st_mode) and shared and link.st_uid not in (os.geteuid(), folder.st_uid):
             raise _cannot_write(
                 spec, f"'{path}' is another user's symlink in a shared folder (sticky, world-writable)"
             )
+
+
+def _link_chain(spec: str) -> Iterator[str]:
+    """``spec`` made absolute, then each path its symlink leads to, hop by hop, up to the
+    first that is not a symlink."""
+    path = os.path.abspath(spec)
+    for _ in range(_MAX_SYMLINK_HOPS):
+        yield path
+        if not os.path.islink(path):
+            return
         path = os.path.normpath(os.path.join(os.path.dirname(path), os.readlink(path)))
 
 
