@@ -186,6 +186,8 @@ def prepare(spec: str) -> Output:
         if fd > 2 and not _is_open(fd):
             raise _cannot_write(spec, "no such open file descriptor")
         return _Descriptor(spec, fd)
+    if not spec or spec.endswith(os.sep):
+        raise _cannot_write(spec, "a file name is needed")
     _refuse_planted_symlinks(spec)
     try:
         found = os.stat(spec)

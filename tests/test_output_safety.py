@@ -218,6 +218,13 @@ def test_a_folder_is_refused(gin_log: Path, tmp_path: Path) -> None:
         2,
         f"logscan: error: cannot write '{tmp_path}': it is a folder\n",
     )
+    for no_file_name in ("", f"{tmp_path}/new/"):
+        result = scan(str(gin_log), "-o", no_file_name)
+        assert (result.exit_code, result.stderr) == (
+            2,
+            f"logscan: error: cannot write '{no_file_name}': a file name is needed\n",
+        )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["server.log"]
 
 
 def test_a_missing_folder_fails_before_any_input_is_read(tmp_path: Path) -> None:
