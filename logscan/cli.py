@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import tempfile
-from collections.abc import Callable, Sequence
+import traceback
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
+from types import FrameType
 from typing import Any, NoReturn
 
 import click
 
-from logscan import __version__
-from logscan.errors import ExitCode, LogscanError, ScanError, UsageError
+from logscan import __version__, output, sanitize
+from logscan.errors import ExitCode, Interrupted, LogscanError, ScanError, UsageError
 
 SCAN_EPILOG = """\b
 Examples:
@@ -23,13 +28,99 @@ Examples:
     journalctl -u ollama --since yesterday | logscan scan -
 
 \b
-Exit codes: 0 ok, 2 usage or rule-file error, 3 runtime failure.
+Exit codes: 0 ok, 2 usage or rule-file error, 3 runtime failure,
+130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
 """
+
+DEBUG_VARIABLE = "LOGSCAN_DEBUG"  # set to 1: an internal error prints its traceback too
 
 
 def _fail(error: LogscanError) -> NoReturn:
-    click.echo(f"logscan: error: {error}", err=True)
+    click.echo(f"logscan: error: {sanitize.terminal_lines(str(error))}", err=True)
     sys.exit(int(error.exit_code))
+
+
+def _warn(message: str) -> None:
+    click.echo(f"logscan: warning: {sanitize.terminal(message)}", err=True)
+
+
+_STOP_SIGNALS = {
+    signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED),
+    signal.SIGTERM: ("terminated", ExitCode.TERMINATED),
+}
+
+
+@contextlib.contextmanager
+def _stopping_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise Interrupted, so the run unwinds: workers stop, temporary files
+    and folders are removed. A second signal is ignored, so that it cannot cut that short."""
+
+    def stop(signal_number: int, _frame: FrameType | None) -> None:
+        for ignored in _STOP_SIGNALS:
+            signal.signal(ignored, signal.SIG_IGN)
+        raise Interrupted(*_STOP_SIGNALS[signal.Signals(signal_number)])
+
+    try:
+        previous = {number: signal.signal(number, stop) for number in _STOP_SIGNALS}
+    except ValueError:  # not the main thread (an embedding program): its handlers stay
+        yield
+        return
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class _Main(click.Group):
+    """The command group, and the one place where the way a run ends becomes its exit code:
+    a signal exits 128 + its number after cleaning up, and an exception logscan did not
+    raise on purpose is one line asking for a report, never a traceback and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+        with _stopping_on_signals():
+            try:
+                return super().invoke(ctx)
+            except Interrupted as stop:
+                _stop(stop.reason, stop.exit_code)
+            except KeyboardInterrupt:
+                _stop("interrupted", ExitCode.INTERRUPTED)
+            except BrokenPipeError:
+                _stdout_gone()
+            except BrokenProcessPool:
+                _fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as error:  # the last resort: every other exception is handled above
+                _internal_error(error)
+
+
+def _stop(reason: str, exit_code: ExitCode) -> NoReturn:
+    click.echo(f"logscan: {reason}", err=True)
+    sys.exit(int(exit_code))
+
+
+def _stdout_gone() -> NoReturn:
+    # Python would flush stdout again at exit and fail again; point it at /dev/null first.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(int(ExitCode.BROKEN_PIPE))
+
+
+def _internal_error(error: Exception) -> NoReturn:
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+    # The first line only: some libraries' messages go on for a page (the traceback has it all).
+    first_line = next(iter(str(error).splitlines()), "")
+    description = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    click.echo(
+        f"logscan: internal error: {sanitize.terminal(description)}; please report"
+        f" (set {DEBUG_VARIABLE}=1 for the traceback)",
+        err=True,
+    )
+    sys.exit(int(ExitCode.RUNTIME_FAILURE))
 
 
 def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
@@ -60,7 +151,7 @@ def _config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="logscan")
 def main() -> None:
     """Find every HTTP 400 in Ollama server logs and in the logs of applications that call
@@ -114,15 +205,23 @@ def main() -> None:
 @click.option(
     "-o",
     "--output",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Write the report here (atomically) instead of stdout.",
+    "report_path",
+    metavar="FILE",
+    help="Write the report to FILE instead of stdout: a regular file atomically (a temporary"
+    " file renamed into place), a device or FIFO in place; - is stdout.",
 )
 @click.option(
     "--events",
     "events_path",
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Also write one CSV row per 400: file, line, end_line, timestamp, side, status, method, "
-    "endpoint, model, category, rule_id, client, format, message.",
+    metavar="FILE",
+    help="Also write one CSV row per 400 to FILE (- for stdout): file, line, end_line, timestamp,"
+    " side, status, method, endpoint, model, category, rule_id, client, format, message.",
+)
+@click.option(
+    "--raw-csv",
+    is_flag=True,
+    help="Leave CSV cells that start with = + - @ as they are, instead of prefixing a ' so that"
+    " a spreadsheet does not run them as formulas.",
 )
 @click.option(
     "--top",
@@ -175,8 +274,9 @@ def scan(
     assume_tz: str,
     output_format: str,
     table_style: str,
-    output: Path | None,
-    events_path: Path | None,
+    report_path: str | None,
+    events_path: str | None,
+    raw_csv: bool,
     top: int,
     since: str | None,
     until: str | None,
@@ -204,10 +304,14 @@ def scan(
 
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
+        # Outputs first: one that cannot be written fails now, not after reading every input.
+        report_out, events_out = _prepared_outputs(report_path, events_path)
         sources_list = sources.expand(paths)
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
         with (
+            report_out or contextlib.nullcontext(),
+            events_out or contextlib.nullcontext(),
             tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir,
             workers.started(sources_list, jobs) as pool,
         ):
@@ -229,7 +333,7 @@ def scan(
                 until=until,
                 format_hint=format_hint,
                 jobs=jobs,
-                keep_events=events_path is not None,
+                keep_events=events_out is not None,
             )
             result = pipeline.run(
                 options,
@@ -241,17 +345,26 @@ def scan(
             if show_progress:
                 click.echo("", err=True)
             for report in result.unreadable:
-                click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+                _warn(f"{report.name}: {report.error}")
             for timeout in result.regex_timeouts:
-                click.echo(f"logscan: warning: {timeout}", err=True)
-            render_options = render.RenderOptions(table_style=table_style, coverage=coverage, explain=explain)
+                _warn(str(timeout))
+            render_options = render.RenderOptions(
+                table_style=table_style, coverage=coverage, explain=explain, raw_csv=raw_csv
+            )
             text = render.RENDERERS[output_format](result, render_options)
-            if output is None:
+            if report_out is None:
                 click.echo(text, nl=False)
             else:
-                _write(output, lambda: render.write_atomically(output, text))
-            if events_path is not None:
-                _write(events_path, lambda: render.write_events_csv(result, events_path))
+                with _writing(report_out):
+                    report_out.write(lambda stream: stream.write(text.encode()))
+            if events_out is not None:
+                with _writing(events_out):
+                    events_out.write(lambda stream: render.write_events_csv(result, stream, render_options))
+            # Both complete before either replaces its file: a failure leaves both as they were.
+            for written in (report_out, events_out):
+                if written is not None:
+                    with _writing(written):
+                        written.commit()
     except LogscanError as error:
         _fail(error)
 
@@ -420,7 +533,7 @@ def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_built
         )
         result = pipeline.run(options, ruleset)
         for report in result.unreadable:
-            click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+            _warn(f"{report.name}: {report.error}")
         suggestion = ruletools.suggest(result.clusters, ruleset, rule_paths, not no_builtin_rules)
     except LogscanError as error:
         _fail(error)
@@ -435,18 +548,41 @@ def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_built
 def _check_table_style(style: str) -> str:
     from tabulate import tabulate_formats  # noqa: PLC0415
 
-    if style not in tabulate_formats:
-        raise click.BadParameter(
-            f"'{style}' is not a table style; choose one of: {', '.join(tabulate_formats)}"
-        )
+    # unsafehtml writes log text into HTML unescaped: markup from a log line would run.
+    styles = [name for name in tabulate_formats if name != "unsafehtml"]
+    if style not in styles:
+        raise click.BadParameter(f"'{style}' is not a table style; choose one of: {', '.join(styles)}")
     return style
 
 
-def _write(path: Path, write: Callable[[], None]) -> None:
+def _prepared_outputs(
+    report_path: str | None, events_path: str | None
+) -> tuple[output.Output | None, output.Output | None]:
+    """The report's and the events' destinations, checked; None for the report means stdout."""
+    report_out = output.prepare(report_path) if report_path is not None else None
+    events_out = None
     try:
-        write()
+        events_out = output.prepare(events_path) if events_path is not None else None
+        report_key = report_out.key if report_out is not None else output.STDOUT_KEY
+        if events_out is not None and events_out.key is not None and events_out.key == report_key:
+            where = "stdout" if report_key == output.STDOUT_KEY else f"'{report_path}'"
+            raise UsageError(f"the report and --events '{events_path}' would both be written to {where}")
+    except BaseException:
+        for prepared in (report_out, events_out):
+            if prepared is not None:
+                prepared.discard()
+        raise
+    return report_out, events_out
+
+
+@contextlib.contextmanager
+def _writing(destination: output.Output) -> Iterator[None]:
+    try:
+        yield
+    except BrokenPipeError:
+        raise  # the reader left: not a failure to report (see _Main)
     except OSError as error:
-        raise ScanError(f"cannot write {path}: {error.strerror or error}") from error
+        raise ScanError(f"cannot write '{destination.shown}': {error.strerror or error}") from error
 
 
 def _progress_printer() -> Callable[[Any], None]:
@@ -454,7 +590,7 @@ def _progress_printer() -> Callable[[Any], None]:
         click.echo(
             f"\rlogscan: {progress.files_done}/{progress.files_total} files,"
             f" {progress.bytes_read / 2**20:,.1f} MiB, {progress.occurrences:,} 400s"
-            f"  {Path(progress.current).name}\x1b[K",
+            f"  {sanitize.terminal(Path(progress.current).name)}\x1b[K",
             err=True,
             nl=False,
         )

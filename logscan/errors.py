@@ -14,6 +14,11 @@ class ExitCode(IntEnum):
     THRESHOLD_BREACHED = 1
     USAGE_OR_RULE_ERROR = 2
     RUNTIME_FAILURE = 3
+    # 128 + the signal number: what a shell reports for a process the signal stopped, so a
+    # scheduler sees the same whether logscan cleaned up or not.
+    INTERRUPTED = 130  # SIGINT (Ctrl-C)
+    BROKEN_PIPE = 141  # SIGPIPE: the reader of stdout went away (`logscan scan ... | head`)
+    TERMINATED = 143  # SIGTERM
 
 
 class LogscanError(Exception):
@@ -55,3 +60,13 @@ class ScanError(LogscanError):
     """The scan could not finish (for example the output could not be written)."""
 
     exit_code = ExitCode.RUNTIME_FAILURE
+
+
+class Interrupted(KeyboardInterrupt):
+    """A signal asked the run to stop (SIGINT or SIGTERM). A KeyboardInterrupt, so that what
+    cleans up on Ctrl-C cleans up on SIGTERM too, and no ``except Exception`` swallows it."""
+
+    def __init__(self, reason: str, exit_code: ExitCode) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.exit_code = exit_code

@@ -1,20 +1,20 @@
 """Bytes out: one function per output format, all with the same signature, plus the events
-CSV and an atomic file writer. Nothing here filters or aggregates."""
+CSV. Nothing here filters or aggregates. Text from logs and file names is made harmless for
+where it goes (see sanitize.py): terminal escapes shown, spreadsheet formulas not run."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from pathlib import Path
+from typing import Any, BinaryIO
 
 import polars as pl
-from tabulate import tabulate
+from tabulate import tabulate as _tabulate
 
+from logscan import sanitize
 from logscan.aggregate import WINDOW_COLUMNS
 from logscan.results import FormatSurvey, ScanResult
 
@@ -31,11 +31,20 @@ class RenderOptions:
     table_style: str = "simple"
     coverage: bool = False  # table: hits per rule and the rules that never fired
     explain: bool = False  # table: the full explanation and steps of each category present
+    raw_csv: bool = False  # CSV: cells that start like a formula are left as they are
 
 
 # How many clusters of unclassified messages the table shows (JSON has them all).
 TABLE_CLUSTERS = 5
 _EXAMPLE_CHARS = 160
+
+
+def tabulate(rows: Iterable[Sequence[Any]], headers: Sequence[str] = (), **options: Any) -> str:
+    """tabulate, with every text cell shown on one line and inert (see sanitize.terminal): a
+    newline in a file name would otherwise forge a row. Named as the function it wraps, so
+    that no table of this module can bypass it."""
+    cells = [[sanitize.terminal(cell) if isinstance(cell, str) else cell for cell in row] for row in rows]
+    return _tabulate(cells, headers=headers, **options)
 
 
 def _when(value: datetime | None, with_seconds: bool = True) -> str:
@@ -68,7 +77,8 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
         out += _coverage_section(result, style)
     out += _input_section(result, style)
     out += _notes(result)
-    return "\n".join(out).rstrip("\n") + "\n"
+    # Lines outside the tables (examples, notes, texts of user rule files) are made inert here.
+    return sanitize.terminal_lines("\n".join(out).rstrip("\n") + "\n")
 
 
 def _causes_section(result: ScanResult, style: str) -> list[str]:
@@ -288,7 +298,9 @@ def _clusters_section(result: ScanResult) -> list[str]:
         )
         out.append(f"  {cluster.count:,} {cluster.side}, {span}")
         out.append(f"    {_one_line(cluster.template)}")
-        out += [f"    e.g. {e.file}:{e.line}: {_one_line(e.message)}" for e in cluster.examples]
+        out += [
+            f"    e.g. {sanitize.terminal(e.file)}:{e.line}: {_one_line(e.message)}" for e in cluster.examples
+        ]
     if result.clusters.unclustered:
         out.append(f"  {result.clusters.unclustered:,} more in rarer message shapes, not grouped")
     return [*out, ""]
@@ -359,10 +371,25 @@ def _iso(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
     return frame.with_columns(pl.col(c).dt.strftime(_ISO_UTC) for c in columns if c in frame.columns)
 
 
+def _formula_safe(frame: pl.LazyFrame, raw: bool) -> pl.LazyFrame:
+    """Text cells that a spreadsheet would run as a formula, prefixed to stay text (OWASP's
+    advice on CSV injection); as they are with ``raw``."""
+    if raw:
+        return frame
+    texts = [name for name, dtype in frame.collect_schema().items() if dtype == pl.String]
+    starts_like_formula = sanitize.FORMULA_START.pattern
+    return frame.with_columns(
+        pl.when(pl.col(name).str.contains(starts_like_formula))
+        .then(pl.lit(sanitize.FORMULA_PREFIX) + pl.col(name))
+        .otherwise(pl.col(name))
+        .alias(name)
+        for name in texts
+    )
+
+
 def render_csv(result: ScanResult, options: RenderOptions) -> str:
-    del options
     windows = _iso(result.summary.windows.select(WINDOW_COLUMNS), ("window_start", "window_end"))
-    return windows.write_csv()
+    return _formula_safe(windows.lazy(), options.raw_csv).collect().write_csv()
 
 
 def render_json(result: ScanResult, options: RenderOptions) -> str:
@@ -405,16 +432,16 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "regex_timeouts": [timeout.__dict__ for timeout in result.regex_timeouts],
         "files": [report.__dict__ for report in result.files],
     }
-    return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+    return sanitize.json_document(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
 
 
-def write_events_csv(result: ScanResult, path: Path) -> None:
-    """Stream the occurrences into a CSV file at ``path`` (atomically, as write_atomically):
-    they are read part by part, so a scan of any size writes them in bounded memory."""
+def write_events_csv(result: ScanResult, stream: BinaryIO, options: RenderOptions) -> None:
+    """Stream the occurrences into ``stream`` as CSV: they are read part by part, so a scan of
+    any size writes them in bounded memory."""
     if result.events is None:
         raise ValueError("the scan was run without keeping its events")
     rows = result.events.select(EVENT_COLUMNS).with_columns(pl.col("timestamp").dt.strftime(_ISO_UTC))
-    _replace_atomically(path, rows.sink_csv)
+    _formula_safe(rows, options.raw_csv).sink_csv(stream)
 
 
 def render_formats(surveys: list[FormatSurvey], options: RenderOptions) -> str:
@@ -434,7 +461,7 @@ def render_formats(surveys: list[FormatSurvey], options: RenderOptions) -> str:
     ]
     headers = ["file", "envelopes", "format", "compressed", "lines", *shape_names, "problem"]
     table = tabulate(rows, headers=headers, tablefmt=options.table_style)
-    return (
+    return sanitize.terminal_lines(
         f"{table}\n\nLines per parser: a line counts for the first format whose parser recognises it;"
         " 'continuation' lines (indented, tracebacks, brackets) belong to the record above;"
         " 'unknown' lines are scanned as plain text.\n"
@@ -443,26 +470,3 @@ def render_formats(surveys: list[FormatSurvey], options: RenderOptions) -> str:
 
 Renderer = Callable[[ScanResult, RenderOptions], str]
 RENDERERS: dict[str, Renderer] = {"table": render_table, "csv": render_csv, "json": render_json}
-
-
-def write_atomically(path: Path, text: str) -> None:
-    def write(temporary: Path) -> None:
-        with temporary.open("w", encoding="utf-8", newline="") as stream:
-            stream.write(text)
-
-    _replace_atomically(path, write)
-
-
-def _replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
-    """Write to a temporary file beside ``path`` and rename it into place, so a reader (or a
-    crash) never sees a half-written report."""
-    directory = path.parent if str(path.parent) else Path(".")
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
-    os.close(handle)
-    temporary = Path(name)
-    try:
-        write(temporary)
-        os.replace(temporary, path)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise

@@ -61,6 +61,12 @@ class Source:
     start: int = 0
     end: int | None = None
 
+    def __post_init__(self) -> None:
+        # Bytes of a file name that are not UTF-8 come from the OS as lone surrogates, which no
+        # output (nor Polars) can hold: the name shows them as \xNN; ``path`` keeps the bytes.
+        shown = self.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+        object.__setattr__(self, "name", shown)
+
     @property
     def size(self) -> int | None:
         if self.data is not None:

@@ -10,14 +10,18 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from types import TracebackType
 
 from logscan.sources import Source
 
 # Below this much input, worker processes cost more to start than they save.
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
 COMPRESSION_RATIO_GUESS = 8
+# How long stopped workers get to exit before the parent goes on cleaning up without them.
+_STOP_WAIT_SECONDS = 5.0
 
 
 def estimated_size(source: Source) -> int:
@@ -48,15 +52,50 @@ def started(sources_list: Sequence[Source], jobs: int) -> Iterator[ProcessPoolEx
         yield pool
 
 
+class _Pool(ProcessPoolExecutor):
+    """A process pool that, left by an exception (Ctrl-C, SIGTERM, an error), stops its
+    workers at once instead of waiting for their tasks to finish."""
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> bool | None:
+        if exc_type is None:
+            return super().__exit__(exc_type, exc, traceback)
+        self.stop()
+        return None
+
+    def stop(self) -> None:
+        # The executor has no public way to end its processes before Python 3.14
+        # (terminate_workers); its own table of them is the only handle.
+        processes = list((self._processes or {}).values())
+        self.shutdown(wait=False, cancel_futures=True)
+        for process in processes:
+            # SIGTERM keeps its default action in workers: they end without a word.
+            process.terminate()
+        for process in processes:
+            process.join(_STOP_WAIT_SECONDS)
+
+
 def start(workers: int) -> ProcessPoolExecutor:
     """``workers`` processes, already importing the pipeline when this returns."""
     # forkserver, not fork: Polars' thread pool does not survive a fork.
-    pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+    pool = _Pool(
+        workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_leave_interrupts_to_parent
+    )
     # The processes start at the first submit, and take the environment they see then.
     with _worker_environment():
         for _ in range(workers):
             pool.submit(_import_pipeline)
     return pool
+
+
+def _leave_interrupts_to_parent() -> None:
+    # Ctrl-C reaches every process of the terminal's foreground group. The parent alone acts
+    # on it (it stops the workers, see _Pool): a worker would only print its own traceback.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _import_pipeline() -> None:

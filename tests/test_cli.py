@@ -1,5 +1,9 @@
+import os
+import subprocess
+import sys
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from logscan.cli import main
@@ -140,10 +144,13 @@ def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> No
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log", "events.csv", "mine.yaml", "out.csv"]
 
 
-def test_unwritable_output_is_a_runtime_failure(tmp_path: Path) -> None:
-    result = invoke("scan", "-", "-o", str(tmp_path / "missing-dir" / "out.txt"), stdin="")
-    assert result.exit_code == 3
-    assert result.stderr.startswith(f"logscan: error: cannot write {tmp_path / 'missing-dir' / 'out.txt'}: ")
+def test_output_in_a_missing_folder_is_a_usage_error(tmp_path: Path) -> None:
+    target = tmp_path / "missing-dir" / "out.txt"
+    result = invoke("scan", "-", "-o", str(target), stdin="")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (
+        f"logscan: error: cannot write '{target}': folder '{tmp_path / 'missing-dir'}' does not exist\n"
+    )
 
 
 def test_unreadable_file_is_a_warning_and_counted(tmp_path: Path) -> None:
@@ -159,3 +166,62 @@ def test_help_teaches() -> None:
     assert result.exit_code == 0
     for needle in ("logscan scan /var/log/myapp/", "--window", "Exit codes: 0 ok"):
         assert needle in result.stdout
+
+
+# A command added to the real command group whose code has a bug, as any command could.
+_BUGGY_COMMAND = """
+import sys
+from logscan.cli import main
+
+@main.command()
+def buggy() -> None:
+    raise RuntimeError("no such column \\x1b[31m\\nsecond line")
+
+main(["buggy"])
+"""
+
+
+def _run_python(code: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=60,
+        check=False,
+    )
+
+
+def test_an_unexpected_exception_is_one_line_and_exit_3() -> None:
+    finished = _run_python(_BUGGY_COMMAND, {"LOGSCAN_DEBUG": ""})
+    assert (finished.returncode, finished.stdout) == (3, "")
+    assert finished.stderr == (
+        "logscan: internal error: RuntimeError: no such column \\e[31m; please report"
+        " (set LOGSCAN_DEBUG=1 for the traceback)\n"
+    )
+
+
+def test_logscan_debug_adds_the_traceback() -> None:
+    finished = _run_python(_BUGGY_COMMAND, {"LOGSCAN_DEBUG": "1"})
+    assert finished.returncode == 3
+    assert finished.stderr.startswith("Traceback (most recent call last):\n")
+    assert '  File "<string>", line 7, in buggy\n' in finished.stderr
+    assert finished.stderr.endswith("; please report (set LOGSCAN_DEBUG=1 for the traceback)\n")
+
+
+@pytest.mark.parametrize("to_stdout", [[], ["-o", "report.csv", "--events", "-"]], ids=["report", "events"])
+def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path, to_stdout: list[str]) -> None:
+    """`logscan scan ... | head`: the pipe is closed before the report (or the events CSV,
+    which Polars writes) is written."""
+    log = tmp_path / "server.log"
+    log.write_text(SMALL_LOG)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "logscan", "scan", str(log), *to_stdout],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        cwd=tmp_path,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    process.stdout.close()
+    stderr = process.stderr.read()
+    assert (process.wait(timeout=60), stderr) == (141, b"")
