@@ -133,7 +133,7 @@ def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None
     except LogscanError as error:
         _fail(error)
     if loaded.ignored:
-        click.echo(f"logscan: warning: {loaded.ignored}", err=True)
+        _warn(loaded.ignored)
     names = {param.name for param in ctx.command.params if param.name}
     ctx.default_map = {**loaded.defaults_for(names), **(ctx.default_map or {})}
 
