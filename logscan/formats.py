@@ -10,7 +10,9 @@ in ``FORMATS`` or ``SHAPES``.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass
+from datetime import timedelta, timezone, tzinfo
 from typing import Literal
 
 import polars as pl
@@ -628,9 +630,29 @@ def parse_timestamps(texts: pl.Series, assume_tz: str, utc_rows: pl.Series | Non
     return found.scatter(undated.arg_true(), other)
 
 
+_FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def fixed_offset_minutes(zone: str) -> int | None:
+    """A fixed offset such as +02:00 or -0530 in minutes east of UTC; None for a zone name."""
+    found = _FIXED_OFFSET.match(zone)
+    if not found:
+        return None
+    minutes = int(found.group(2)) * 60 + int(found.group(3))
+    return -minutes if found.group(1) == "-" else minutes
+
+
+def tzinfo_of(zone: str) -> tzinfo:
+    minutes = fixed_offset_minutes(zone)
+    return timezone(timedelta(minutes=minutes)) if minutes is not None else zoneinfo.ZoneInfo(zone)
+
+
 def _localised(naive: pl.Expr, zone: str) -> pl.Expr:
     if zone == "UTC":
         return naive.dt.replace_time_zone("UTC")
+    minutes = fixed_offset_minutes(zone)
+    if minutes is not None:
+        return naive.dt.replace_time_zone("UTC") - pl.duration(minutes=minutes)
     hour = pl.duration(hours=1)
     return pl.coalesce(
         naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null"),
