@@ -136,7 +136,9 @@ def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: 
             rank=pl.col("category").replace_strict(order, default=len(order), return_dtype=pl.Int64),
         )
         .sort("rank", "category")
-        .select("category", "requests", "share", "server_records", "client_records", "first_seen", "last_seen")
+        .select(
+            "category", "requests", "share", "server_records", "client_records", "first_seen", "last_seen"
+        )
     )
     windows = (
         ollama.group_by("window_start", "category")
@@ -159,7 +161,9 @@ def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: 
         no_model=_sum(ollama.filter(pl.col("model").is_null()), "requests"),
         rule_hits=_top(ollama, ["rule_id", "category"], "rule_id", None),
         other=other.group_by("category", "method", "endpoint")
-        .agg(pl.col("requests").sum(), records=pl.col("server_records").sum() + pl.col("client_records").sum())
+        .agg(
+            pl.col("requests").sum(), records=pl.col("server_records").sum() + pl.col("client_records").sum()
+        )
         .sort(["requests", "category", "endpoint"], descending=[True, False, False], nulls_last=True),
         other_total=_sum(other, "requests"),
     )

@@ -85,10 +85,10 @@ class Cluster:
     first_seen: datetime | None
     last_seen: datetime | None
     side: str  # client, server, or mixed
-    # Every record of the cluster is an access or status line: it shows a 400, not why.
-    reasonless: bool = False
     examples: list[ClusterExample] = field(default_factory=list)
     first_index: int = 0  # scan order of the first occurrence, for stable output
+    # Every record of the cluster is an access or status line: it shows a 400, not why.
+    reasonless: bool = False
 
 
 @dataclass(frozen=True)
@@ -369,7 +369,7 @@ SERVER_SIDE_REASON = (
 )
 REASONLESS_REASON = (
     "access or status lines: they show that a request failed, not why; log the response body"
-    " (`{\"error\": ...}`) where the request is made"
+    ' (`{"error": ...}`) where the request is made'
 )
 
 

@@ -90,7 +90,9 @@ def normalised_endpoint(endpoint: pl.Expr) -> pl.Expr:
 
 def default_method(method: pl.Expr, endpoint: pl.Expr) -> pl.Expr:
     """The method shown, else the one Ollama's API uses for the path."""
-    return pl.coalesce(method, endpoint.replace_strict(OLLAMA_ENDPOINTS, default=None, return_dtype=pl.String))
+    return pl.coalesce(
+        method, endpoint.replace_strict(OLLAMA_ENDPOINTS, default=None, return_dtype=pl.String)
+    )
 
 
 def normalised_model(model: pl.Expr) -> pl.Expr:
@@ -183,4 +185,3 @@ def ollama_evidence(
         | text.str.contains(_OLLAMA_MENTION)
         | rule_id.is_not_null()
     ).fill_null(value=False)
-

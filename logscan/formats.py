@@ -592,6 +592,30 @@ def timestamp_precision(text: pl.Expr, zone_known: pl.Expr | bool = False) -> pl
     )
 
 
+def detect_zones(lines: pl.Series, groups: pl.Series) -> dict[int, str]:
+    """For each group of lines (one file each) whose zone-less timestamps sit beside
+    timestamps with a UTC offset (GIN lines beside Ollama's slog `+02:00`), the zone those
+    lines show, when they all show the same one: `UTC` or a fixed offset such as `+02:00`.
+    Groups that show no offset, or several (a DST change), are left out."""
+    found = (
+        pl.DataFrame({"line": lines, "group": groups})
+        .filter(pl.int_range(pl.len()).over("group") < DETECTION_SAMPLE_LINES)
+        .select("group", parts=pl.col("line").str.extract_groups(_TIMESTAMP))
+        .filter(pl.col("parts").struct.field("1").is_not_null())
+        .select("group", zone=pl.col("parts").struct.field("6"))
+        .group_by("group")
+        .agg(zones=pl.col("zone").drop_nulls().unique(), zoneless=pl.col("zone").is_null().sum())
+        .filter((pl.col("zoneless") > 0) & (pl.col("zones").list.len() == 1))
+    )
+    return {group: _zone_name(zones[0]) for group, zones in found.select("group", "zones").iter_rows()}
+
+
+def _zone_name(offset: str) -> str:
+    if offset == "Z" or offset.replace(":", "") in ("+0000", "-0000"):
+        return "UTC"
+    return offset if ":" in offset else f"{offset[:3]}:{offset[3:]}"
+
+
 def parse_timestamps(texts: pl.Series, assume_tz: str, utc_rows: pl.Series | None = None) -> pl.Series:
     """The first timestamp in each text, in UTC (null where there is none). Times without a
     zone are taken in ``assume_tz``, or in UTC on ``utc_rows``. A time that a DST change makes

@@ -98,7 +98,16 @@ def _causes_section(result: ScanResult, style: str) -> list[str]:
     rows.append(
         ["Total", "", summary.total, "100.0%", summary.server_records, summary.client_records, "", ""]
     )
-    headers = ["cause", "category", "requests", "share", "server records", "client records", "first seen", "last seen"]
+    headers = [
+        "cause",
+        "category",
+        "requests",
+        "share",
+        "server records",
+        "client records",
+        "first seen",
+        "last seen",
+    ]
     fixes = [
         f"  {row['category']}: {result.categories[row['category']].remediation}"
         for row in summary.by_category.iter_rows(named=True)
@@ -211,7 +220,12 @@ def _other_section(result: ScanResult, style: str) -> list[str]:
     return [
         f"Other 400s: {_plural(summary.other_total, 'request')} that nothing shows reached Ollama"
         " (the applications answered them themselves); in none of the counts above",
-        tabulate(rows, headers=["endpoint", "category", "requests"], tablefmt=style, colalign=_align(["", "", ""], 2)),
+        tabulate(
+            rows,
+            headers=["endpoint", "category", "requests"],
+            tablefmt=style,
+            colalign=_align(["", "", ""], 2),
+        ),
         "",
     ]
 

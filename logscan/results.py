@@ -19,6 +19,9 @@ class FileReport:
     format: str = "-"
     envelopes: str = ""  # e.g. "compose+docker-timestamps", outermost first
     compression: str = "none"
+    # The zone its zone-less times were read in, when its other lines showed one (else the
+    # --assume-tz zone applies).
+    zone: str | None = None
     bytes: int = 0  # decompressed bytes read
     lines: int = 0
     records: int = 0

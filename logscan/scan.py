@@ -42,6 +42,8 @@ MAX_REASON_CHARS = 300
 # in lines without any hit).
 MAX_RECORD_TEXT_LINES = 50
 MAX_TRAILING_BLANK_LINES = 20
+# Ollama's server log writes GIN lines in local time without a zone beside slog lines with one.
+ZONE_FROM_FILE_FORMAT = "ollama-server"
 _DURATION = re.compile(r"^(?:\d+(?:ns|us|ms|s|m|h|d|w|mo|q|y))+$")
 
 
@@ -234,7 +236,9 @@ _JOIN_COLUMNS = (
 _LINK_COLUMNS = ("key", "request_id", "final_category", "attribution", "matched_key", "corrected_timestamp")
 
 
-def _finish(found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions) -> ScanResult:
+def _finish(
+    found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions
+) -> ScanResult:
     """Join the records of each failed request, and sum the requests up."""
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
     counted = keyed.filter(pl.col("suppressed_by").is_null())
@@ -248,8 +252,8 @@ def _finish(found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, optio
     matched = links.select(matched_key="key").join(
         keyed.select(matched_key="key", matched_file="file", matched_line="line").collect(), on="matched_key"
     )
-    linked_events = keyed.join(links.lazy(), on="key", how="left").join(
-        matched.lazy(), on="matched_key", how="left"
+    linked_events = keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
+        matched.lazy(), on="matched_key", how="left", maintain_order="left"
     )
     return ScanResult(
         events=linked_events if options.keep_events else None,
@@ -576,6 +580,8 @@ class _Pipeline:
         self.relevant_anchors = "|".join(["400", *ruleset.implied_anchors])
         # Each source's format, by the source's index in the scan (a line only carries that).
         self.source_formats: dict[int, str] = {}
+        # The zone of each source's zone-less times, where its other lines show one.
+        self.source_zones: dict[int, str] = {}
 
     def prepare(self, source: sources.Source, index: int, report: FileReport) -> Iterator[pl.DataFrame]:
         """Yield ``source``'s lines, peeled of envelopes and marked where records start, in
@@ -593,6 +599,8 @@ class _Pipeline:
                 if layout is None:
                     layout = _detect_layout(source, lines, self.options.format_hint, report)
                     self.source_formats[index] = layout.format.id
+                    if layout.zone:
+                        self.source_zones[index] = layout.zone
                 # Series, not expressions: a query costs a tenth of a millisecond, many times
                 # over when the files are small.
                 first, rows = block.first_line, lines.len()
@@ -696,6 +704,9 @@ class _Pipeline:
         )
         for index, fmt in detected.items():
             reports[index].format = self.source_formats[index] = fmt.id
+        for index, zone in formats.detect_zones(lines, source).items():
+            if detected[index].id == ZONE_FROM_FILE_FORMAT:
+                self.source_zones[index] = reports[index].zone = zone
         loose_files = {index: fmt.loose_records for index, fmt in detected.items()}
         loose = source.replace_strict(loose_files, return_dtype=pl.Boolean)
         starts, unknown_rows = formats.record_starts_of_files(
@@ -748,7 +759,7 @@ class _Pipeline:
                 method=method,
                 endpoint=fields.normalised_endpoint(endpoint),
                 model=fields.normalised_model(formats.model_expr(pl.col("message"), text)),
-                timestamp=_record_timestamp(records, self.options.assume_tz),
+                timestamp=_record_timestamp(records, self.source_zones, self.options.assume_tz),
                 kind=fields.kind_expr(
                     text, pl.col("shape").replace_strict(shape_names, default=None, return_dtype=pl.String)
                 ),
@@ -803,6 +814,7 @@ class _Layout:
     envelopes: tuple[formats.Envelope, ...]
     format: formats.FileFormat
     journal_year: formats.JournalYear
+    zone: str | None  # of the zone-less times, where the file's other lines show one
 
 
 def _detect_layout(
@@ -815,9 +827,14 @@ def _detect_layout(
     first_month = formats.first_journal_month(sample, envelopes)
     # Only journald's short prefix lacks a year.
     year = _year_hint(source, inner, first_month) if first_month is not None else 0
+    # Only a file of one program's lines says what zone its zone-less lines are in: in logs
+    # pasted together from several machines, one part's offset says nothing of another's.
+    single_source = fmt.id == ZONE_FROM_FILE_FORMAT and not envelopes
+    zone = formats.detect_zones(inner, _constant(0, inner.len())).get(0) if single_source else None
     report.format = fmt.id
     report.envelopes = "+".join(e.id for e in envelopes)
-    return _Layout(envelopes, fmt, formats.JournalYear(year))
+    report.zone = zone
+    return _Layout(envelopes, fmt, formats.JournalYear(year), zone)
 
 
 def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int | None) -> int:
@@ -836,10 +853,26 @@ def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int 
     return last_written.year - started_last_year
 
 
-def _record_timestamp(records: pl.DataFrame, assume_tz: str) -> pl.Series:
+def _record_timestamp(records: pl.DataFrame, zones: dict[int, str], assume_tz: str) -> pl.Series:
     """The record's most precise timestamp: that of its first line, or that of the envelope
-    around it. Zone-less times inside a container are UTC; elsewhere they are in assume_tz.
-    (Timestamp parsing is the costliest field: envelope times are parsed only where they win.)"""
+    around it. Zone-less times inside a container are UTC; elsewhere they are in the zone of
+    their source (``zones``, by source index: the one the file's other lines show), else in
+    assume_tz."""
+    zone_of_record = records.get_column("source").replace_strict(
+        zones, default=assume_tz, return_dtype=pl.String
+    )
+    distinct = zone_of_record.unique().to_list()
+    if len(distinct) == 1:
+        return _timestamps_in_zone(records, distinct[0])
+    found = pl.Series("timestamp", [None] * records.height, dtype=pl.Datetime("us", "UTC"))
+    for zone in distinct:
+        rows = (zone_of_record == zone).arg_true()
+        found = found.scatter(rows, _timestamps_in_zone(records[rows], zone))
+    return found
+
+
+def _timestamps_in_zone(records: pl.DataFrame, assume_tz: str) -> pl.Series:
+    """(Timestamp parsing is the costliest field: envelope times are parsed only where they win.)"""
     inner = formats.strip_ansi(pl.col("header"))
     inner_time = formats.parse_timestamps(
         records.select(inner).to_series(), assume_tz, records.get_column("in_container")
@@ -902,15 +935,17 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
     )
     rows = pl.concat([hit_rows, text_rows.explode()]).unique().sort()
     linenos = frame.get_column("lineno")
-    # A record's ordinal in its source: counted from the first row of the source in this frame
-    # (each source's rows are together), plus the records the source had before the frame.
-    source = frame.get_column("source")
-    source_starts = (source != source.shift(1)).fill_null(value=True).arg_true()
-    own_start = source_starts.gather(source_starts.search_sorted(first_rows, side="right") - 1)
+    # A record's ordinal in its source: counted from the first row of its chunk (a chunk's
+    # rows are together), plus the records the source had before the chunk.
+    source, record_base = frame.get_column("source"), frame.get_column("record_base")
+    chunk_starts = (
+        ((source != source.shift(1)) | (record_base != record_base.shift(1))).fill_null(value=True).arg_true()
+    )
+    own_start = chunk_starts.gather(chunk_starts.search_sorted(first_rows, side="right") - 1)
     record_no = (
         record_of_row.gather(first_rows).cast(pl.Int64)
         - record_of_row.gather(own_start).cast(pl.Int64)
-        + frame.get_column("record_base").gather(first_rows)
+        + record_base.gather(first_rows)
     )
     records = (
         pl.DataFrame(
