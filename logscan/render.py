@@ -55,8 +55,8 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
     style = options.table_style
     out: list[str] = [
         f"logscan: {_plural(summary.total, 'request')} failed with HTTP 400, seen in"
-        f" {_plural(summary.records, 'record')} ({summary.server_records:,} server, {summary.client_records:,}"
-        f" client); {_plural(len(result.files), 'file')}, {_plural(result.lines, 'line')} read;"
+        f" {_plural(summary.records, 'record')} ({summary.server_records:,} server,"
+        f" {summary.client_records:,} client); {_plural(len(result.files), 'file')}, {_plural(result.lines, 'line')} read;"
         f" times in UTC, window {result.window}",
         "",
     ]
@@ -246,7 +246,8 @@ def _offset_sentence(offset: ClockOffset) -> str:
     if offset.reference_file is None:
         return f"{offset.server_file}: no offset estimated (too few requests matched without ambiguity)"
     if not seconds:
-        return f"{offset.server_file} runs in step with {offset.reference_file}, from {_plural(offset.pairs, 'pair')}"
+        pairs = _plural(offset.pairs, "pair")
+        return f"{offset.server_file} runs in step with {offset.reference_file}, from {pairs}"
     direction = "behind" if seconds > 0 else "ahead of"
     return (
         f"{offset.server_file} runs {_span(abs(seconds))} {direction} {offset.reference_file},"

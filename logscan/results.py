@@ -66,7 +66,7 @@ class ScanResult:
     excluded: TimeExclusions = TimeExclusions()
     # Clock offsets of server files, estimated from the requests matched across files or given.
     offsets: list[ClockOffset] = field(default_factory=list)
-    join_stats: JoinStats = JoinStats()
+    join_stats: JoinStats = field(default_factory=JoinStats)
     # Server 400s no client record explains, per endpoint and client address.
     unmatched_server: pl.DataFrame = field(default_factory=pl.DataFrame)
 
