@@ -56,8 +56,8 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
     out: list[str] = [
         f"logscan: {_plural(summary.total, 'request')} failed with HTTP 400, seen in"
         f" {_plural(summary.records, 'record')} ({summary.server_records:,} server,"
-        f" {summary.client_records:,} client); {_plural(len(result.files), 'file')}, {_plural(result.lines, 'line')} read;"
-        f" times in UTC, window {result.window}",
+        f" {summary.client_records:,} client); {_plural(len(result.files), 'file')},"
+        f" {_plural(result.lines, 'line')} read; times in UTC, window {result.window}",
         "",
     ]
     if summary.total:
