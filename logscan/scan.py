@@ -248,7 +248,11 @@ def _finish(
         client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
     )
     tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window)
-    links = joined.records.select(_LINK_COLUMNS)
+    links = joined.records.select(_LINK_COLUMNS).join(
+        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
+        on="request_id",
+        how="left",
+    )
     matched = links.select(matched_key="key").join(
         keyed.select(matched_key="key", matched_file="file", matched_line="line").collect(), on="matched_key"
     )
