@@ -504,7 +504,9 @@ _MODEL_PATTERNS = (
     r"[\"']model[\"']\s*:\s*[\"']([^\"'\s]+)[\"']",
     # key=value: quoted, or with a tag, so that source lines such as `chat(model=model)` do not count
     r"\bmodel=(?:\"([^\"]+)\"|([\w./-]+:[\w.-]+))",
-    r"\"?([\w][\w.:/-]*)\"? does not support",
+    # A name before "does not support" only when it looks like one (quoted, or with a tag, a
+    # path or a digit), so that "raw mode does not support ..." names no model `mode`.
+    r"\"([\w][\w.:/-]*)\" does not support|\b([\w.-]*[:/\d][\w.:/-]*) does not support",
 )
 _REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
 

@@ -160,17 +160,21 @@ def _top_section(result: ScanResult, style: str) -> list[str]:
     models = [[row["model"], row["requests"]] for row in summary.top_models.iter_rows(named=True)]
     if endpoints:
         out += [
-            f"Top endpoints ({summary.no_endpoint:,} of the requests showed none)",
+            "Top endpoints" + _showed_none(summary.no_endpoint),
             tabulate(endpoints, headers=["endpoint", "requests"], tablefmt=style),
             "",
         ]
     if models:
         out += [
-            f"Top models ({summary.no_model:,} of the requests showed none)",
+            "Top models" + _showed_none(summary.no_model),
             tabulate(models, headers=["model", "requests"], tablefmt=style),
             "",
         ]
     return out
+
+
+def _showed_none(count: int) -> str:
+    return f" ({_plural(count, 'request')} showed none)" if count else ""
 
 
 def _unmatched_section(result: ScanResult, style: str) -> list[str]:
@@ -283,7 +287,7 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
         ]
         for report in result.files
     ]
-    headers = ["file", "format", "compressed", "lines", "records", "400s", "problem"]
+    headers = ["file", "format", "compressed", "lines", "records", "400 records", "problem"]
     return [
         "Input",
         tabulate(
@@ -405,7 +409,7 @@ def _clusters_section(result: ScanResult) -> list[str]:
         f"top {len(shown)} of {len(clusters)}" if len(clusters) > len(shown) else _plural(len(shown), "group")
     )
     out = [
-        f"Unclassified 400s by message ({which};"
+        f"Unclassified requests by message ({which};"
         " `logscan rules suggest PATH...` drafts rules for the client-side ones)"
     ]
     for cluster in shown:
