@@ -500,6 +500,8 @@ STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad req
 _METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
 _METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
 _URL_PATH = r"(?:url:?\s*'?|from\s+)https?://[^\s/\"']+(/[^\s\"'?]*)"
+# A structured log's own field for the path it called (`"endpoint": "/api/chat"`, `path=/api/chat`).
+_FIELD_PATH = r"\b(?:endpoint|path|route|url)[\"']?\s*[:=]\s*[\"']?(?:https?://[^\s/\"']+)?(/[^\s\"'?,}]*)"
 _MODEL_PATTERNS = (
     r"[\"']model[\"']\s*:\s*[\"']([^\"'\s]+)[\"']",
     # key=value: quoted, or with a tag, so that source lines such as `chat(model=model)` do not count
@@ -552,7 +554,9 @@ def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     request = text.str.extract_groups(_METHOD_AND_PATH)
     method = request.struct.field("1")
-    endpoint = pl.coalesce(request.struct.field("2"), text.str.extract(_URL_PATH, 1))
+    endpoint = pl.coalesce(
+        request.struct.field("2"), text.str.extract(_URL_PATH, 1), text.str.extract(_FIELD_PATH, 1)
+    )
     # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
     return method, endpoint.str.strip_chars_end(":,.;)")
 
