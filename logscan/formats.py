@@ -500,6 +500,28 @@ STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad req
 _METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
 _METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
 _URL_PATH = r"(?:url:?\s*'?|from\s+)https?://[^\s/\"']+(/[^\s\"'?]*)"
+# The ollama-python or ollama-js client method a traceback or stack went through names the
+# endpoint it called (`File ".../ollama/_client.py", line 342, in chat`, `at Ollama.chat`).
+_CLIENT_CALL = r"(?:ollama/_client\.py\", line \d+, in |\bat Ollama\.)(\w+)"
+_CLIENT_CALL_PATHS = {
+    **{
+        name: f"/api/{name}"
+        for name in (
+            "chat",
+            "generate",
+            "embed",
+            "embeddings",
+            "pull",
+            "push",
+            "create",
+            "show",
+            "copy",
+            "delete",
+            "ps",
+        )
+    },
+    "list": "/api/tags",
+}
 # A structured log's own field for the path it called (`"endpoint": "/api/chat"`, `path=/api/chat`).
 _FIELD_PATH = r"\b(?:endpoint|path|route|url)[\"']?\s*[:=]\s*[\"']?(?:https?://[^\s/\"']+)?(/[^\s\"'?,}]*)"
 _MODEL_PATTERNS = (
@@ -554,8 +576,14 @@ def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     request = text.str.extract_groups(_METHOD_AND_PATH)
     method = request.struct.field("1")
+    client_call = text.str.extract(_CLIENT_CALL, 1).replace_strict(
+        _CLIENT_CALL_PATHS, default=None, return_dtype=pl.String
+    )
     endpoint = pl.coalesce(
-        request.struct.field("2"), text.str.extract(_URL_PATH, 1), text.str.extract(_FIELD_PATH, 1)
+        request.struct.field("2"),
+        text.str.extract(_URL_PATH, 1),
+        text.str.extract(_FIELD_PATH, 1),
+        client_call,
     )
     # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
     return method, endpoint.str.strip_chars_end(":,.;)")
