@@ -1,9 +1,10 @@
-"""Polars summaries of the occurrences: counts by category and time window, shares, first and
-last seen, the server/client split, and top endpoints, models and rules.
+"""Polars summaries of the failed requests: counts by category and time window, shares, first
+and last seen, the records each request left on either side, and top endpoints, models and
+rules.
 
-Occurrences are first reduced to a tally: counts per window, category, side, rule, endpoint,
-model and suppress entry. Every summary is a sum over it, so parts of a scan are tallied apart,
-in any process, and merged; memory then depends on how varied the 400s are, not how many.
+Requests are first reduced to a tally: counts per window, category, rule, endpoint, model and
+whether the 400 is Ollama's. Every summary is a sum over it, so tallies of separate runs or
+parts add up; memory then depends on how varied the 400s are, not how many.
 """
 
 from __future__ import annotations
@@ -12,49 +13,75 @@ from dataclasses import dataclass
 
 import polars as pl
 
+_TIME = pl.Datetime("us", "UTC")
+# One row per 400 record, as the scan finds it (before requests are joined).
 EVENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "file": pl.String,
+    "record_no": pl.Int64,
     "line": pl.Int64,
     "end_line": pl.Int64,
-    "timestamp": pl.Datetime("us", "UTC"),
+    "timestamp": _TIME,
     "side": pl.String,
+    "kind": pl.String,
     "status": pl.Int32,
     "method": pl.String,
     "endpoint": pl.String,
     "model": pl.String,
     "client": pl.String,
+    "address": pl.String,
+    "user_agent": pl.String,
+    "latency": pl.Float64,
     "format": pl.String,
     "category": pl.String,
     "rule_id": pl.String,
+    "reasonless": pl.Boolean,
+    "reason": pl.String,
+    "ollama": pl.Boolean,
     "message": pl.String,
-    # The suppress entry that silenced the occurrence; null for the ones that are counted.
+    # The suppress entry that silenced the record; null for the ones that are counted.
     "suppressed_by": pl.String,
 }
-WINDOW_COLUMNS = ("window_start", "window_end", "category", "side", "count")
+WINDOW_COLUMNS = ("window_start", "window_end", "category", "requests", "server_records", "client_records")
 SUPPRESSED_COLUMNS = ("suppressed_by", "rule_id", "category", "count")
 COVERAGE_COLUMNS = ("rule_id", "category", "hits")
-# A tally counts occurrences per combination of these; every summary below is a sum over it.
-TALLY_KEYS = ("window_start", "category", "side", "rule_id", "method", "endpoint", "model", "suppressed_by")
+# A tally counts requests per combination of these; every summary below is a sum over it.
+TALLY_KEYS = ("window_start", "category", "rule_id", "method", "endpoint", "model", "ollama")
 TALLY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
-    "window_start": EVENT_SCHEMA["timestamp"],
-    **{key: pl.String for key in TALLY_KEYS[1:]},
-    "count": pl.Int64,
-    "first_seen": EVENT_SCHEMA["timestamp"],
-    "last_seen": EVENT_SCHEMA["timestamp"],
+    "window_start": _TIME,
+    **{key: pl.String for key in TALLY_KEYS[1:-1]},
+    "ollama": pl.Boolean,
+    "requests": pl.Int64,
+    "server_records": pl.Int64,
+    "client_records": pl.Int64,
+    "first_seen": _TIME,
+    "last_seen": _TIME,
 }
+_SUMS = ("requests", "server_records", "client_records")
 
 
 @dataclass(frozen=True)
 class Summary:
-    total: int
-    untimed: int  # occurrences whose record shows no timestamp: counted, but in no window
-    classified: int
-    server_unclassified: int  # server-side occurrences no rule explains (their cause is client-side)
-    by_category: pl.DataFrame  # category, total, share, server, client, first_seen, last_seen
-    windows: pl.DataFrame  # WINDOW_COLUMNS, long form; untimed occurrences have null windows
-    top_endpoints: pl.DataFrame  # method, endpoint, count
-    top_models: pl.DataFrame  # model, count
-    rule_hits: pl.DataFrame  # rule_id, category, count
+    """The report's figures. Requests are Ollama's failed requests; the 400s an application
+    answered itself are counted apart, in ``other``."""
+
+    total: int  # failed requests (the headline)
+    server_records: int  # 400 records they left in server-side logs (Ollama, proxies)
+    client_records: int  # ... and in application logs
+    untimed: int  # requests none of whose records shows a timestamp: counted, in no window
+    classified: int  # requests with a cause
+    by_category: pl.DataFrame  # category, requests, share, server_records, client_records, first/last seen
+    windows: pl.DataFrame  # WINDOW_COLUMNS, long form; untimed requests have null windows
+    top_endpoints: pl.DataFrame  # method, endpoint, requests
+    top_models: pl.DataFrame  # model, requests
+    no_endpoint: int  # requests that showed no endpoint
+    no_model: int  # requests that showed no model
+    rule_hits: pl.DataFrame  # rule_id, category, requests
+    other: pl.DataFrame  # the applications' own 400s: category, method, endpoint, requests, records
+    other_total: int
+
+    @property
+    def records(self) -> int:
+        return self.server_records + self.client_records
 
 
 def empty_events() -> pl.DataFrame:
@@ -65,16 +92,21 @@ def empty_tally() -> pl.DataFrame:
     return pl.DataFrame(schema=TALLY_SCHEMA)
 
 
-def tally(events: pl.DataFrame, window: str) -> pl.DataFrame:
-    """The occurrences counted per time window, category, side, rule, endpoint, model and
-    suppress entry, with the first and last time seen: small whatever the number of
-    occurrences, and merged by ``merge_tallies``."""
-    return events.group_by(
-        pl.col("timestamp").dt.truncate(window).alias("window_start"), *TALLY_KEYS[1:]
-    ).agg(
-        count=pl.len().cast(pl.Int64),
-        first_seen=pl.col("timestamp").min(),
-        last_seen=pl.col("timestamp").max(),
+def tally(requests: pl.DataFrame, window: str) -> pl.DataFrame:
+    """Requests (one row each, with ``timestamp``, ``category``, ``rule_id``, ``method``,
+    ``endpoint``, ``model``, ``ollama``, ``server_records`` and ``client_records``) counted per
+    time window, category, rule, endpoint, model and Ollama-or-not, with the first and last
+    time seen; merged by ``merge_tallies``."""
+    return (
+        requests.group_by(pl.col("timestamp").dt.truncate(window).alias("window_start"), *TALLY_KEYS[1:])
+        .agg(
+            requests=pl.len().cast(pl.Int64),
+            server_records=pl.col("server_records").sum().cast(pl.Int64),
+            client_records=pl.col("client_records").sum().cast(pl.Int64),
+            first_seen=pl.col("timestamp").min(),
+            last_seen=pl.col("timestamp").max(),
+        )
+        .cast(TALLY_SCHEMA)  # type: ignore[arg-type]
     )
 
 
@@ -82,93 +114,95 @@ def merge_tallies(tallies: list[pl.DataFrame]) -> pl.DataFrame:
     return (
         pl.concat([empty_tally(), *tallies], how="vertical_relaxed")
         .group_by(TALLY_KEYS)
-        .agg(pl.col("count").sum(), pl.col("first_seen").min(), pl.col("last_seen").max())
+        .agg(*(pl.col(name).sum() for name in _SUMS), pl.col("first_seen").min(), pl.col("last_seen").max())
     )
 
 
-_COUNTED = pl.col("suppressed_by").is_null()
-
-
 def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: int) -> Summary:
-    """The report's figures from a tally: suppressed occurrences are in none of them."""
-    counted = tally.filter(_COUNTED)
-    count = pl.col("count")
-    total = int(counted.get_column("count").sum())
+    """The report's figures from a tally."""
+    ollama = tally.filter(pl.col("ollama"))
+    other = tally.filter(~pl.col("ollama"))
+    total = _sum(ollama, "requests")
     order = {category: rank for rank, category in enumerate(category_order)}
     by_category = (
-        counted.group_by("category")
+        ollama.group_by("category")
         .agg(
-            total=count.sum(),
-            server=count.filter(pl.col("side") == "server").sum(),
-            client=count.filter(pl.col("side") == "client").sum(),
+            *(pl.col(name).sum() for name in _SUMS),
             first_seen=pl.col("first_seen").min(),
             last_seen=pl.col("last_seen").max(),
         )
         .with_columns(
-            share=pl.col("total") / max(total, 1),
+            share=pl.col("requests") / max(total, 1),
             rank=pl.col("category").replace_strict(order, default=len(order), return_dtype=pl.Int64),
         )
         .sort("rank", "category")
-        .select("category", "total", "share", "server", "client", "first_seen", "last_seen")
+        .select(
+            "category", "requests", "share", "server_records", "client_records", "first_seen", "last_seen"
+        )
     )
     windows = (
-        counted.group_by("window_start", "category", "side")
-        .agg(count.sum())
+        ollama.group_by("window_start", "category")
+        .agg(*(pl.col(name).sum() for name in _SUMS))
         .with_columns(window_end=pl.col("window_start").dt.offset_by(window))
         .select(WINDOW_COLUMNS)
-        .sort("window_start", "category", "side", nulls_last=True)
+        .sort("window_start", "category", nulls_last=True)
     )
-
-    def total_where(condition: pl.Expr) -> int:
-        return int(counted.filter(condition).get_column("count").sum())
-
-    unclassified = pl.col("rule_id").is_null()
     return Summary(
         total=total,
-        untimed=total_where(pl.col("window_start").is_null()),
-        classified=total_where(~unclassified),
-        server_unclassified=total_where(unclassified & (pl.col("side") == "server")),
+        server_records=_sum(ollama, "server_records"),
+        client_records=_sum(ollama, "client_records"),
+        untimed=_sum(ollama.filter(pl.col("window_start").is_null()), "requests"),
+        classified=_sum(ollama.filter(pl.col("category") != "unclassified"), "requests"),
         by_category=by_category,
         windows=windows,
-        top_endpoints=_top(counted, ["method", "endpoint"], "endpoint", top),
-        top_models=_top(counted, ["model"], "model", top),
-        rule_hits=_top(counted, ["rule_id", "category"], "rule_id", None),
+        top_endpoints=_top(ollama, ["method", "endpoint"], "endpoint", top),
+        top_models=_top(ollama, ["model"], "model", top),
+        no_endpoint=_sum(ollama.filter(pl.col("endpoint").is_null()), "requests"),
+        no_model=_sum(ollama.filter(pl.col("model").is_null()), "requests"),
+        rule_hits=_top(ollama, ["rule_id", "category"], "rule_id", None),
+        other=other.group_by("category", "method", "endpoint")
+        .agg(
+            pl.col("requests").sum(), records=pl.col("server_records").sum() + pl.col("client_records").sum()
+        )
+        .sort(["requests", "category", "endpoint"], descending=[True, False, False], nulls_last=True),
+        other_total=_sum(other, "requests"),
     )
+
+
+def _sum(frame: pl.DataFrame, column: str) -> int:
+    return int(frame.get_column(column).sum()) if frame.height else 0
 
 
 def _top(tally: pl.DataFrame, keys: list[str], required: str, limit: int | None) -> pl.DataFrame:
     counted = (
         tally.filter(pl.col(required).is_not_null())
         .group_by(keys)
-        .agg(pl.col("count").sum())
-        .sort(["count", *keys], descending=[True] + [False] * len(keys))
+        .agg(pl.col("requests").sum())
+        .sort(["requests", *keys], descending=[True] + [False] * len(keys), nulls_last=True)
     )
     return counted if limit is None else counted.head(limit)
 
 
-def suppressed_counts(tally: pl.DataFrame) -> pl.DataFrame:
-    """Suppressed occurrences counted per suppress entry, rule and category."""
+def suppressed_counts(records: pl.DataFrame) -> pl.DataFrame:
+    """Suppressed records counted per suppress entry, rule and category."""
     return (
-        tally.filter(~_COUNTED)
+        records.filter(pl.col("suppressed_by").is_not_null())
         .group_by("suppressed_by", "rule_id", "category")
-        .agg(pl.col("count").sum())
+        .agg(count=pl.len().cast(pl.Int64))
         .sort(["count", "suppressed_by", "rule_id"], descending=[True, False, False], nulls_last=True)
         .select(SUPPRESSED_COLUMNS)
     )
 
 
 def rule_coverage(tally: pl.DataFrame, rules: list[tuple[str, str]]) -> pl.DataFrame:
-    """Hits per loaded rule, given as (rule id, category) in priority order, including the rules
-    that never fired (0 hits): most hits first, then in the order given. Suppressed
-    occurrences are not hits."""
+    """Requests per loaded rule, given as (rule id, category) in priority order, including the
+    rules that never fired (0 hits): most hits first, then in the order given."""
     loaded = pl.DataFrame(
         {"rule_id": [r[0] for r in rules], "category": [r[1] for r in rules], "order": range(len(rules))},
         schema={"rule_id": pl.String, "category": pl.String, "order": pl.Int64},
     )
     hits = (
-        tally.filter(_COUNTED & pl.col("rule_id").is_not_null())
-        .group_by("rule_id")
-        .agg(hits=pl.col("count").sum())
+        tally.filter(pl.col("rule_id").is_not_null()).group_by("rule_id").agg(hits=pl.col("requests").sum())
     )
     return (
         loaded.join(hits, on="rule_id", how="left")

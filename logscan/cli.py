@@ -183,7 +183,24 @@ def main() -> None:
     default="UTC",
     show_default=True,
     metavar="ZONE",
-    help="IANA zone for timestamps written without one (GIN lines, Python asctime).",
+    help="Zone for timestamps written without one (GIN lines, Python asctime) in files whose"
+    " other lines show none: an IANA name (Europe/Berlin), UTC, local (this machine's, honouring"
+    " TZ) or an offset (+02:00).",
+)
+@click.option(
+    "--match-window",
+    default="3s",
+    show_default=True,
+    metavar="DURATION",
+    help="How far apart in time the server's and the client's records of one request may be.",
+)
+@click.option(
+    "--server-offset",
+    "server_offsets",
+    multiple=True,
+    metavar="[FILE=]OFFSET",
+    help="Clock offset of the server logs (or of one server FILE) instead of the estimated one,"
+    " as a signed duration: +2h means the server's clock runs 2 h behind the clients'. Repeatable.",
 )
 @click.option(
     "-f",
@@ -272,6 +289,8 @@ def scan(
     no_builtin_rules: bool,
     window: str,
     assume_tz: str,
+    match_window: str,
+    server_offsets: tuple[str, ...],
     output_format: str,
     table_style: str,
     report_path: str | None,
@@ -288,9 +307,14 @@ def scan(
 ) -> None:
     """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
 
-    Each 400 is counted once per log record (a line, or a line with its traceback), gets one
-    cause category from the rules, and is counted by category and time window. Compressed
-    files (.gz, .bz2, .xz, .zst) are read as they are.
+    The unit is the failed request. One request leaves several records: Ollama's access line,
+    a proxy's, the client library's access line and the exception that carries the reason. The
+    records of one request in a file are joined, and a server record is matched to the client
+    record of the same request (same endpoint, times within --match-window after each server
+    log's clock offset, estimated or given), so that it takes the client's cause. Each request
+    gets one cause category from the rules and is counted by category and time window; the
+    records per side are shown beside. Compressed files (.gz, .bz2, .xz, .zst) are read as
+    they are.
     """
     if (coverage or explain) and output_format != "table":
         _fail(
@@ -334,6 +358,8 @@ def scan(
                 format_hint=format_hint,
                 jobs=jobs,
                 keep_events=events_out is not None,
+                match_window=match_window,
+                **_server_offsets(server_offsets),
             )
             result = pipeline.run(
                 options,
@@ -543,6 +569,13 @@ def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_built
     if suggestion.skipped:
         summary += f"; {suggestion.skipped} group(s) without a stub are listed at the top of the file"
     click.echo(summary, err=True)
+
+
+def _server_offsets(given: Sequence[str]) -> dict[str, Any]:
+    """--server-offset values: OFFSET for every server file, FILE=OFFSET for one."""
+    per_file = dict(value.rsplit("=", 1) for value in given if "=" in value)
+    everywhere = [value for value in given if "=" not in value]
+    return {"server_offset": everywhere[-1] if everywhere else None, "server_offsets": per_file}
 
 
 def _check_table_style(style: str) -> str:

@@ -54,6 +54,8 @@ _MASKS: tuple[tuple[str, str], ...] = (
     # value followed by `,`/`}` (`{'message': 'unauthorized'}` keeps its message).
     (r"(\s\\?)\"([^\"\s\\<]{1,64})(\\?\")([^:,}]|$)", '${1}"<*>${3}${4}'),
     (r"(\s)'([^'\s<]{1,64})'([^:,}]|$)", "${1}'<*>'${3}"),
+    # A traceback frame's line number is no part of the message (`line 400, in run`).
+    (r"\bline \d+", "line <num>"),
     # Every occurrence here is a 400: keep that number readable, mask all others.
     (r"\b400\b", "<status400>"),
     (r"\b\d+(?:[.,]\d+)*", "<num>"),
@@ -85,6 +87,8 @@ class Cluster:
     side: str  # client, server, or mixed
     examples: list[ClusterExample] = field(default_factory=list)
     first_index: int = 0  # scan order of the first occurrence, for stable output
+    # Every record of the cluster is an access or status line: it shows a 400, not why.
+    reasonless: bool = False
 
 
 @dataclass(frozen=True)
@@ -123,9 +127,9 @@ def _later_masks(masked: pl.Expr) -> pl.Expr:
 @dataclass(frozen=True)
 class Templates:
     """Unclassified occurrences per masked template: the vectorised half of clustering, which
-    parts of a scan compute apart and ``merge_templates`` adds up."""
+    the scan computes before the rest of clustering."""
 
-    counts: pl.DataFrame  # template, count, first_index, first_seen, last_seen, sides
+    counts: pl.DataFrame  # template, count, first_index, first_seen, last_seen, sides, reasonless
     examples: pl.DataFrame  # template, index, file, line, message: the first few per template
 
 
@@ -152,26 +156,9 @@ def templates(events: pl.DataFrame, first_index: int = 0) -> Templates:
         first_seen=pl.col("timestamp").min(),
         last_seen=pl.col("timestamp").max(),
         sides=pl.col("side").unique(),
+        reasonless=pl.col("reasonless").all(),
     )
     examples = unclassified.select("template", "index", "file", "line", "message")
-    return Templates(counts, _first_examples(examples))
-
-
-def merge_templates(parts: Sequence[Templates]) -> Templates:
-    if len(parts) == 1:
-        return parts[0]
-    counts = (
-        pl.concat([part.counts for part in parts], how="vertical_relaxed")
-        .group_by("template")
-        .agg(
-            pl.col("count").sum(),
-            pl.col("first_index").min(),
-            pl.col("first_seen").min(),
-            pl.col("last_seen").max(),
-            pl.col("sides").explode().unique(),
-        )
-    )
-    examples = pl.concat([part.examples for part in parts], how="vertical_relaxed")
     return Templates(counts, _first_examples(examples))
 
 
@@ -210,6 +197,7 @@ class _Template:
     first_seen: datetime | None
     last_seen: datetime | None
     sides: list[str]
+    reasonless: bool
     examples: list[dict[str, Any]]  # index, file, line, message
 
 
@@ -270,6 +258,7 @@ def _cluster_of(group: _Group) -> Cluster:
         first_seen=min(firsts) if firsts else None,
         last_seen=max(lasts) if lasts else None,
         side=sides.pop() if len(sides) == 1 else "mixed",
+        reasonless=all(m.reasonless for m in members),
         examples=examples,
         first_index=members[0].first_index,
     )
@@ -293,7 +282,9 @@ _CATEGORY_HINTS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("invalid_model_name", re.compile(r"(?i)\bmodel\b")),
     ("server_misconfig", re.compile(r"(?i)proxy|gateway|header|\btls\b|\bssl\b|upstream|misconfig")),
 )
-FALLBACK_CATEGORY = "request_format"
+# A stub whose message names no cause gets this category and a comment asking for one: a
+# guess would turn every bare "Bad Request" into a cause.
+PLACEHOLDER_CATEGORY = "unclassified"
 
 
 @dataclass(frozen=True)
@@ -337,13 +328,15 @@ def pattern_from_template(template: str) -> str:
     return r"\s+".join(parts)
 
 
-def guess_category(template: str, categories: Iterable[str]) -> str:
+def guess_category(template: str, categories: Iterable[str]) -> str | None:
+    """A first guess at a category from the words of a template; None when no word hints at
+    one (the message says no more than "Bad Request")."""
     known = set(categories)
     text = PLACEHOLDER.sub(" ", template)
     for category, hint in _CATEGORY_HINTS:
         if category in known and hint.search(text):
             return category
-    return FALLBACK_CATEGORY if FALLBACK_CATEGORY in known else sorted(known)[0]
+    return None
 
 
 def _stub_id(template: str, taken: set[str]) -> str:
@@ -374,13 +367,18 @@ SERVER_SIDE_REASON = (
     "server-side lines: an access line carries no reason, so a rule could only guess; "
     "scan the application logs of the same time"
 )
+REASONLESS_REASON = (
+    "access or status lines: they show that a request failed, not why; log the response body"
+    ' (`{"error": ...}`) where the request is made'
+)
 
 
 def stubs_for(
     clusters: Sequence[Cluster], categories: dict[str, Category], taken_ids: set[str]
 ) -> tuple[list[Stub], list[tuple[Cluster, str]]]:
     """One stub per client-side cluster, and the clusters that get none with the reason why.
-    Server-side clusters get none: an access line carries no reason, so a rule could only guess."""
+    Server-side clusters and clusters of access or status lines get none: they carry no
+    reason, so a rule could only guess."""
     taken = set(taken_ids)
     stubs: list[Stub] = []
     skipped: list[tuple[Cluster, str]] = []
@@ -389,11 +387,21 @@ def stubs_for(
         if cluster.side == "server":
             skipped.append((cluster, SERVER_SIDE_REASON))
             continue
+        if cluster.reasonless:
+            skipped.append((cluster, REASONLESS_REASON))
+            continue
         # A pattern without a literal of a few characters would claim unrelated 400s.
         if not pattern or derive_anchors(pattern) is None or not cluster.examples:
             skipped.append((cluster, "the message has too little fixed text to build a pattern from"))
             continue
-        category = guess_category(cluster.template, [c for c in categories if c != "unclassified"])
+        choices = [c for c in categories if c != PLACEHOLDER_CATEGORY]
+        guessed = guess_category(cluster.template, choices)
+        category = guessed or PLACEHOLDER_CATEGORY
+        category_note = (
+            "guessed from the words of the message: check it"
+            if guessed
+            else f"the message names no cause: choose one of {', '.join(choices)}"
+        )
         rule_id = _stub_id(cluster.template, taken)
         example = cluster.examples[0].message.replace("\n", " ")
         title = PLACEHOLDER.sub("…", " ".join(_distinctive_tokens(cluster.template)))
@@ -404,7 +412,7 @@ def stubs_for(
             f"  # template: {cluster.template[:200]}",
             f"  - id: {rule_id}",
             f"    title: {yaml_string(title)}",
-            f"    category: {category}    # guessed from the words of the message: check it",
+            f"    category: {category}    # {category_note}",
             f"    priority: {STUB_PRIORITY}",
             "    severity: medium",
             "    match:",

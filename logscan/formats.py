@@ -10,7 +10,9 @@ in ``FORMATS`` or ``SHAPES``.
 from __future__ import annotations
 
 import re
+import zoneinfo
 from dataclasses import dataclass
+from datetime import timedelta, timezone, tzinfo
 from typing import Literal
 
 import polars as pl
@@ -498,11 +500,37 @@ STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad req
 _METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
 _METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
 _URL_PATH = r"(?:url:?\s*'?|from\s+)https?://[^\s/\"']+(/[^\s\"'?]*)"
+# The ollama-python or ollama-js client method a traceback or stack went through names the
+# endpoint it called (`File ".../ollama/_client.py", line 342, in chat`, `at Ollama.chat`).
+_CLIENT_CALL = r"(?:ollama/_client\.py\", line \d+, in |\bat Ollama\.)(\w+)"
+_CLIENT_CALL_PATHS = {
+    **{
+        name: f"/api/{name}"
+        for name in (
+            "chat",
+            "generate",
+            "embed",
+            "embeddings",
+            "pull",
+            "push",
+            "create",
+            "show",
+            "copy",
+            "delete",
+            "ps",
+        )
+    },
+    "list": "/api/tags",
+}
+# A structured log's own field for the path it called (`"endpoint": "/api/chat"`, `path=/api/chat`).
+_FIELD_PATH = r"\b(?:endpoint|path|route|url)[\"']?\s*[:=]\s*[\"']?(?:https?://[^\s/\"']+)?(/[^\s\"'?,}]*)"
 _MODEL_PATTERNS = (
     r"[\"']model[\"']\s*:\s*[\"']([^\"'\s]+)[\"']",
     # key=value: quoted, or with a tag, so that source lines such as `chat(model=model)` do not count
     r"\bmodel=(?:\"([^\"]+)\"|([\w./-]+:[\w.-]+))",
-    r"\"?([\w][\w.:/-]*)\"? does not support",
+    # A name before "does not support" only when it looks like one (quoted, or with a tag, a
+    # path or a digit), so that "raw mode does not support ..." names no model `mode`.
+    r"\"([\w][\w.:/-]*)\" does not support|\b([\w.-]*[:/\d][\w.:/-]*) does not support",
 )
 _REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
 
@@ -548,7 +576,15 @@ def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
     request = text.str.extract_groups(_METHOD_AND_PATH)
     method = request.struct.field("1")
-    endpoint = pl.coalesce(request.struct.field("2"), text.str.extract(_URL_PATH, 1))
+    client_call = text.str.extract(_CLIENT_CALL, 1).replace_strict(
+        _CLIENT_CALL_PATHS, default=None, return_dtype=pl.String
+    )
+    endpoint = pl.coalesce(
+        request.struct.field("2"),
+        text.str.extract(_URL_PATH, 1),
+        text.str.extract(_FIELD_PATH, 1),
+        client_call,
+    )
     # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
     return method, endpoint.str.strip_chars_end(":,.;)")
 
@@ -590,6 +626,30 @@ def timestamp_precision(text: pl.Expr, zone_known: pl.Expr | bool = False) -> pl
     )
 
 
+def detect_zones(lines: pl.Series, groups: pl.Series) -> dict[int, str]:
+    """For each group of lines (one file each) whose zone-less timestamps sit beside
+    timestamps with a UTC offset (GIN lines beside Ollama's slog `+02:00`), the zone those
+    lines show, when they all show the same one: `UTC` or a fixed offset such as `+02:00`.
+    Groups that show no offset, or several (a DST change), are left out."""
+    found = (
+        pl.DataFrame({"line": lines, "group": groups})
+        .filter(pl.int_range(pl.len()).over("group") < DETECTION_SAMPLE_LINES)
+        .select("group", parts=pl.col("line").str.extract_groups(_TIMESTAMP))
+        .filter(pl.col("parts").struct.field("1").is_not_null())
+        .select("group", zone=pl.col("parts").struct.field("6"))
+        .group_by("group")
+        .agg(zones=pl.col("zone").drop_nulls().unique(), zoneless=pl.col("zone").is_null().sum())
+        .filter((pl.col("zoneless") > 0) & (pl.col("zones").list.len() == 1))
+    )
+    return {group: _zone_name(zones[0]) for group, zones in found.select("group", "zones").iter_rows()}
+
+
+def _zone_name(offset: str) -> str:
+    if offset == "Z" or offset.replace(":", "") in ("+0000", "-0000"):
+        return "UTC"
+    return offset if ":" in offset else f"{offset[:3]}:{offset[3:]}"
+
+
 def parse_timestamps(texts: pl.Series, assume_tz: str, utc_rows: pl.Series | None = None) -> pl.Series:
     """The first timestamp in each text, in UTC (null where there is none). Times without a
     zone are taken in ``assume_tz``, or in UTC on ``utc_rows``. A time that a DST change makes
@@ -628,9 +688,29 @@ def parse_timestamps(texts: pl.Series, assume_tz: str, utc_rows: pl.Series | Non
     return found.scatter(undated.arg_true(), other)
 
 
+_FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
+
+
+def fixed_offset_minutes(zone: str) -> int | None:
+    """A fixed offset such as +02:00 or -0530 in minutes east of UTC; None for a zone name."""
+    found = _FIXED_OFFSET.match(zone)
+    if not found:
+        return None
+    minutes = int(found.group(2)) * 60 + int(found.group(3))
+    return -minutes if found.group(1) == "-" else minutes
+
+
+def tzinfo_of(zone: str) -> tzinfo:
+    minutes = fixed_offset_minutes(zone)
+    return timezone(timedelta(minutes=minutes)) if minutes is not None else zoneinfo.ZoneInfo(zone)
+
+
 def _localised(naive: pl.Expr, zone: str) -> pl.Expr:
     if zone == "UTC":
         return naive.dt.replace_time_zone("UTC")
+    minutes = fixed_offset_minutes(zone)
+    if minutes is not None:
+        return naive.dt.replace_time_zone("UTC") - pl.duration(minutes=minutes)
     hour = pl.duration(hours=1)
     return pl.coalesce(
         naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null"),

@@ -16,11 +16,13 @@ from tabulate import tabulate as _tabulate
 
 from logscan import sanitize
 from logscan.aggregate import WINDOW_COLUMNS
+from logscan.requests import ClockOffset
 from logscan.results import FormatSurvey, ScanResult
 
 EVENT_COLUMNS = (
     "file", "line", "end_line", "timestamp", "side", "status", "method", "endpoint", "model",
-    "category", "rule_id", "client", "format", "message",
+    "category", "rule_id", "client", "format", "message", "request_id", "attribution",
+    "matched_file", "matched_line",
 )  # fmt: skip
 _ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 _NO_TIMESTAMP = "no timestamp"
@@ -61,8 +63,10 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
     summary = result.summary
     style = options.table_style
     out: list[str] = [
-        f"logscan: {_plural(summary.total, 'HTTP 400')} in {_plural(len(result.files), 'file')}"
-        f" ({_plural(result.lines, 'line')} read); times in UTC, window {result.window}",
+        f"logscan: {_plural(summary.total, 'request')} failed with HTTP 400, seen in"
+        f" {_plural(summary.records, 'record')} ({summary.server_records:,} server,"
+        f" {summary.client_records:,} client); {_plural(len(result.files), 'file')},"
+        f" {_plural(result.lines, 'line')} read; times in UTC, window {result.window}",
         "",
     ]
     if summary.total:
@@ -71,7 +75,10 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
             out += _explain_section(result)
         out += _windows_section(result, style)
         out += _top_section(result, style)
+        out += _unmatched_section(result, style)
         out += _clusters_section(result)
+    out += _other_section(result, style)
+    out += _offsets_section(result)
     out += _suppressed_section(result, style)
     if options.coverage:
         out += _coverage_section(result, style)
@@ -89,25 +96,35 @@ def _causes_section(result: ScanResult, style: str) -> list[str]:
             if row["category"] in result.categories
             else row["category"],
             row["category"],
-            row["total"],
+            row["requests"],
             f"{row['share']:.1%}",
-            row["server"],
-            row["client"],
+            row["server_records"],
+            row["client_records"],
             _when(row["first_seen"]),
             _when(row["last_seen"]),
         ]
         for row in summary.by_category.iter_rows(named=True)
     ]
-    server = sum(row[4] for row in rows)
-    rows.append(["Total", "", summary.total, "100.0%", server, summary.total - server, "", ""])
-    headers = ["cause", "category", "400s", "share", "server", "client", "first seen", "last seen"]
+    rows.append(
+        ["Total", "", summary.total, "100.0%", summary.server_records, summary.client_records, "", ""]
+    )
+    headers = [
+        "cause",
+        "category",
+        "requests",
+        "share",
+        "server records",
+        "client records",
+        "first seen",
+        "last seen",
+    ]
     fixes = [
         f"  {row['category']}: {result.categories[row['category']].remediation}"
         for row in summary.by_category.iter_rows(named=True)
         if row["category"] in result.categories and result.categories[row["category"]].remediation
     ]
     return [
-        "Causes",
+        "Causes (failed requests; the records each left in server and client logs)",
         tabulate(rows, headers=headers, tablefmt=style, colalign=_align(headers, 2)),
         "",
         "What to do",
@@ -125,8 +142,8 @@ def _windows_section(result: ScanResult, style: str) -> list[str]:
     categories = result.summary.by_category.get_column("category").to_list()
     wide = (
         windows.group_by("window_start", "category")
-        .agg(pl.col("count").sum())
-        .pivot(on="category", index="window_start", values="count")
+        .agg(pl.col("requests").sum())
+        .pivot(on="category", index="window_start", values="requests")
         .sort("window_start", nulls_last=True)
         .fill_null(0)
     )
@@ -137,28 +154,134 @@ def _windows_section(result: ScanResult, style: str) -> list[str]:
         rows.append([label, *counts, sum(counts)])
     headers = ["window start", *categories, "total"]
     return [
-        f"400s per {result.window} window",
+        f"Failed requests per {result.window} window",
         tabulate(rows, headers=headers, tablefmt=style, colalign=_align(headers, 1)),
         "",
     ]
 
 
 def _top_section(result: ScanResult, style: str) -> list[str]:
+    summary = result.summary
     out: list[str] = []
     endpoints = [
-        [f"{row['method'] or ''} {row['endpoint']}".strip(), row["count"]]
-        for row in result.summary.top_endpoints.iter_rows(named=True)
+        [f"{row['method'] or ''} {row['endpoint']}".strip(), row["requests"]]
+        for row in summary.top_endpoints.iter_rows(named=True)
     ]
-    models = [[row["model"], row["count"]] for row in result.summary.top_models.iter_rows(named=True)]
+    models = [[row["model"], row["requests"]] for row in summary.top_models.iter_rows(named=True)]
     if endpoints:
         out += [
-            "Top endpoints",
-            tabulate(endpoints, headers=["endpoint", "400s"], tablefmt=style),
+            "Top endpoints" + _showed_none(summary.no_endpoint),
+            tabulate(endpoints, headers=["endpoint", "requests"], tablefmt=style),
             "",
         ]
     if models:
-        out += ["Top models", tabulate(models, headers=["model", "400s"], tablefmt=style), ""]
+        out += [
+            "Top models" + _showed_none(summary.no_model),
+            tabulate(models, headers=["model", "requests"], tablefmt=style),
+            "",
+        ]
     return out
+
+
+def _showed_none(count: int) -> str:
+    return f" ({_plural(count, 'request')} showed none)" if count else ""
+
+
+def _unmatched_section(result: ScanResult, style: str) -> list[str]:
+    """Server 400s that no client record explains, per endpoint and client address: whose
+    application logs to collect next."""
+    unmatched = result.unmatched_server
+    if unmatched.is_empty():
+        return []
+    rows = [
+        [
+            row["endpoint"] or "-",
+            row["address"] or "-",
+            row["count"],
+            _latency(row["latency"]),
+            row["hint"] or "",
+        ]
+        for row in unmatched.sort(["count", "endpoint"], descending=[True, False], nulls_last=True).iter_rows(
+            named=True
+        )
+    ]
+    headers = ["endpoint", "client address", "requests", "latency", "hint (not a cause)"]
+    return [
+        "Server 400s no client record explains (collect the logs of these clients to learn why)",
+        tabulate(rows, headers=headers, tablefmt=style, colalign=("left", "left", "right", "right", "left")),
+        "",
+    ]
+
+
+def _latency(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f}µs"
+    if seconds < 1:
+        return f"{seconds * 1e3:.1f}ms"
+    return f"{seconds:.2f}s"
+
+
+def _other_section(result: ScanResult, style: str) -> list[str]:
+    summary = result.summary
+    if not summary.other_total:
+        return []
+    rows = [
+        [f"{row['method'] or ''} {row['endpoint'] or '-'}".strip(), row["category"], row["requests"]]
+        for row in summary.other.iter_rows(named=True)
+    ]
+    return [
+        f"Other 400s: {_plural(summary.other_total, 'request')} that nothing shows reached Ollama"
+        " (the applications answered them themselves); in none of the counts above",
+        tabulate(
+            rows,
+            headers=["endpoint", "category", "requests"],
+            tablefmt=style,
+            colalign=_align(["", "", ""], 2),
+        ),
+        "",
+    ]
+
+
+def _offsets_section(result: ScanResult) -> list[str]:
+    if not result.offsets:
+        return []
+    lines = ["Clock offsets (applied to the server files' times before matching)"]
+    for offset in result.offsets:
+        lines.append(f"  {_offset_sentence(offset)}")
+    return [*lines, ""]
+
+
+def _offset_sentence(offset: ClockOffset) -> str:
+    seconds = offset.offset.total_seconds()
+    if offset.given:
+        return f"{offset.server_file}: {_signed_span(seconds)}, as given with --server-offset"
+    if offset.reference_file is None:
+        return f"{offset.server_file}: no offset estimated (too few requests matched without ambiguity)"
+    if not seconds:
+        pairs = _plural(offset.pairs, "pair")
+        return f"{offset.server_file} runs in step with {offset.reference_file}, from {pairs}"
+    direction = "behind" if seconds > 0 else "ahead of"
+    return (
+        f"{offset.server_file} runs {_span(abs(seconds))} {direction} {offset.reference_file},"
+        f" from {_plural(offset.pairs, 'pair')}"
+    )
+
+
+def _span(seconds: float) -> str:
+    whole = round(seconds)
+    hours, rest = divmod(whole, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours} h {minutes:02d} m {secs:02d} s"
+    if minutes:
+        return f"{minutes} m {secs:02d} s"
+    return f"{seconds:.1f} s" if seconds < 10 else f"{secs} s"
+
+
+def _signed_span(seconds: float) -> str:
+    return ("-" if seconds < 0 else "+") + _span(abs(seconds))
 
 
 def _input_section(result: ScanResult, style: str) -> list[str]:
@@ -174,7 +297,7 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
         ]
         for report in result.files
     ]
-    headers = ["file", "format", "compressed", "lines", "records", "400s", "problem"]
+    headers = ["file", "format", "compressed", "lines", "records", "400 records", "problem"]
     return [
         "Input",
         tabulate(
@@ -194,20 +317,15 @@ def _notes(result: ScanResult) -> list[str]:
         share = summary.classified / summary.total
         fired = result.coverage.filter(pl.col("hits") > 0).height
         notes.append(
-            f"- Explained by a rule: {summary.classified:,} of {summary.total:,} ({share:.1%};"
-            f" {result.rules_loaded} rules loaded, {fired} fired). Unclassified:"
+            f"- Explained by a rule: {summary.classified:,} of {_plural(summary.total, 'request')}"
+            f" ({share:.1%}; {result.rules_loaded} rules loaded, {fired} fired). Unclassified:"
             f" {summary.total - summary.classified:,}."
         )
-        if summary.server_unclassified == 1:
-            notes.append(
-                "- 1 unclassified 400 is a server access line: Ollama sends the reason to the client,"
-                " so look for it in the application logs of the same time."
-            )
-        elif summary.server_unclassified:
-            notes.append(
-                f"- {summary.server_unclassified:,} unclassified 400s are server access lines: Ollama"
-                " sends the reason to the client, so look for it in the application logs of the same time."
-            )
+        notes.append(
+            f"- A request is one failed HTTP request: the records it left (Ollama's access line, a"
+            f" proxy's, the client's access line and the exception with the reason) count once."
+            f" {_join_note(result)}"
+        )
     if result.suppressed_total:
         notes.append(
             f"- {_plural(result.suppressed_total, '400')} suppressed by rule files: counted under"
@@ -216,7 +334,7 @@ def _notes(result: ScanResult) -> list[str]:
     notes += [f"- Slow rule: {timeout}." for timeout in result.regex_timeouts]
     if summary.untimed:
         notes.append(
-            f"- {_plural(summary.untimed, '400')} carry no timestamp: they are in the totals and"
+            f"- {_plural(summary.untimed, 'request')} carry no timestamp: they are in the totals and"
             f" in the '{_NO_TIMESTAMP}' row."
         )
     if result.excluded.outside or result.excluded.untimed:
@@ -240,6 +358,20 @@ def _notes(result: ScanResult) -> list[str]:
             f"- {_plural(len(result.unreadable), 'file')} could not be read completely; see 'problem' above."
         )
     return ["Notes", *notes] if notes else []
+
+
+def _join_note(result: ScanResult) -> str:
+    stats = result.join_stats
+    parts = [
+        f"{_plural(stats.stitched_records, 'record')} joined to another of the same file",
+        f"{_plural(stats.joined_pairs, 'server record')} matched to a client record",
+    ]
+    if stats.ambiguous_pairs:
+        parts.append(
+            f"{_plural(stats.ambiguous_pairs, 'server record')} matched only ambiguously (several"
+            " candidates in the match window): counted with a request, not given its cause"
+        )
+    return "; ".join(parts) + "."
 
 
 def _explain_section(result: ScanResult) -> list[str]:
@@ -287,7 +419,7 @@ def _clusters_section(result: ScanResult) -> list[str]:
         f"top {len(shown)} of {len(clusters)}" if len(clusters) > len(shown) else _plural(len(shown), "group")
     )
     out = [
-        f"Unclassified 400s by message ({which};"
+        f"Unclassified requests by message ({which};"
         " `logscan rules suggest PATH...` drafts rules for the client-side ones)"
     ]
     for cluster in shown:
@@ -401,10 +533,14 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         return _iso(frame, datetimes).to_dicts()
 
     document = {
-        "total_400s": summary.total,
+        # Failed requests (the headline); the records they left per side; 400s that did not
+        # reach Ollama, counted apart.
+        "requests": summary.total,
+        "records": {"server": summary.server_records, "client": summary.client_records},
         "classified": summary.classified,
         "unclassified": summary.total - summary.classified,
         "untimed": summary.untimed,
+        "other_400s": {"requests": summary.other_total, "entries": records(summary.other)},
         "window": result.window,
         "assume_tz": result.assume_tz,
         "lines_read": result.lines,
@@ -425,7 +561,21 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "windows": records(summary.windows),
         "top_endpoints": records(summary.top_endpoints),
         "top_models": records(summary.top_models),
+        "no_endpoint": summary.no_endpoint,
+        "no_model": summary.no_model,
         "rule_hits": records(summary.rule_hits),
+        "clock_offsets": [
+            {
+                "server_file": offset.server_file,
+                "reference_file": offset.reference_file,
+                "offset_seconds": offset.offset.total_seconds(),
+                "pairs": offset.pairs,
+                "given": offset.given,
+            }
+            for offset in result.offsets
+        ],
+        "join": result.join_stats.__dict__,
+        "unmatched_server": records(result.unmatched_server),
         "coverage": _coverage_document(result),
         "suppressed": {"total": result.suppressed_total, "entries": records(result.suppressed)},
         "clusters": _clusters_document(result),
@@ -440,7 +590,9 @@ def write_events_csv(result: ScanResult, stream: BinaryIO, options: RenderOption
     any size writes them in bounded memory."""
     if result.events is None:
         raise ValueError("the scan was run without keeping its events")
-    rows = result.events.select(EVENT_COLUMNS).with_columns(pl.col("timestamp").dt.strftime(_ISO_UTC))
+    rows = result.events.select(
+        *EVENT_COLUMNS[:9], pl.col("final_category").alias("category"), *EVENT_COLUMNS[10:]
+    ).with_columns(pl.col("timestamp").dt.strftime(_ISO_UTC))
     _formula_safe(rows, options.raw_csv).sink_csv(stream)
 
 

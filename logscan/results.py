@@ -9,6 +9,7 @@ import polars as pl
 from logscan.aggregate import COVERAGE_COLUMNS, SUPPRESSED_COLUMNS, Summary
 from logscan.classify import RegexTimeout
 from logscan.cluster import Clusters
+from logscan.requests import ClockOffset, JoinStats
 from logscan.rules import Category, Rule
 
 
@@ -18,6 +19,9 @@ class FileReport:
     format: str = "-"
     envelopes: str = ""  # e.g. "compose+docker-timestamps", outermost first
     compression: str = "none"
+    # The zone its zone-less times were read in, when its other lines showed one (else the
+    # --assume-tz zone applies).
+    zone: str | None = None
     bytes: int = 0  # decompressed bytes read
     lines: int = 0
     records: int = 0
@@ -42,10 +46,12 @@ class TimeExclusions:
 
 @dataclass
 class ScanResult:
-    # Every occurrence counted, in scan order (read lazily: it may wait on disk); None when
-    # the scan was asked not to keep them.
+    # Every 400 record, in scan order, with the request it belongs to (read lazily: it may
+    # wait on disk); None when the scan was asked not to keep them.
     events: pl.LazyFrame | None
     summary: Summary
+    # The requests counted per window, category, rule, endpoint and model (aggregate.tally).
+    tally: pl.DataFrame
     files: list[FileReport]
     categories: dict[str, Category]
     window: str
@@ -58,6 +64,11 @@ class ScanResult:
     clusters: Clusters = field(default_factory=lambda: Clusters([]))
     regex_timeouts: list[RegexTimeout] = field(default_factory=list)
     excluded: TimeExclusions = TimeExclusions()
+    # Clock offsets of server files, estimated from the requests matched across files or given.
+    offsets: list[ClockOffset] = field(default_factory=list)
+    join_stats: JoinStats = field(default_factory=JoinStats)
+    # Server 400s no client record explains, per endpoint and client address.
+    unmatched_server: pl.DataFrame = field(default_factory=pl.DataFrame)
 
     @property
     def rules_loaded(self) -> int:

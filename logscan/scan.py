@@ -11,15 +11,15 @@ import re
 import uuid
 import zoneinfo
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 
-from logscan import aggregate, classify, cluster, formats, rules, sources, workers
+from logscan import aggregate, classify, cluster, fields, formats, requests, rules, sources, workers
 from logscan.errors import UsageError
 from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
@@ -37,10 +37,13 @@ MERGE_EVERY = 16
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
+MAX_REASON_CHARS = 300
 # Lines of a record's text that rules see besides its hit lines (a wrapped message goes on
 # in lines without any hit).
 MAX_RECORD_TEXT_LINES = 50
 MAX_TRAILING_BLANK_LINES = 20
+# Ollama's server log writes GIN lines in local time without a zone beside slog lines with one.
+ZONE_FROM_FILE_FORMAT = "ollama-server"
 _DURATION = re.compile(r"^(?:\d+(?:ns|us|ms|s|m|h|d|w|mo|q|y))+$")
 
 
@@ -62,6 +65,12 @@ class ScanOptions:
     until: str | None = None
     # Keep every occurrence in the result (``ScanResult.events``), not only the summaries.
     keep_events: bool = True
+    # How far apart the client's and the server's records of one request may be (--match-window).
+    match_window: str = "3s"
+    # Clock offsets of server files given by the user instead of estimated: one for every
+    # server file, and per file name (signed durations such as -2h or +7203s).
+    server_offset: str | None = None
+    server_offsets: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -91,23 +100,59 @@ def time_bound(text: str, assume_tz: str, option: str, now: datetime | None = No
             " nor a span back from now (30m, 24h, 7d)"
         ) from error
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=zoneinfo.ZoneInfo(assume_tz))
+        moment = moment.replace(tzinfo=formats.tzinfo_of(assume_tz))
     return moment.astimezone(UTC)
 
 
-def validate(options: ScanOptions) -> None:
+def validate(options: ScanOptions) -> ScanOptions:
+    """Check the options; return them with the time zone resolved (``local``, ``utc``...)."""
     if options.format_hint is not None and options.format_hint not in formats.FORMATS_BY_ID:
         known = ", ".join(formats.FORMATS_BY_ID)
         raise UsageError(f"--format-hint '{options.format_hint}' is not a format; use one of: {known}")
     if not _DURATION.match(options.window):
         raise UsageError(f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w")
-    try:
-        zoneinfo.ZoneInfo(options.assume_tz)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
-        raise UsageError(f"--assume-tz '{options.assume_tz}' is not a known time zone") from error
+    options = replace(options, assume_tz=resolve_zone(options.assume_tz))
     for option, value in (("--since", options.since), ("--until", options.until)):
         if value is not None:
             time_bound(value, options.assume_tz, option)
+    if not _SIGNED_DURATION.match(options.match_window) or options.match_window.startswith("-"):
+        raise UsageError(f"--match-window '{options.match_window}' is not a duration such as 3s or 1500ms")
+    for offset in [options.server_offset, *options.server_offsets.values()]:
+        if offset is not None and not _SIGNED_DURATION.match(offset):
+            raise UsageError(f"--server-offset '{offset}' is not a signed duration such as -2h, +7203s or 0")
+    return options
+
+
+_SIGNED_DURATION = re.compile(r"^[+-]?(?:0|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)$")
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
+_PART_SECONDS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _timedelta(text: str) -> timedelta:
+    """A signed duration (checked by validate) as a timedelta."""
+    seconds = sum(float(amount) * _PART_SECONDS[unit] for amount, unit in _DURATION_PART.findall(text))
+    return timedelta(seconds=-seconds if text.startswith("-") else seconds)
+
+
+def resolve_zone(text: str) -> str:
+    """--assume-tz as a zone Polars knows: an IANA name, ``UTC`` in any case, ``local`` (the
+    machine's zone, honouring TZ), or a fixed offset such as +02:00."""
+    if text.lower() == "utc":
+        return "UTC"
+    if text.lower() == "local":
+        import tzlocal  # noqa: PLC0415
+
+        return tzlocal.get_localzone_name() or "UTC"
+    if formats.fixed_offset_minutes(text) is not None:
+        return text
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
+        raise UsageError(
+            f"--assume-tz '{text}' is not a known time zone (an IANA name such as Europe/Berlin,"
+            " UTC, local, or an offset such as +02:00)"
+        ) from error
+    return text
 
 
 @dataclass(frozen=True)
@@ -137,13 +182,11 @@ class _Settings:
 @dataclass
 class _Partial:
     """What scanning some sources gives, in forms that add up across parts of a scan: per-file
-    figures, a tally, the templates of the unclassified 400s, and, when they are kept, the
-    occurrences themselves (in memory, or spilled to Arrow IPC files)."""
+    figures and the 400 records found (in memory, or spilled to Arrow IPC files), which the
+    requests stage joins once every part is in."""
 
     reports: list[FileReport]
-    tally: pl.DataFrame
-    templates: cluster.Templates
-    counted: int  # occurrences inside the time bounds and not suppressed
+    counted: int  # records inside the time bounds and not suppressed
     excluded: TimeExclusions
     timeouts: list[classify.RegexTimeout]
     events: list[pl.DataFrame | Path]
@@ -162,7 +205,7 @@ def run(
     the result's ``events`` reads them from it. Large inputs are scanned by worker processes:
     those of ``pool`` (see workers.start), or ones started here. Given a ``ruleset``, the scan
     runs in this process, since workers load the rules from the options."""
-    validate(options)
+    options = validate(options)
     if sources_list is None:
         sources_list = sources.expand(options.paths)
     settings = _Settings(options, _TimeBounds.of(options), spill_dir)
@@ -182,20 +225,82 @@ def run(
         load_rules()
         found = _scan(loaded[0], settings, sources_list, on_progress)
         events = _event_frames(found.events)
-    ruleset = loaded[0]
+    return _finish(found, events, loaded[0], options)
+
+
+# What the requests stage reads of each 400 record (the message text stays on disk).
+_JOIN_COLUMNS = (
+    "key", "file", "record_no", "line", "timestamp", "side", "kind", "reasonless", "endpoint", "method",
+    "model", "client", "address", "user_agent", "latency", "category", "rule_id", "reason", "ollama",
+)  # fmt: skip
+_LINK_COLUMNS = ("key", "request_id", "final_category", "attribution", "matched_key", "corrected_timestamp")
+
+
+def _finish(
+    found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions
+) -> ScanResult:
+    """Join the records of each failed request, and sum the requests up."""
+    keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
+    counted = keyed.filter(pl.col("suppressed_by").is_null())
+    joined = requests.join(counted.select(_JOIN_COLUMNS).collect(), _join_options(options))
+    sides = joined.records.group_by("request_id").agg(
+        server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
+        client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
+    )
+    tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window)
+    links = joined.records.select(_LINK_COLUMNS).join(
+        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
+        on="request_id",
+        how="left",
+    )
+    matched = links.select(matched_key="key").join(
+        keyed.select(matched_key="key", matched_file="file", matched_line="line").collect(), on="matched_key"
+    )
+    linked_events = keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
+        matched.lazy(), on="matched_key", how="left", maintain_order="left"
+    )
     return ScanResult(
-        events=events if options.keep_events else None,
-        summary=aggregate.summarize(found.tally, options.window, list(ruleset.categories), options.top),
+        events=linked_events if options.keep_events else None,
+        summary=aggregate.summarize(tally, options.window, list(ruleset.categories), options.top),
+        tally=tally,
         files=found.reports,
         categories=ruleset.categories,
         window=options.window,
         assume_tz=options.assume_tz,
         excluded=found.excluded,
         rules=ruleset.rules,
-        suppressed=aggregate.suppressed_counts(found.tally),
-        coverage=aggregate.rule_coverage(found.tally, [(rule.id, rule.category) for rule in ruleset.rules]),
-        clusters=cluster.cluster_templates(found.templates),
+        suppressed=aggregate.suppressed_counts(
+            keyed.filter(pl.col("suppressed_by").is_not_null())
+            .select("suppressed_by", "rule_id", "category")
+            .collect()
+        ),
+        coverage=aggregate.rule_coverage(tally, [(rule.id, rule.category) for rule in ruleset.rules]),
+        clusters=_unclassified_clusters(joined, keyed),
         regex_timeouts=found.timeouts,
+        offsets=joined.offsets,
+        join_stats=joined.stats,
+        unmatched_server=requests.unmatched_server(joined),
+    )
+
+
+def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> cluster.Clusters:
+    """The unexplained requests of Ollama's, grouped by the message of the record that stands
+    for each (the one that carries a reason, if any)."""
+    unexplained = joined.requests.filter(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED))
+    representatives = (
+        keyed.join(unexplained.select(key="representative_key").lazy(), on="key", how="semi")
+        .sort("key")
+        .with_columns(rule_id=pl.lit(None, pl.String))
+        .collect()
+    )
+    return cluster.cluster_templates(cluster.templates(representatives))
+
+
+def _join_options(options: ScanOptions) -> requests.JoinOptions:
+    return requests.JoinOptions(
+        match_window=_timedelta(options.match_window),
+        server_offsets={name: _timedelta(offset) for name, offset in options.server_offsets.items()},
+        default_server_offset=_timedelta(options.server_offset) if options.server_offset else None,
     )
 
 
@@ -210,15 +315,11 @@ def _scan(
     pipeline = _Pipeline(ruleset, options)
     found = _Partial(
         reports=[FileReport(source.name) for source in sources_list],
-        tally=aggregate.empty_tally(),
-        templates=cluster.templates(aggregate.empty_events()),
         counted=0,
         excluded=TimeExclusions(),
         timeouts=[],
         events=[],
     )
-    tallies: list[pl.DataFrame] = []
-    templates: list[cluster.Templates] = []
     # Lines of several sources are classified together, a block's worth at a time, so that
     # many small files cost about what one large file does.
     batch: list[pl.DataFrame] = []
@@ -230,21 +331,10 @@ def _scan(
     def add(events: pl.DataFrame) -> None:
         events, excluded = _within_time_bounds(events, settings.bounds)
         found.excluded = found.excluded + excluded
-        tallies.append(aggregate.tally(events, options.window))
-        counted = events.filter(pl.col("suppressed_by").is_null())
-        templates.append(cluster.templates(counted, first_index=found.counted))
-        found.counted += counted.height
-        if options.keep_events and not counted.is_empty():
+        found.counted += events.filter(pl.col("suppressed_by").is_null()).height
+        if not events.is_empty():
             spill_dir = settings.spill_dir
-            found.events.append(_spill(counted, spill_dir) if spill_dir else counted)
-        if len(tallies) >= MERGE_EVERY:
-            merge()
-
-    def merge() -> None:
-        found.tally = aggregate.merge_tallies([found.tally, *tallies])
-        found.templates = cluster.merge_templates([found.templates, *templates])
-        tallies.clear()
-        templates.clear()
+            found.events.append(_spill(events, spill_dir) if spill_dir else events)
 
     def flush(*, last: bool = False) -> None:
         nonlocal batch, pending, pending_records
@@ -279,7 +369,6 @@ def _scan(
         if on_progress:
             on_progress(Progress(indexes[-1] + 1, len(sources_list), bytes_read, found.counted, name))
     flush(last=True)
-    merge()
     found.timeouts = pipeline.regex_guard.reports
     return found
 
@@ -419,36 +508,31 @@ def _scan_in_parallel(
 
     reports = [FileReport(source.name) for source in sources_list]
     lines_before: dict[int, int] = {}
+    records_before: dict[int, int] = {}
     counted = 0
     excluded = TimeExclusions()
     event_frames: list[pl.LazyFrame] = []
-    templates: list[cluster.Templates] = []
     timeouts: dict[str, classify.RegexTimeout] = {}
     for number, task in enumerate(tasks):
         part = results[number]
         events = _event_frames(part.events)
-        examples = part.templates.examples.with_columns(pl.col("index") + counted)
         for index, part_number, part_report in zip(
             task.indexes, task.part_numbers, part.reports, strict=True
         ):
             offset = lines_before.get(index, 0)
             if part_number:
                 events = _shift_lines(events, part_report.name, offset, ("line", "end_line"))
-                examples = _shift_lines(examples.lazy(), part_report.name, offset, ("line",)).collect()
+                events = _shift_lines(events, part_report.name, records_before.get(index, 0), ("record_no",))
             lines_before[index] = offset + part_report.lines
+            records_before[index] = records_before.get(index, 0) + part_report.records
             _add_part(reports[index], part_report, first=part_number == 0)
         event_frames.append(events)
-        templates.append(
-            cluster.Templates(part.templates.counts.with_columns(pl.col("first_index") + counted), examples)
-        )
         counted += part.counted
         excluded = excluded + part.excluded
         for timeout in part.timeouts:
             timeouts.setdefault(timeout.where, timeout)
     found = _Partial(
         reports=reports,
-        tally=aggregate.merge_tallies([part.tally for part in results.values()]),
-        templates=cluster.merge_templates(templates),
         counted=counted,
         excluded=excluded,
         timeouts=list(timeouts.values()),
@@ -500,6 +584,8 @@ class _Pipeline:
         self.relevant_anchors = "|".join(["400", *ruleset.implied_anchors])
         # Each source's format, by the source's index in the scan (a line only carries that).
         self.source_formats: dict[int, str] = {}
+        # The zone of each source's zone-less times, where its other lines show one.
+        self.source_zones: dict[int, str] = {}
 
     def prepare(self, source: sources.Source, index: int, report: FileReport) -> Iterator[pl.DataFrame]:
         """Yield ``source``'s lines, peeled of envelopes and marked where records start, in
@@ -517,6 +603,8 @@ class _Pipeline:
                 if layout is None:
                     layout = _detect_layout(source, lines, self.options.format_hint, report)
                     self.source_formats[index] = layout.format.id
+                    if layout.zone:
+                        self.source_zones[index] = layout.zone
                 # Series, not expressions: a query costs a tenth of a millisecond, many times
                 # over when the files are small.
                 first, rows = block.first_line, lines.len()
@@ -537,15 +625,21 @@ class _Pipeline:
                 cut = _open_record_start(starts)
                 carried = frame.slice(cut) if cut < frame.height else None
                 carried_starts = starts.slice(cut)
+                chunk = frame.slice(0, cut).with_columns(
+                    starts=starts.slice(0, cut), record_base=_constant(report.records, cut)
+                )
                 report.records += int(starts.slice(0, cut).sum())
-                yield frame.slice(0, cut).with_columns(starts=starts.slice(0, cut))
+                yield chunk
         except sources.SourceReadError as error:
             report.error = error.reason
         if carried is not None:
             # The end of the input ends the last record: its starts, found with the lines
             # above for context, stand.
+            chunk = carried.with_columns(
+                starts=carried_starts, record_base=_constant(report.records, carried.height)
+            )
             report.records += int(carried_starts.sum())
-            yield carried.with_columns(starts=carried_starts)
+            yield chunk
 
     def prepare_small(
         self, entries: Sequence[tuple[int, sources.Source, FileReport]]
@@ -614,6 +708,9 @@ class _Pipeline:
         )
         for index, fmt in detected.items():
             reports[index].format = self.source_formats[index] = fmt.id
+        for index, zone in formats.detect_zones(lines, source).items():
+            if detected[index].id == ZONE_FROM_FILE_FORMAT:
+                self.source_zones[index] = reports[index].zone = zone
         loose_files = {index: fmt.loose_records for index, fmt in detected.items()}
         loose = source.replace_strict(loose_files, return_dtype=pl.Boolean)
         starts, unknown_rows = formats.record_starts_of_files(
@@ -630,6 +727,7 @@ class _Pipeline:
             lineno="lineno",
             source="source",
             starts=starts,
+            record_base=_constant(0, frame.height),
         )
 
     def candidates(self, frame: pl.DataFrame) -> pl.DataFrame:
@@ -650,18 +748,31 @@ class _Pipeline:
         # used twice is evaluated twice.
         side, client = formats.side_and_client(pl.col("shape"), default_side)
         method, endpoint = formats.method_and_endpoint(pl.col("text"))
-        records = records.with_columns(
-            text=formats.strip_ansi(pl.col("text")),
-            message=formats.strip_ansi(pl.col("message")),
-            shape=formats.shape_expr(pl.col("text")),
-        ).with_columns(
-            status=formats.status_expr(pl.col("text")),
-            side=side,
-            client=client,
-            method=method,
-            endpoint=endpoint,
-            model=formats.model_expr(pl.col("message"), pl.col("text")),
-            timestamp=_record_timestamp(records, self.options.assume_tz),
+        shape_names = {number: shape.name for number, shape in enumerate(formats.SHAPES)}
+        text = pl.col("text")
+        records = (
+            records.with_columns(
+                text=formats.strip_ansi(text),
+                message=formats.strip_ansi(pl.col("message")),
+                shape=formats.shape_expr(text),
+            )
+            .with_columns(
+                status=formats.status_expr(text),
+                side=fields.side_of(text, side),
+                client=client,
+                method=method,
+                endpoint=fields.normalised_endpoint(endpoint),
+                model=fields.normalised_model(formats.model_expr(pl.col("message"), text)),
+                timestamp=_record_timestamp(records, self.source_zones, self.options.assume_tz),
+                kind=fields.kind_expr(
+                    text, pl.col("shape").replace_strict(shape_names, default=None, return_dtype=pl.String)
+                ),
+                reasonless=fields.reasonless_expr(text),
+                address=fields.address_expr(text),
+                user_agent=fields.user_agent_expr(text),
+                latency=fields.latency_expr(text),
+            )
+            .with_columns(method=fields.default_method(pl.col("method"), pl.col("endpoint")))
         )
         events = classify.classify(records, self.ruleset, self.regex_guard)
         counted = events.filter(pl.col("suppressed_by").is_null()).get_column("source").value_counts()
@@ -670,18 +781,28 @@ class _Pipeline:
         names = pl.Series([report.name for report in reports], dtype=pl.String)
         return events.select(
             file=pl.lit(names).gather(pl.col("source")),
+            record_no="record_no",
             line="line",
             end_line="end_line",
             timestamp="timestamp",
             side="side",
+            kind="kind",
             status="status",
             method="method",
             endpoint="endpoint",
             model="model",
             client=pl.when(pl.col("side") == "client").then("client"),
+            address="address",
+            user_agent="user_agent",
+            latency="latency",
             format="format",
             category="category",
             rule_id="rule_id",
+            reasonless="reasonless",
+            reason=fields.reason_expr(pl.col("message"), pl.col("reasonless")).str.slice(0, MAX_REASON_CHARS),
+            ollama=fields.ollama_evidence(
+                text, pl.col("kind"), pl.col("endpoint"), pl.col("client"), pl.col("rule_id")
+            ),
             message=pl.col("message").str.slice(0, MAX_MESSAGE_CHARS),
             suppressed_by="suppressed_by",
         )
@@ -697,6 +818,7 @@ class _Layout:
     envelopes: tuple[formats.Envelope, ...]
     format: formats.FileFormat
     journal_year: formats.JournalYear
+    zone: str | None  # of the zone-less times, where the file's other lines show one
 
 
 def _detect_layout(
@@ -709,9 +831,14 @@ def _detect_layout(
     first_month = formats.first_journal_month(sample, envelopes)
     # Only journald's short prefix lacks a year.
     year = _year_hint(source, inner, first_month) if first_month is not None else 0
+    # Only a file of one program's lines says what zone its zone-less lines are in: in logs
+    # pasted together from several machines, one part's offset says nothing of another's.
+    single_source = fmt.id == ZONE_FROM_FILE_FORMAT and not envelopes
+    zone = formats.detect_zones(inner, _constant(0, inner.len())).get(0) if single_source else None
     report.format = fmt.id
     report.envelopes = "+".join(e.id for e in envelopes)
-    return _Layout(envelopes, fmt, formats.JournalYear(year))
+    report.zone = zone
+    return _Layout(envelopes, fmt, formats.JournalYear(year), zone)
 
 
 def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int | None) -> int:
@@ -730,10 +857,26 @@ def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int 
     return last_written.year - started_last_year
 
 
-def _record_timestamp(records: pl.DataFrame, assume_tz: str) -> pl.Series:
+def _record_timestamp(records: pl.DataFrame, zones: dict[int, str], assume_tz: str) -> pl.Series:
     """The record's most precise timestamp: that of its first line, or that of the envelope
-    around it. Zone-less times inside a container are UTC; elsewhere they are in assume_tz.
-    (Timestamp parsing is the costliest field: envelope times are parsed only where they win.)"""
+    around it. Zone-less times inside a container are UTC; elsewhere they are in the zone of
+    their source (``zones``, by source index: the one the file's other lines show), else in
+    assume_tz."""
+    zone_of_record = records.get_column("source").replace_strict(
+        zones, default=assume_tz, return_dtype=pl.String
+    )
+    distinct = zone_of_record.unique().to_list()
+    if len(distinct) == 1:
+        return _timestamps_in_zone(records, distinct[0])
+    found = pl.Series("timestamp", [None] * records.height, dtype=pl.Datetime("us", "UTC"))
+    for zone in distinct:
+        rows = (zone_of_record == zone).arg_true()
+        found = found.scatter(rows, _timestamps_in_zone(records[rows], zone))
+    return found
+
+
+def _timestamps_in_zone(records: pl.DataFrame, assume_tz: str) -> pl.Series:
+    """(Timestamp parsing is the costliest field: envelope times are parsed only where they win.)"""
     inner = formats.strip_ansi(pl.col("header"))
     inner_time = formats.parse_timestamps(
         records.select(inner).to_series(), assume_tz, records.get_column("in_container")
@@ -747,6 +890,10 @@ def _record_timestamp(records: pl.DataFrame, assume_tz: str) -> pl.Series:
     ).to_series()
     envelope_time = formats.parse_timestamps(envelope.filter(envelope_wins), assume_tz)
     return inner_time.scatter(envelope_wins.arg_true(), envelope_time)
+
+
+def _constant(value: int, rows: int) -> pl.Series:
+    return pl.Series([value], dtype=pl.Int64).new_from_index(0, rows)
 
 
 def _open_record_start(starts: pl.Series) -> int:
@@ -780,7 +927,7 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
     record_of_row = starts.cast(pl.UInt32).cum_sum() - 1
     start_rows = starts.arg_true().cast(pl.Int64)
     bounds = pl.concat([start_rows, pl.Series([frame.height], dtype=pl.Int64)])
-    records_kept = record_of_row.gather(relevant_rows).unique()
+    records_kept = record_of_row.gather(relevant_rows).unique(maintain_order=True)
     first_rows = bounds.gather(records_kept)
     end_rows = bounds.gather(records_kept + 1)
     record_rows = pl.int_ranges(first_rows, end_rows, eager=True).explode()
@@ -792,6 +939,18 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
     )
     rows = pl.concat([hit_rows, text_rows.explode()]).unique().sort()
     linenos = frame.get_column("lineno")
+    # A record's ordinal in its source: counted from the first row of its chunk (a chunk's
+    # rows are together), plus the records the source had before the chunk.
+    source, record_base = frame.get_column("source"), frame.get_column("record_base")
+    chunk_starts = (
+        ((source != source.shift(1)) | (record_base != record_base.shift(1))).fill_null(value=True).arg_true()
+    )
+    own_start = chunk_starts.gather(chunk_starts.search_sorted(first_rows, side="right") - 1)
+    record_no = (
+        record_of_row.gather(first_rows).cast(pl.Int64)
+        - record_of_row.gather(own_start).cast(pl.Int64)
+        + record_base.gather(first_rows)
+    )
     records = (
         pl.DataFrame(
             {
@@ -811,7 +970,9 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
             message=pl.col("line").filter(pl.col("hit")).str.join("\n"),
         )
     )
-    return records.with_columns(end_line=linenos.gather(_last_non_blank(lines, first_rows, end_rows)))
+    return records.with_columns(
+        end_line=linenos.gather(_last_non_blank(lines, first_rows, end_rows)), record_no=record_no
+    )
 
 
 def _last_non_blank(lines: pl.Series, first_rows: pl.Series, end_rows: pl.Series) -> pl.Series:
@@ -828,7 +989,7 @@ def _last_non_blank(lines: pl.Series, first_rows: pl.Series, end_rows: pl.Series
 def survey(options: ScanOptions) -> list[FormatSurvey]:
     """Detect each source's envelopes and format, and count the lines each parser recognises,
     without classifying anything."""
-    validate(options)
+    options = validate(options)
     surveys = []
     for source in sources.expand(options.paths):
         report = FileReport(source.name)

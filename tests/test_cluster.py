@@ -94,22 +94,6 @@ def test_clusters_count_span_and_pick_two_distinct_examples() -> None:
     assert result.total == 5
 
 
-def test_templates_of_parts_merge_to_the_clusters_of_the_whole() -> None:
-    rows = [
-        ("ERROR queue rejected request 17 for tenant acme", "client", at(5), None),
-        ("ERROR widget blue is not in the catalogue", "client", None, None),
-        ("ERROR queue rejected request 18 for tenant zeta", "server", at(9), None),
-        ("ERROR queue rejected request 17 for tenant acme", "client", at(1), None),
-        ("ERROR widget red is not in the catalogue", "client", at(2), None),
-    ]
-    whole = events(rows)
-    first, second = whole.slice(0, 2), whole.slice(2)
-    merged = cluster.merge_templates(
-        [cluster.templates(first), cluster.templates(second, first_index=first.height)]
-    )
-    assert cluster.cluster_templates(merged) == clustered(whole)
-
-
 def test_different_messages_stay_apart() -> None:
     result = clustered(
         events(
@@ -193,6 +177,34 @@ def test_no_stub_for_a_message_with_too_little_fixed_text() -> None:
     stubs, skipped = cluster.stubs_for([quoted, plain], rules.load().categories, set())
     assert [stub.id for stub in stubs] == ["local.queue-rejected"]
     assert skipped == [(quoted, "the message has too little fixed text to build a pattern from")]
+    # "queue rejected" names no cause: the stub says so instead of guessing one.
+    assert (
+        "    category: unclassified    # the message names no cause: choose one of request_format,"
+        in stubs[0].text
+    )
+
+
+def test_no_stub_for_access_or_status_lines() -> None:
+    access = cluster.Cluster(
+        '<time> INFO httpx: HTTP Request: POST <url> "HTTP/<num> 400 Bad Request"',
+        8,
+        None,
+        None,
+        "client",
+        [
+            cluster.ClusterExample(
+                "a", 1, 'INFO httpx: HTTP Request: POST http://x/api/chat "HTTP/1.1 400 Bad Request"'
+            )
+        ],
+        reasonless=True,
+    )
+    stubs, skipped = cluster.stubs_for([access], rules.load().categories, set())
+    assert stubs == []
+    assert skipped == [(access, cluster.REASONLESS_REASON)]
+
+
+def test_traceback_frame_line_numbers_are_masked() -> None:
+    assert masked('  File "/app/run.py", line 400, in run') == ['File "<path>", line <num>, in run']
 
 
 @pytest.mark.parametrize(
@@ -204,10 +216,12 @@ def test_no_stub_for_a_message_with_too_little_fixed_text() -> None:
         ("the model <model> does not support embeddings", "unsupported_capability"),
         ("unknown model <model>", "invalid_model_name"),
         ("upstream proxy reset the connection", "server_misconfig"),
-        ("frobnicator queue rejected request <num>", "request_format"),
+        # Nothing in the words names a cause: no guess, the stub asks the user to choose.
+        ("frobnicator queue rejected request <num>", None),
+        ("HTTP <num> 400 Bad Request", None),
     ],
 )
-def test_category_guesses(template: str, category: str) -> None:
+def test_category_guesses(template: str, category: str | None) -> None:
     known = rules.load().categories
     assert cluster.guess_category(template, [c for c in known if c != "unclassified"]) == category
 
