@@ -174,7 +174,7 @@ def _pair_in_bursts(
     )
     rows = (
         pl.concat([lefts, rights])
-        .sort("burst_endpoint", "place", nulls_last=True)
+        .sort("burst_endpoint", "place", "id", nulls_last=True)
         .with_columns(
             burst=(
                 (pl.col("burst_endpoint").ne_missing(pl.col("burst_endpoint").shift(1)))

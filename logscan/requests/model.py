@@ -97,9 +97,7 @@ class ClockOffset:
         if self.source == "given":
             return f"{self.server_file}: clock offset {_signed(self.offset)} as given"
         if self.source == "none":
-            return (
-                f"{self.server_file}: too few unambiguous pairs ({self.pairs}) to estimate its clock offset"
-            )
+            return f"{self.server_file}: too few unambiguous pairs ({self.pairs}) to estimate a clock offset"
         direction = "behind" if self.offset >= timedelta(0) else "ahead of"
         return (
             f"{self.server_file} runs {_span(abs(self.offset))} {direction} {self.reference_file}, "
