@@ -73,7 +73,8 @@ def window_pairs(
     place = pl.col("code") * stride + (pl.col("t") - origin + margin)
     build = build.with_columns(place=place).sort("place")
     places = build["place"]
-    probe = probe.sort("code", "t").with_columns(
+    probe = probe.sort("code", "t")
+    probe = probe.with_columns(
         start=places.search_sorted(probe.select(place + low).to_series(), side="left"),
         end=places.search_sorted(probe.select(place + high).to_series(), side="right"),
     )
