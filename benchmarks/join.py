@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import resource
 import statistics
 import sys
@@ -31,8 +32,8 @@ import polars as pl
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from logscan.requests import JoinOptions, join  # noqa: E402
-from logscan.requests.model import INPUT_COLUMNS  # noqa: E402
+from logscan.requests import JoinOptions, join
+from logscan.requests.model import INPUT_COLUMNS
 
 SERVER_BEHIND = dt.timedelta(hours=3, seconds=7)
 ENDPOINTS = ["/api/chat", "/api/generate", "/v1/chat/completions", "/api/embed"]
@@ -149,6 +150,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     args = parser.parse_args()
 
+    load_before = f"{os.getloadavg()[0]:.2f}"
     started = time.perf_counter()
     records, truth = generate(args.requests, args.days)
     input_mib = records.estimated_size() / 2**20
@@ -156,15 +158,19 @@ def main() -> None:
         f"generated {records.height:,} records ({args.requests:,} GIN lines, {args.requests:,} client records, "
         f"{input_mib:,.0f} MiB) over {args.days:g} days in {time.perf_counter() - started:.1f} s"
     )
-    times = []
+    times, cpu_times = [], []
     peak_reset = reset_peak_rss()
     for _ in range(args.repeat):
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         joined = join(records, JoinOptions())
         times.append(time.perf_counter() - started)
+        cpu_times.append(time.process_time() - cpu_started)
     peak = peak_rss_mib()
+    runs = ", ".join(f"{wall:.2f} s ({cpu:.2f} s CPU)" for wall, cpu in zip(times, cpu_times, strict=True))
     print(
-        f"join: median {statistics.median(times):.2f} s of {args.repeat} (runs: {', '.join(f'{t:.2f}' for t in times)})"
+        f"join: median {statistics.median(times):.2f} s wall, {statistics.median(cpu_times):.2f} s CPU "
+        f"of {args.repeat} runs ({runs}); load average {load_before} before, "
+        f"{os.getloadavg()[0]:.2f} after, {os.cpu_count()} cores"
     )
     print(
         f"peak RSS while joining: {peak:,.0f} MiB{'' if peak_reset else ' (whole process: peak could not be reset)'}"

@@ -47,79 +47,65 @@ REQUEST_COLUMNS = [
 _MODEL_MANAGEMENT = ["/api/pull", "/api/push", "/api/create", "/api/show", "/api/delete", "/api/copy"]
 
 
-def _best(rank: pl.Expr, level: str) -> pl.Expr:
-    return pl.col("key").sort_by(rank, pl.col("key")).first().over(level)
+def _best(order: pl.Expr, level: str, count: int) -> pl.Expr:
+    """Position of the record of each ``level`` group that comes first in ``order`` (a rank
+    packed with the position, so that a plain minimum finds it)."""
+    return order.min().over(level) % count
 
 
 def attribute(records: pl.DataFrame) -> pl.DataFrame:
     """Add request_id, request_category, request_rule_id, attribution, final_category and
-    matched_key to records that carry ``unit``, ``component`` and ``request`` labels."""
+    matched_key to records (in position order: ``pos`` is 0..n-1) that carry ``unit``,
+    ``component`` and ``request`` labels (positions too)."""
+    count = max(records.height, 1)
+    order = _CAUSE_RANK.cast(pl.Int64) * count + pl.col("pos")
     numbered = records.with_columns(
-        unit_cause=_best(_CAUSE_RANK, "unit"),
-        component_cause=_best(_CAUSE_RANK, "component"),
-        request_cause=_best(_CAUSE_RANK, "request"),
-        request_id=pl.col("key").min().over("request").rank("dense").cast(pl.Int64) - 1,
-    )
+        unit_cause=_best(order, "unit", count),
+        component_cause=_best(order, "component", count),
+        request_cause=_best(order, "request", count),
+        request_id=pl.col("pos").min().over("request").rank("dense").cast(pl.Int64) - 1,
+    ).hstack(_component_partner(records))
     in_component = pl.col("component_cause") == pl.col("request_cause")
-    taken = pl.when(in_component).then("request_cause").otherwise("component_cause")
-    is_cause = pl.col("key") == taken
+    numbered = numbered.with_columns(
+        taken=pl.when(in_component).then("request_cause").otherwise("component_cause")
+    )
+    is_cause = pl.col("pos") == pl.col("taken")
     attribution = (
         pl.when(is_cause & in_component)
         .then(pl.lit("own"))
         .when(is_cause)
         .then(pl.lit("ambiguous"))
-        .when(pl.col("unit_cause") == taken)
+        .when(pl.col("unit_cause") == pl.col("taken"))
         .then(pl.lit("stitched"))
         .otherwise(pl.lit("joined"))
     )
-    causes = numbered.select(
-        taken="key", taken_category="category", taken_rule_id="rule_id", taken_unit="unit"
-    )
-    partner = _component_partner(numbered)
-    attributed = (
-        numbered.with_columns(taken=taken, attribution=attribution)
-        .join(causes, on="taken", how="left")
-        .join(
-            causes.select(
-                request_cause="taken", request_category="taken_category", request_rule_id="taken_rule_id"
-            ),
-            on="request_cause",
-            how="left",
-        )
-        .join(partner, on="component", how="left")
-    )
     takes_cause = pl.col("attribution").is_in(["stitched", "joined"])
-    own_partner = (
-        pl.when((pl.col("partner_gin") != pl.col("key")) & (pl.col("partner_gin_unit") != pl.col("unit")))
-        .then("partner_gin")
-        .when(pl.col("partner_proxy_unit") != pl.col("unit"))
-        .then("partner_proxy")
-    )
-    return attributed.with_columns(
-        final_category=pl.when(takes_cause).then("taken_category").otherwise("category"),
-        matched_key=pl.when(takes_cause)
+    matched = (
+        pl.when(takes_cause)
         .then("taken")
         .when(pl.col("attribution") == "own")
-        .then(own_partner)
-        .cast(pl.Int64),
+        .then(pl.coalesce("partner_gin", "partner_outside"))
+    )
+    return numbered.with_columns(attribution=attribution).with_columns(
+        request_category=pl.col("category").gather("request_cause"),
+        request_rule_id=pl.col("rule_id").gather("request_cause"),
+        final_category=pl.when(takes_cause).then(pl.col("category").gather("taken")).otherwise("category"),
+        matched_key=pl.col("key").gather(matched),
     )
 
 
 def _component_partner(records: pl.DataFrame) -> pl.DataFrame:
-    """Per component, the GIN line and the first proxy line it holds (what an own cause record
-    was joined to)."""
-
-    def first_of(kind: str) -> pl.Expr:
-        return pl.col("key").filter(pl.col("kind") == kind).min()
-
-    def unit_of(kind: str) -> pl.Expr:
-        return pl.col("unit").filter(pl.col("key") == first_of(kind)).first()
-
-    return records.group_by("component").agg(
-        partner_gin=first_of("gin"),
-        partner_gin_unit=unit_of("gin"),
-        partner_proxy=first_of("proxy"),
-        partner_proxy_unit=unit_of("proxy"),
+    """What an own cause record was joined to: its component's GIN line if that is another
+    record, else the component's first proxy line outside the record's own unit."""
+    staged = records.select(
+        "pos",
+        "unit",
+        gin=pl.when(pl.col("kind") == "gin").then("pos").min().over("component"),
+        proxy=pl.when(pl.col("kind") == "proxy").then("pos").min().over("component"),
+    )
+    return staged.select(
+        partner_gin=pl.when(pl.col("gin") != pl.col("pos")).then("gin"),
+        partner_outside=pl.when(pl.col("unit").gather("proxy") != pl.col("unit")).then("proxy"),
     )
 
 
@@ -189,32 +175,31 @@ def _hint(endpoint: pl.Expr, latency: pl.Expr, has_gin: pl.Expr) -> pl.Expr:
 
 def summarise(records: pl.DataFrame) -> pl.DataFrame:
     """One row per request."""
-
-    def first_seen(column: str) -> pl.Expr:
-        return pl.col(column).sort_by(_CAUSE_RANK, "key").drop_nulls().first()
-
+    count = max(records.height, 1)
+    representative = _REPRESENTATIVE_RANK.cast(pl.Int64) * count + pl.col("pos")
     summary = (
-        records.group_by("request_id")
+        records.sort("request_id", _CAUSE_RANK, "pos")
+        .group_by("request_id", maintain_order=True)
         .agg(
             timestamp=pl.col("corrected_timestamp").min(),
             category=pl.col("request_category").first(),
             rule_id=pl.col("request_rule_id").first(),
-            endpoint=first_seen("endpoint"),
-            method=first_seen("method"),
-            model=first_seen("model"),
-            address=first_seen("address"),
+            endpoint=pl.col("endpoint").first(ignore_nulls=True),
+            method=pl.col("method").first(ignore_nulls=True),
+            model=pl.col("model").first(ignore_nulls=True),
+            address=pl.col("address").first(ignore_nulls=True),
             has_client=(pl.col("side") == "client").any(),
             has_server=(pl.col("side") == "server").any(),
             has_gin=(pl.col("kind") == "gin").any(),
             ollama=(pl.col("ollama") | pl.col("kind").is_in(["gin", "ollama"])).any(),
             records=pl.len().cast(pl.Int64),
             joined=(pl.col("component").n_unique() < pl.col("unit").n_unique()),
+            ambiguous=pl.col("ambiguous").any(),
             latency=pl.col("latency").max(),
-            representative_key=pl.col("key").sort_by(_REPRESENTATIVE_RANK, "key").first(),
+            representative=representative.min() % count,
         )
-        .sort("request_id")
     )
-    ambiguous = records.group_by("request_id").agg(ambiguous=pl.col("ambiguous").any())
+    summary = summary.with_columns(representative_key=records["key"].gather(summary["representative"]))
     needs_hint = (pl.col("category") == UNCLASSIFIED) & pl.col("has_server") & ~pl.col("has_client")
     sides = (
         pl.when(pl.col("has_client") & pl.col("has_server"))
@@ -224,12 +209,7 @@ def summarise(records: pl.DataFrame) -> pl.DataFrame:
         .otherwise(pl.lit("server"))
     )
     hint = pl.when(needs_hint).then(_hint(pl.col("endpoint"), pl.col("latency"), pl.col("has_gin")))
-    return (
-        summary.join(ambiguous, on="request_id")
-        .sort("request_id")
-        .with_columns(sides=sides, hint=hint)
-        .select(REQUEST_COLUMNS)
-    )
+    return summary.with_columns(sides=sides, hint=hint).select(REQUEST_COLUMNS)
 
 
 def unmatched_server_requests(requests: pl.DataFrame) -> pl.DataFrame:

@@ -55,7 +55,7 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
     reach = _micros(options.max_offset)
     servers = units.filter((pl.col("file") == file) & (pl.col("type") == "gin"))
     others = units.filter((pl.col("file") != file) & pl.col("type").is_in(["client", "proxy"]))
-    pairs, _ = window_pairs(
+    pairs, share = window_pairs(
         servers,
         others,
         -reach - slack,
@@ -63,9 +63,14 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
         by_endpoint=True,
         max_pairs=options.offset_pair_budget,
     )
+    if share < 1:
+        # The one-to-one matching below then only sees the lines of the histogram's sample.
+        servers = servers.filter(pl.col("id").is_in(pairs["probe"].unique().implode()))
     pairs = pairs.join(others.select(build="id", other_file="file"), on="build")
     best = ClockOffset(file, None, timedelta(0), 0, "none")
-    for (other_file,), diffs in pairs.partition_by("other_file", as_dict=True, maintain_order=True).items():
+    by_file = pairs.partition_by("other_file", as_dict=True)
+    # Ties go to the file whose name sorts first, so that the reference does not depend on order.
+    for (other_file,), diffs in sorted(by_file.items(), key=lambda item: str(item[0][0])):
         candidate = _histogram_peak(diffs["diff"].sort(), window, slack, options.min_offset_pairs)
         if candidate is None:
             continue

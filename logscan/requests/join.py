@@ -15,6 +15,7 @@ pairs units in time order into one *request* only (counted once, no cause handed
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import timedelta
 
 import polars as pl
@@ -33,25 +34,37 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     """Group 400 records into requests and give each record its request's cause."""
     options = options or JoinOptions()
     check_records(records)
-    records = records.with_columns(pl.col("timestamp").dt.convert_time_zone("UTC").dt.cast_time_unit("us"))
-    records = records.join(stitch_units(records, options), on="key")
-
-    server_files = sorted(
-        records.filter(pl.col("kind").is_in(["gin", "ollama"]))["file"].unique().to_list(),
+    # Rows are worked on by position (0..n-1 in key order): ids that index columns directly.
+    records = records.sort("key")
+    work = records.with_columns(
+        pl.col("timestamp").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+        pos=pl.int_range(pl.len(), dtype=pl.Int64),
     )
-    raw_units = _units(records.with_columns(corrected=pl.col("timestamp")))
-    offsets, reports = clock_offsets(raw_units, server_files, options)
+    stitched = stitch_units(work.with_columns(key="pos"), options).sort("key")
+    work = work.with_columns(unit=stitched["unit"])
+
+    server_files = sorted(work.filter(pl.col("kind").is_in(["gin", "ollama"]))["file"].unique().to_list())
+    units = _units(work)
+    offsets, reports = clock_offsets(units, server_files, options)
     shift = pl.col("file").replace_strict(offsets, default=0, return_dtype=pl.Int64)
-    records = records.with_columns(
+    work = work.with_columns(
         corrected_timestamp=pl.when(pl.col("side") == "server")
         .then(pl.col("timestamp") + pl.duration(microseconds=shift))
         .otherwise(pl.col("timestamp"))
     )
-    units = _units(records.with_columns(corrected=pl.col("corrected_timestamp")))
+    # A unit lies in one file; only its server-side records move (a pasted file's client
+    # records keep their clock), and a unit without client records has only server-side ones.
+    units = units.with_columns(
+        t=pl.when(pl.col("type") == "client").then(pl.col("t")).otherwise(pl.col("t") + shift)
+    )
 
-    groups, links = _link(units, options)
-    records = records.join(groups, on="unit")
-    attributed = attribute(records)
+    labels, links = _link(units, work.height, options)
+    work = work.with_columns(
+        component=pl.lit(labels.component).gather("unit"),
+        request=pl.lit(labels.request).gather("unit"),
+        ambiguous=pl.lit(labels.ambiguous).gather("unit"),
+    )
+    attributed = attribute(work)
     requests = summarise(attributed)
     stats = JoinStats(
         stitched_records=records.height - units.height,
@@ -60,8 +73,7 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
         unmatched_server=requests.filter(pl.col("sides") == "server").height,
         unmatched_client=requests.filter((pl.col("sides") == "client") & pl.col("ollama")).height,
     )
-    output_columns = [
-        *records.columns[: records.columns.index("unit")],
+    added = attributed.select(
         "request_id",
         "request_category",
         "request_rule_id",
@@ -69,14 +81,17 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
         "final_category",
         "matched_key",
         "corrected_timestamp",
-    ]
-    return Joined(attributed.select(output_columns).sort("key"), requests, reports, stats)
+    )
+    return Joined(records.hstack(added), requests, reports, stats)
 
 
 def _units(records: pl.DataFrame) -> pl.DataFrame:
-    first_by_record = pl.col("record_no")
+    """One row per stitched unit: its type, file, earliest time (Int64 µs), the first endpoint,
+    client family and user agent its records show."""
+    specific_client = pl.when(~pl.col("client").is_in(_GENERIC_CLIENTS)).then("client")
     return (
-        records.group_by("unit")
+        records.sort("unit", "record_no")
+        .group_by("unit", maintain_order=True)
         .agg(
             type=pl.when((pl.col("side") == "client").any())
             .then(pl.lit("client"))
@@ -86,71 +101,74 @@ def _units(records: pl.DataFrame) -> pl.DataFrame:
             .then(pl.lit("proxy"))
             .otherwise(pl.lit("server")),
             file=pl.col("file").first(),
-            t=pl.col("corrected").min().dt.epoch("us"),
-            endpoint=pl.col("endpoint").sort_by(first_by_record).drop_nulls().first(),
-            family=pl.col("client")
-            .sort_by(pl.col("client").is_in(_GENERIC_CLIENTS), first_by_record)
-            .drop_nulls()
-            .first(),
-            agent=pl.col("user_agent").sort_by(first_by_record).drop_nulls().first(),
+            t=pl.col("timestamp").min().dt.epoch("us"),
+            endpoint=pl.col("endpoint").first(ignore_nulls=True),
+            family=pl.coalesce(
+                specific_client.first(ignore_nulls=True), pl.col("client").first(ignore_nulls=True)
+            ),
+            agent=pl.col("user_agent").first(ignore_nulls=True),
         )
         .rename({"unit": "id"})
-        .sort("id")
     )
 
 
-def _link(units: pl.DataFrame, options: JoinOptions) -> tuple[pl.DataFrame, tuple[int, int]]:
-    """``unit`` → ``component`` (clean links) and ``request`` (clean and ambiguous links),
-    ``ambiguous`` flag; and the number of clean and of ambiguous links."""
+@dataclass
+class _Labels:
+    """Per unit id (a position, so these are indexed by it): the component (clean links) and
+    the request (clean and ambiguous links) it belongs to, and whether it was ambiguous."""
+
+    component: pl.Series
+    request: pl.Series
+    ambiguous: pl.Series
+
+    def merge(self, match: StageMatch) -> None:
+        # Left units of a stage have not been linked before: no other unit carries their label.
+        for pairs, columns in ((match.clean, ("component", "request")), (match.paired, ("request",))):
+            if pairs.is_empty():
+                continue
+            for column in columns:
+                labels: pl.Series = getattr(self, column)
+                setattr(self, column, labels.scatter(pairs["left"], labels.gather(pairs["right"])))
+        if match.ambiguous.len():
+            self.ambiguous = self.ambiguous.scatter(match.ambiguous, values=True)
+
+
+def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Labels, tuple[int, int]]:
+    """Labels of every unit, and the number of clean and of ambiguous links."""
 
     def micros(span: timedelta) -> int:
         return int(span.total_seconds() * 1_000_000)
 
     window, slack = micros(options.match_window), micros(options.slack)
-    groups = units.select(unit="id", component="id", request="id", ambiguous=pl.lit(value=False), type="type")
+    everyone = pl.int_range(count, dtype=pl.Int64, eager=True)
+    labels = _Labels(everyone, everyone.clone(), pl.repeat(value=False, n=count, eager=True))
     of_type = {kind: units.filter(pl.col("type") == kind) for kind in ("gin", "proxy", "server", "client")}
+    stages = [
+        lambda: match_one_to_one(of_type["server"], of_type["gin"], -window, slack),
+        lambda: match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window),
+        lambda: match_one_to_one(of_type["client"], _server_requests(units, labels), -slack, window),
+    ]
     clean_links = ambiguous_links = 0
-
-    def merge(match: StageMatch) -> None:
-        nonlocal groups, clean_links, ambiguous_links
-        groups = _relabel(_relabel(groups, match.clean, "component"), match.clean, "request")
-        groups = _relabel(groups, match.paired, "request").with_columns(
-            ambiguous=pl.col("ambiguous") | pl.col("unit").is_in(match.ambiguous.implode())
-        )
+    for stage in stages:
+        match = stage()
+        labels.merge(match)
         clean_links += match.clean.height
         ambiguous_links += match.paired.height
-
-    merge(match_one_to_one(of_type["server"], of_type["gin"], -window, slack))
-    merge(match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window))
-    merge(match_one_to_one(of_type["client"], _server_requests(units, groups), -slack, window))
-    return groups.drop("type"), (clean_links, ambiguous_links)
+    return labels, (clean_links, ambiguous_links)
 
 
-def _server_requests(units: pl.DataFrame, groups: pl.DataFrame) -> pl.DataFrame:
+def _server_requests(units: pl.DataFrame, labels: _Labels) -> pl.DataFrame:
     """One row per request built so far that holds a GIN or proxy line, standing for it: its
     GIN line's unit (else its proxy line's), with the user agent any of its proxies showed."""
-    members = groups.join(units.select(unit="id", t="t", endpoint="endpoint", agent="agent"), on="unit")
+    members = units.filter(pl.col("type").is_in(["gin", "proxy"])).with_columns(
+        request=pl.lit(labels.request).gather("id")
+    )
     return (
-        members.filter(pl.col("type").is_in(["gin", "proxy"]))
-        .group_by("request")
+        members.sort("request", pl.col("type") != "gin", "id")
+        .group_by("request", maintain_order=True)
         .agg(
-            pl.all().sort_by(pl.col("type") != "gin", "unit").first(),
-            request_agent=pl.col("agent").drop_nulls().first(),
+            pl.col("id", "t", "endpoint").first(),
+            agent=pl.col("agent").first(ignore_nulls=True),
         )
-        .select(id="unit", t="t", endpoint="endpoint", agent="request_agent")
-    )
-
-
-def _relabel(groups: pl.DataFrame, pairs: pl.DataFrame, column: str) -> pl.DataFrame:
-    """Give each left unit of ``pairs`` the ``column`` label of its right unit. Left units of a
-    stage have not been linked before, so no other unit carries their label."""
-    if pairs.is_empty():
-        return groups
-    targets = pairs.join(groups.select(right="unit", target=column), on="right").select(
-        unit="left", target="target"
-    )
-    return (
-        groups.join(targets, on="unit", how="left")
-        .with_columns(pl.coalesce("target", column).alias(column))
-        .drop("target")
+        .drop("request")
     )

@@ -31,11 +31,12 @@ def stitch_units(records: pl.DataFrame, options: JoinOptions) -> pl.DataFrame:
     candidates = records.filter(pl.col("kind") != "gin").sort("file", "record_no")
 
     def near(offset: int) -> pl.Expr:
-        other = {name: pl.col(name).shift(offset).over("file") for name in _COMPARED}
+        # One shift over the whole sorted frame; a neighbour in another file does not count.
+        other = {name: pl.col(name).shift(offset) for name in _COMPARED}
         distance = (pl.col("record_no") - other["record_no"]).abs()
         apart = (pl.col("timestamp") - other["timestamp"]).dt.total_microseconds().abs()
         return (
-            other["key"].is_not_null()
+            (other["file"] == pl.col("file"))
             & ~other["reasonless"]
             & (distance <= options.stitch_records)
             & (apart <= gap).fill_null(value=True)
@@ -67,7 +68,7 @@ def stitch_units(records: pl.DataFrame, options: JoinOptions) -> pl.DataFrame:
     return pl.concat([units, gin])
 
 
-_COMPARED = ("key", "record_no", "timestamp", "reasonless", "endpoint", "side", "reason", "category")
+_COMPARED = ("key", "file", "record_no", "timestamp", "reasonless", "endpoint", "side", "reason", "category")
 
 
 def _roots(anchors: pl.DataFrame) -> pl.DataFrame:
