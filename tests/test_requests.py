@@ -619,3 +619,27 @@ def test_any_records_become_requests_that_add_up(records: pl.DataFrame) -> None:
     assert requests.height == records.height - links
     assert (requests["hint"].is_not_null() <= (requests["sides"] == "server")).all()
     assert len(joined.offsets) == records.filter(pl.col("kind").is_in(["gin", "ollama"]))["file"].n_unique()
+
+
+def outcome(joined) -> dict[tuple[str, int], tuple[frozenset[tuple[str, int]], str, str]]:
+    """Per record (file, line): the records of its request, its attribution and final category."""
+    records = joined.records
+    members = records.group_by("request_id").agg(pl.struct("file", "line").alias("members"))
+    rows = records.join(members, on="request_id").select(
+        "file", "line", "members", "attribution", "final_category"
+    )
+    return {
+        (file, line): (frozenset((m["file"], m["line"]) for m in group), attribution, final)
+        for file, line, group, attribution, final in rows.iter_rows()
+    }
+
+
+def test_records_in_any_order_give_the_same_requests() -> None:
+    forward = incident()
+    backward = forward.with_columns(key=forward.height - 1 - pl.col("key")).reverse()
+    expected = outcome(join(forward))
+    assert outcome(join(backward)) == expected
+    shuffled = forward.with_columns(key=(pl.col("key") * 7) % forward.height).sample(
+        fraction=1.0, shuffle=True, seed=3
+    )
+    assert outcome(join(shuffled)) == expected

@@ -25,6 +25,27 @@ _REPRESENTATIVE_RANK = pl.col("reasonless").cast(pl.Int8) * 2 + (pl.col("side") 
 # model had to be loaded (catalogue section 3, "Heuristics").
 _FAST_SECONDS = 0.1
 _SLOW_SECONDS = 1.0
+# What the summary of a request reads (sorting only these keeps the copy small).
+_SUMMARISED = [
+    "request_id",
+    "pos",
+    "unit",
+    "component",
+    "corrected_timestamp",
+    "request_category",
+    "request_rule_id",
+    "endpoint",
+    "method",
+    "model",
+    "address",
+    "side",
+    "kind",
+    "ollama",
+    "ambiguous",
+    "latency",
+    "reasonless",
+    "category",
+]
 REQUEST_COLUMNS = [
     "request_id",
     "timestamp",
@@ -178,7 +199,8 @@ def summarise(records: pl.DataFrame) -> pl.DataFrame:
     count = max(records.height, 1)
     representative = _REPRESENTATIVE_RANK.cast(pl.Int64) * count + pl.col("pos")
     summary = (
-        records.sort("request_id", _CAUSE_RANK, "pos")
+        records.select(_SUMMARISED)
+        .sort("request_id", _CAUSE_RANK, "pos")
         .group_by("request_id", maintain_order=True)
         .agg(
             timestamp=pl.col("corrected_timestamp").min(),

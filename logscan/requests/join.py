@@ -35,7 +35,8 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     options = options or JoinOptions()
     check_records(records)
     # Rows are worked on by position (0..n-1 in key order): ids that index columns directly.
-    records = records.sort("key")
+    if not records["key"].is_sorted():
+        records = records.sort("key")
     work = records.with_columns(
         pl.col("timestamp").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
         pos=pl.int_range(pl.len(), dtype=pl.Int64),
@@ -90,7 +91,10 @@ def _units(records: pl.DataFrame) -> pl.DataFrame:
     client family and user agent its records show."""
     specific_client = pl.when(~pl.col("client").is_in(_GENERIC_CLIENTS)).then("client")
     return (
-        records.sort("unit", "record_no")
+        records.select(
+            "unit", "record_no", "side", "kind", "file", "timestamp", "endpoint", "client", "user_agent"
+        )
+        .sort("unit", "record_no")
         .group_by("unit", maintain_order=True)
         .agg(
             type=pl.when((pl.col("side") == "client").any())
@@ -101,6 +105,7 @@ def _units(records: pl.DataFrame) -> pl.DataFrame:
             .then(pl.lit("proxy"))
             .otherwise(pl.lit("server")),
             file=pl.col("file").first(),
+            first_record=pl.col("record_no").first(),
             t=pl.col("timestamp").min().dt.epoch("us"),
             endpoint=pl.col("endpoint").first(ignore_nulls=True),
             family=pl.coalesce(
@@ -167,7 +172,7 @@ def _server_requests(units: pl.DataFrame, labels: _Labels) -> pl.DataFrame:
         members.sort("request", pl.col("type") != "gin", "id")
         .group_by("request", maintain_order=True)
         .agg(
-            pl.col("id", "t", "endpoint").first(),
+            pl.col("id", "t", "endpoint", "file", "first_record").first(),
             agent=pl.col("agent").first(ignore_nulls=True),
         )
         .drop("request")

@@ -104,7 +104,8 @@ class StageMatch:
 
 
 def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: int) -> StageMatch:
-    """Link left rows (id, t, endpoint, family) to right rows (id, t, endpoint, agent).
+    """Link left rows (id, t, endpoint, family) to right rows (id, t, endpoint, agent); both
+    also carry file and first_record, their place in the logs.
 
     A candidate has ``left.t - right.t`` in [low, high], the same endpoint where both show one,
     and agreeing client family and user agent. A pair is *clean* when each is the other's only
@@ -123,14 +124,14 @@ def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: in
     found = [
         window_pairs(probe, build, -high, -low, by_endpoint=keyed)[0] for probe, build, keyed in searches
     ]
-    edges = (
-        pl.concat(found)
-        .select(left="probe", right="build")
-        .join(left.select(left="id", family="family"), on="left")
-        .join(right.select(right="id", agent="agent"), on="right")
-        .filter(_agrees(pl.col("family"), pl.col("agent")))
-        .select("left", "right")
-    )
+    edges = pl.concat(found).select(left="probe", right="build")
+    if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
+        edges = (
+            edges.join(left.select(left="id", family="family"), on="left")
+            .join(right.select(right="id", agent="agent"), on="right")
+            .filter(_agrees(pl.col("family"), pl.col("agent")))
+            .select("left", "right")
+        )
     if edges.is_empty():
         return StageMatch(empty, empty, pl.Series("id", [], pl.Int64))
     edges = edges.with_columns(
@@ -151,6 +152,10 @@ def _agrees(family: pl.Expr, agent: pl.Expr) -> pl.Expr:
     )
 
 
+# Where a unit is in its log: ties in time are broken by it, not by the order records came in.
+_PLACE = ("id", "file", "first_record")
+
+
 def _pair_in_bursts(
     left: pl.DataFrame, right: pl.DataFrame, contested: pl.DataFrame, low: int, high: int
 ) -> pl.DataFrame:
@@ -163,19 +168,19 @@ def _pair_in_bursts(
     middle = (low + high) // 2
     lefts = (
         left.join(seen.group_by("left").agg(pl.col("right_endpoint").first()), left_on="id", right_on="left")
-        .select("id", place=pl.col("t"), burst_endpoint=pl.coalesce("endpoint", "right_endpoint"))
+        .select(*_PLACE, place=pl.col("t"), burst_endpoint=pl.coalesce("endpoint", "right_endpoint"))
         .with_columns(is_left=pl.lit(value=True))
     )
     rights = (
         right.join(
             seen.group_by("right").agg(pl.col("left_endpoint").first()), left_on="id", right_on="right"
         )
-        .select("id", place=pl.col("t") + middle, burst_endpoint=pl.coalesce("endpoint", "left_endpoint"))
+        .select(*_PLACE, place=pl.col("t") + middle, burst_endpoint=pl.coalesce("endpoint", "left_endpoint"))
         .with_columns(is_left=pl.lit(value=False))
     )
     rows = (
         pl.concat([lefts, rights])
-        .sort("burst_endpoint", "place", "id", nulls_last=True)
+        .sort("burst_endpoint", "place", "file", "first_record", "id", nulls_last=True)
         .with_columns(
             burst=(
                 (pl.col("burst_endpoint").ne_missing(pl.col("burst_endpoint").shift(1)))

@@ -28,7 +28,7 @@ def stitch_units(records: pl.DataFrame, options: JoinOptions) -> pl.DataFrame:
     """``key`` → ``unit``: the key of the first reason record a record is stitched to (its own
     key when it stands alone)."""
     gap = int(options.stitch_gap.total_seconds() * 1_000_000)
-    candidates = records.filter(pl.col("kind") != "gin").sort("file", "record_no")
+    candidates = records.select(*_COMPARED, "kind").filter(pl.col("kind") != "gin").sort("file", "record_no")
 
     def near(offset: int) -> pl.Expr:
         # One shift over the whole sorted frame; a neighbour in another file does not count.
