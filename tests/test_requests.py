@@ -6,6 +6,7 @@ with the fields the formats pull out of each line (the lines are quoted above ea
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -643,3 +644,51 @@ def test_records_in_any_order_give_the_same_requests() -> None:
         fraction=1.0, shuffle=True, seed=3
     )
     assert outcome(join(shuffled)) == expected
+
+
+@pytest.mark.parametrize(
+    ("endpoint", "latency", "latency_class", "hint"),
+    [
+        ("/api/chat", 0.000213, "fast", "rejected before any model work"),
+        ("/api/chat", 0.35, "medium", "rejected without a long model load"),
+        ("/api/chat", 12.5, "slow", "rejected after the model had to load"),
+        ("/api/embed", 4.1, "slow", "an embedding that failed after the model loaded"),
+        ("/api/embed", 0.0004, "fast", "rejected before any model work"),
+        ("/api/pull", 0.002, "fast", "model management rejected"),
+        ("/api/blobs/sha256:abc", 0.002, "fast", "model management rejected"),
+        ("/v1/completions", 0.0009, "fast", "a /v1/completions request"),
+        ("/api/chat", None, "unknown", "no latency shown"),
+    ],
+)
+def test_unmatched_gin_line_gets_a_hint_from_its_latency_and_endpoint(
+    endpoint: str, latency: float | None, latency_class: str, hint: str
+) -> None:
+    server = Log("ollama/server.log")
+    gin(server, at("00:01.000"), endpoint, latency)  # type: ignore[arg-type]
+    joined = join(frame(server))
+    assert joined.requests.select("category", "sides").rows() == [("unclassified", "server")]
+    assert joined.requests["hint"][0].startswith(hint)
+    assert unmatched_server(joined).select("endpoint", "latency_class", "count").rows() == [
+        (endpoint, latency_class, 1)
+    ]
+
+
+def test_zone_less_timestamps_are_taken_as_utc() -> None:
+    records = incident()
+    naive = records.with_columns(pl.col("timestamp").dt.replace_time_zone(None))
+    assert outcome(join(naive)) == outcome(join(records))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_unrelated_logs_give_no_offset(seed: int) -> None:
+    """Sixty client errors and sixty GIN lines at unrelated times of one day: no offset clearly
+    wins, so none is applied."""
+    rng = random.Random(seed)
+    app, server = Log("app/api.log"), Log("ollama/server.log")
+    for seconds in sorted(rng.uniform(0, 86_400) for _ in range(60)):
+        chat_error(app, BASE + timedelta(seconds=seconds), "request_format", UNMARSHAL)
+    for seconds in sorted(rng.uniform(0, 86_400) for _ in range(60)):
+        gin(server, BASE + timedelta(seconds=seconds), "/api/chat", 0.0002)
+    joined = join(frame(app, server))
+    assert joined.offsets[0].source == "none"
+    assert joined.offsets[0].offset == timedelta(0)

@@ -169,6 +169,14 @@ def _hint(endpoint: pl.Expr, latency: pl.Expr, has_gin: pl.Expr) -> pl.Expr:
                 "server that cannot read its model directory"
             )
         )
+        .when(endpoint == "/v1/completions")
+        .then(
+            pl.lit(
+                "a /v1/completions request, as scripts that print 'Failed to communicate with Ollama "
+                "API' send: the client dropped Ollama's reason; OLLAMA_DEBUG_LOG_REQUESTS=1 on the "
+                "server (v0.18.3+) keeps the body"
+            )
+        )
         .when(speed == "slow")
         .then(
             pl.lit(

@@ -25,7 +25,7 @@ from logscan.requests.model import ClockOffset, JoinOptions
 _SECOND = 1_000_000
 _LOWER_ENVELOPE = 0.1
 # The best offset window must hold this many times the differences of any other one.
-_CLEAR_WIN = 1.5
+_CLEAR_WIN = 2.0
 
 
 def _micros(span: timedelta) -> int:

@@ -37,8 +37,11 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     # Rows are worked on by position (0..n-1 in key order): ids that index columns directly.
     if not records["key"].is_sorted():
         records = records.sort("key")
+    timestamp = pl.col("timestamp")
+    if records.schema["timestamp"].time_zone is None:  # type: ignore[union-attr]
+        timestamp = timestamp.dt.replace_time_zone("UTC")  # zone-less times are already UTC
     work = records.with_columns(
-        pl.col("timestamp").dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+        timestamp.dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
         pos=pl.int_range(pl.len(), dtype=pl.Int64),
     )
     stitched = stitch_units(work.with_columns(key="pos"), options).sort("key")
