@@ -84,8 +84,11 @@ def attribute(records: pl.DataFrame) -> pl.DataFrame:
         unit_cause=_best(order, "unit", count),
         component_cause=_best(order, "component", count),
         request_cause=_best(order, "request", count),
-        request_id=pl.col("pos").min().over("request").rank("dense").cast(pl.Int64) - 1,
+        request_first=pl.col("pos").min().over("request"),
     ).hstack(_component_partner(records))
+    # Requests numbered in the order of their first record: count the first records so far.
+    opens = pl.col("pos") == pl.col("request_first")
+    numbered = numbered.with_columns(request_id=opens.cast(pl.Int64).cum_sum().gather("request_first") - 1)
     in_component = pl.col("component_cause") == pl.col("request_cause")
     numbered = numbered.with_columns(
         taken=pl.when(in_component).then("request_cause").otherwise("component_cause")
