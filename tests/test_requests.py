@@ -692,3 +692,37 @@ def test_unrelated_logs_give_no_offset(seed: int) -> None:
     joined = join(frame(app, server))
     assert joined.offsets[0].source == "none"
     assert joined.offsets[0].offset == timedelta(0)
+
+
+@pytest.mark.parametrize(
+    ("skip", "later", "body_endpoint", "timed", "stitched"),
+    [
+        (0, 0.002, None, True, True),  # the body right under its status line
+        (4, 0.002, None, True, True),  # five records on: still "a few records on"
+        (5, 0.002, None, True, False),  # six records on: too far
+        (0, 2.5, None, True, False),  # 2.5 s later: past the stitch gap
+        (0, 0.002, "/api/generate", True, False),  # the body names another endpoint
+        (0, 0.002, "/api/chat", True, True),
+        (1, 0.0, None, False, True),  # untimed records stitch on adjacency alone
+    ],
+)
+def test_status_line_and_the_error_body_under_it(
+    skip: int, later: float, body_endpoint: str | None, timed: bool, stitched: bool
+) -> None:
+    go = Log("agent/run.log")
+    # HTTP/1.1 400 Bad Request   (a client printing the response head, as curl -D - does)
+    go.add(at("00:01.000") if timed else None, reasonless=True, endpoint="/api/chat", ollama=True)
+    # {"error":"json: cannot unmarshal array into Go struct field ChatRequest.messages.content of type string"}
+    go.add(
+        at("00:01.000") + timedelta(seconds=later) if timed else None,
+        skip=skip,
+        endpoint=body_endpoint,
+        category="request_format",
+        rule_id="request_format.unmarshal",
+        reason=UNMARSHAL,
+        ollama=True,
+    )
+    joined = join(frame(go))
+    assert joined.requests.height == (1 if stitched else 2)
+    expected = ("stitched", "request_format") if stitched else ("own", "unclassified")
+    assert joined.records.select("attribution", "final_category").row(0) == expected
