@@ -117,12 +117,13 @@ def incident() -> pl.DataFrame:
     """A Python app behind nginx, a Node app and a JSON-lines worker, against one Ollama server
     whose GIN lines are in local time with no zone and whose clock is 2 h 00 m 03 s behind.
 
-    Counted by hand: 14 failed requests in 32 records.
+    Counted by hand: 15 failed requests in 33 records.
     - P1-P5: the Python app (httpx line + traceback each); P1-P4 pass nginx, P5 goes direct.
     - A1, A2: the app's own 400s (POST /login, Stripe), never Ollama's.
     - J1: the Node app (ollama-js, no URL in its record), direct.
     - W1: the worker (openai SDK); W2 and W3: two worker failures in one second (ambiguous).
-    - three GIN 400s no client explains: two slow /api/embed, one fast /api/generate.
+    - four GIN 400s no client explains: two slow /api/embed, two fast /api/generate (one of
+      them half a second before A2, which names no endpoint and is not Ollama's).
     """
     app, nginx, server = Log("app/api.log"), Log("nginx/access.log"), Log("ollama/server.log")
     node, worker = Log("web/node.log"), Log("worker/jobs.jsonl")
@@ -160,7 +161,9 @@ def incident() -> pl.DataFrame:
     # 2025-05-07 09:05:00,000 INFO app: "POST /login HTTP/1.1" 400
     app.add(at("05:00.000"), skip=2, reasonless=True, endpoint="/login", method="POST")
     # 2025-05-07 09:06:00,000 ERROR billing: stripe returned status 400
+    # (right after an unrelated GIN 400 that no client explains: they must not meet)
     app.add(at("06:00.000"), skip=2, reason="stripe returned status 400")
+    gin(server, at("05:59.500"), "/api/generate", 0.000180)
     # 2025-05-07T09:09:30.250Z ResponseError: illegal base64 data at input byte 4
     node.add(
         at("09:30.250"),
@@ -213,6 +216,7 @@ def test_incident_server_400s_take_the_cause_of_their_client_request() -> None:
     assert gins.select("endpoint", "attribution", "final_category").rows() == [
         ("/api/chat", "joined", "unsupported_capability"),  # P1
         ("/api/chat", "joined", "request_format"),  # P2
+        ("/api/generate", "own", "unclassified"),  # next to the Stripe error, but not its
         ("/api/chat", "joined", "invalid_model_name"),  # P3
         ("/api/chat", "joined", "request_format"),  # J1, the Node app's base64 error
         ("/api/chat", "joined", "unsupported_capability"),  # P4
@@ -267,21 +271,21 @@ def test_incident_clock_offset_of_hours_is_found_and_applied() -> None:
 
 def test_incident_counts_each_failed_request_once() -> None:
     joined = join(incident())
-    assert joined.records.height == 32
+    assert joined.records.height == 33
     requests = joined.requests
-    assert requests.height == 14
+    assert requests.height == 15
     assert requests.group_by("sides").len().sort("sides").rows() == [
         ("both", 9),
         ("client", 2),
-        ("server", 3),
+        ("server", 4),
     ]
     # P1-P4: httpx line, traceback, nginx line, GIN line; P5, J1, W1-W3: client + GIN.
-    assert sorted(requests["records"].to_list()) == [1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 4, 4, 4, 4]
+    assert sorted(requests["records"].to_list()) == [1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 3, 4, 4, 4, 4]
     assert requests.group_by("category").len().sort("category").rows() == [
         ("context_or_options", 2),  # P5, W2
         ("invalid_model_name", 1),
         ("request_format", 3),  # P2, J1, W3
-        ("unclassified", 5),  # the two app-own 400s, the three unmatched GIN lines
+        ("unclassified", 6),  # the two app-own 400s, the four unmatched GIN lines
         ("unsupported_capability", 3),  # P1, P4, W1
     ]
     stats = joined.stats
@@ -290,7 +294,7 @@ def test_incident_counts_each_failed_request_once() -> None:
     # 4 nginx lines to GIN, then P1-P5, J1 and W1 to their server requests.
     assert stats.joined_pairs == 11
     assert stats.ambiguous_pairs == 2
-    assert (stats.unmatched_server, stats.unmatched_client) == (3, 0)
+    assert (stats.unmatched_server, stats.unmatched_client) == (4, 0)
 
 
 def test_ambiguous_burst_counts_two_requests_and_hands_over_no_cause() -> None:
@@ -314,7 +318,7 @@ def test_app_own_400s_are_not_ollamas() -> None:
         ("/login", "unclassified", "client"),
         (None, "unclassified", "client"),
     ]
-    assert requests.filter(pl.col("ollama")).height == 12
+    assert requests.filter(pl.col("ollama")).height == 13
 
 
 def test_unmatched_server_400s_get_hints_and_are_grouped_for_collection() -> None:
@@ -322,17 +326,17 @@ def test_unmatched_server_400s_get_hints_and_are_grouped_for_collection() -> Non
     rows = unmatched_server(joined)
     assert rows.select("endpoint", "address", "latency_class", "count").rows() == [
         ("/api/embed", "127.0.0.1", "slow", 2),
-        ("/api/generate", "127.0.0.1", "fast", 1),
+        ("/api/generate", "127.0.0.1", "fast", 2),
     ]
     assert rows["hint"][0].startswith("an embedding that failed after the model loaded")
     assert rows["hint"][1].startswith("rejected before any model work")
     assert rows.select("first_seen", "last_seen").rows() == [
         (at("20:10.000"), at("20:40.000")),
-        (at("25:00.000"), at("25:00.000")),
+        (at("05:59.000"), at("25:00.000")),
     ]
     # Hints only where no client record explains the request.
     hinted = joined.requests.filter(pl.col("hint").is_not_null())
-    assert hinted["sides"].to_list() == ["server"] * 3
+    assert hinted["sides"].to_list() == ["server"] * 4
 
 
 def test_user_given_offset_overrides_the_estimate() -> None:
@@ -344,9 +348,9 @@ def test_user_given_offset_overrides_the_estimate() -> None:
     # A wrong offset given by the user is used as given: nothing meets any more.
     wrong = join(incident(), JoinOptions(default_server_offset=timedelta(hours=1)))
     assert wrong.offsets[0].describe() == "ollama/server.log: clock offset +1 h 00 m 00 s as given"
-    # Only the nginx lines still meet the Python failures: 11 client requests and 12 GIN lines.
+    # Only the nginx lines still meet the Python failures: 11 client requests and 13 GIN lines.
     assert wrong.stats.joined_pairs == 4
-    assert wrong.requests.height == 23
+    assert wrong.requests.height == 24
 
 
 def test_pasted_file_holding_both_sides_joins_inside_itself() -> None:

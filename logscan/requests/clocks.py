@@ -54,7 +54,12 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
     window, slack = _micros(options.match_window), _micros(options.slack)
     reach = _micros(options.max_offset)
     servers = units.filter((pl.col("file") == file) & (pl.col("type") == "gin"))
-    others = units.filter((pl.col("file") != file) & pl.col("type").is_in(["client", "proxy"]))
+    # Only records that name their endpoint: a guess must not move a clock.
+    others = units.filter(
+        (pl.col("file") != file)
+        & pl.col("type").is_in(["client", "proxy"])
+        & pl.col("endpoint").is_not_null()
+    )
     pairs, share = window_pairs(
         servers,
         others,

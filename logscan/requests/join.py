@@ -95,7 +95,16 @@ def _units(records: pl.DataFrame) -> pl.DataFrame:
     specific_client = pl.when(~pl.col("client").is_in(_GENERIC_CLIENTS)).then("client")
     return (
         records.select(
-            "unit", "record_no", "side", "kind", "file", "timestamp", "endpoint", "client", "user_agent"
+            "unit",
+            "record_no",
+            "side",
+            "kind",
+            "file",
+            "timestamp",
+            "endpoint",
+            "client",
+            "user_agent",
+            "ollama",
         )
         .sort("unit", "record_no")
         .group_by("unit", maintain_order=True)
@@ -115,6 +124,7 @@ def _units(records: pl.DataFrame) -> pl.DataFrame:
                 specific_client.first(ignore_nulls=True), pl.col("client").first(ignore_nulls=True)
             ),
             agent=pl.col("user_agent").first(ignore_nulls=True),
+            ollama=pl.col("ollama").any(),
         )
         .rename({"unit": "id"})
     )
@@ -151,10 +161,13 @@ def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Label
     everyone = pl.int_range(count, dtype=pl.Int64, eager=True)
     labels = _Labels(everyone, everyone.clone(), pl.repeat(value=False, n=count, eager=True))
     of_type = {kind: units.filter(pl.col("type") == kind) for kind in ("gin", "proxy", "server", "client")}
+    # A client error that names no endpoint could be anything; it may only meet a server line
+    # when it shows that it came from Ollama (the application's own 400s do not).
+    callers = of_type["client"].filter(pl.col("endpoint").is_not_null() | pl.col("ollama"))
     stages = [
         lambda: match_one_to_one(of_type["server"], of_type["gin"], -window, slack),
         lambda: match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window),
-        lambda: match_one_to_one(of_type["client"], _server_requests(units, labels), -slack, window),
+        lambda: match_one_to_one(callers, _server_requests(units, labels), -slack, window),
     ]
     clean_links = ambiguous_links = 0
     for stage in stages:
