@@ -730,3 +730,22 @@ def test_status_line_and_the_error_body_under_it(
     assert joined.requests.height == (1 if stitched else 2)
     expected = ("stitched", "request_format") if stitched else ("own", "unclassified")
     assert joined.records.select("attribution", "final_category").row(0) == expected
+
+
+def test_one_client_error_between_two_gin_lines_credits_neither() -> None:
+    app, server = Log("app/a.log"), Log("ollama/server.log")
+    chat_error(app, at("00:01.700"), "request_format", UNMARSHAL)
+    gin(server, at("00:01.100") + SERVER_BEHIND, "/api/chat", 0.0002)
+    gin(server, at("00:01.600") + SERVER_BEHIND, "/api/chat", 0.0003)
+    joined = join(frame(app, server))
+    # Two requests: the client's, counted with one GIN line, and the other GIN line's; both
+    # GIN lines had a rival, so neither takes the client's cause.
+    assert joined.records.select("kind", "attribution", "final_category", "matched_key").rows() == [
+        ("client", "own", "request_format", None),
+        ("gin", "ambiguous", "unclassified", None),
+        ("gin", "ambiguous", "unclassified", None),
+    ]
+    assert joined.requests.select("category", "sides", "ambiguous").rows() == [
+        ("request_format", "both", True),
+        ("unclassified", "server", True),
+    ]

@@ -94,8 +94,10 @@ def attribute(records: pl.DataFrame) -> pl.DataFrame:
         taken=pl.when(in_component).then("request_cause").otherwise("component_cause")
     )
     is_cause = pl.col("pos") == pl.col("taken")
+    # A server line that had rival candidates is ambiguous, paired in its burst or left over.
+    contested_server = pl.col("ambiguous") & (pl.col("side") == "server")
     attribution = (
-        pl.when(is_cause & in_component)
+        pl.when(is_cause & in_component & ~contested_server)
         .then(pl.lit("own"))
         .when(is_cause)
         .then(pl.lit("ambiguous"))
