@@ -85,13 +85,16 @@ def window_pairs(
             every = -(-total // max_pairs)
             probe = probe.gather_every(every)
             share = 1 / every
-    indexed = build.select(build=pl.col("id"), build_t=pl.col("t")).with_row_index("row")
     pairs = (
         probe.filter(pl.col("end") > pl.col("start"))
         .select(probe=pl.col("id"), probe_t=pl.col("t"), row=pl.int_ranges("start", "end", dtype=pl.UInt32))
         .explode("row")
-        .join(indexed, on="row")
-        .select("probe", "build", diff=pl.col("build_t") - pl.col("probe_t"))
+    )
+    # The rows index the sorted build frame: gather, no join.
+    pairs = pairs.select(
+        "probe",
+        build=pl.lit(build["id"]).gather("row"),
+        diff=pl.lit(build["t"]).gather("row") - pl.col("probe_t"),
     )
     return pairs.cast(_PAIR_SCHEMA), share  # type: ignore[arg-type]
 
@@ -161,25 +164,20 @@ def _pair_in_bursts(
 ) -> pl.DataFrame:
     if contested.is_empty():
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64})
-    # A row without an endpoint joins the burst of the endpoint of its first candidate.
-    right_endpoint = right.select(right="id", right_endpoint="endpoint")
-    left_endpoint = left.select(left="id", left_endpoint="endpoint")
-    seen = contested.join(right_endpoint, on="right").join(left_endpoint, on="left")
+    lefts = left.filter(pl.col("id").is_in(contested["left"].unique().implode()))
+    rights = right.filter(pl.col("id").is_in(contested["right"].unique().implode()))
+    lefts = _burst_endpoint(lefts, contested, right, "left", "right")
+    rights = _burst_endpoint(rights, contested, left, "right", "left")
     middle = (low + high) // 2
-    lefts = (
-        left.join(seen.group_by("left").agg(pl.col("right_endpoint").first()), left_on="id", right_on="left")
-        .select(*_PLACE, place=pl.col("t"), burst_endpoint=pl.coalesce("endpoint", "right_endpoint"))
-        .with_columns(is_left=pl.lit(value=True))
-    )
-    rights = (
-        right.join(
-            seen.group_by("right").agg(pl.col("left_endpoint").first()), left_on="id", right_on="right"
-        )
-        .select(*_PLACE, place=pl.col("t") + middle, burst_endpoint=pl.coalesce("endpoint", "left_endpoint"))
-        .with_columns(is_left=pl.lit(value=False))
-    )
     rows = (
-        pl.concat([lefts, rights])
+        pl.concat(
+            [
+                lefts.select(*_PLACE, "burst_endpoint", place=pl.col("t"), is_left=pl.lit(value=True)),
+                rights.select(
+                    *_PLACE, "burst_endpoint", place=pl.col("t") + middle, is_left=pl.lit(value=False)
+                ),
+            ]
+        )
         .sort("burst_endpoint", "place", "file", "first_record", "id", nulls_last=True)
         .with_columns(
             burst=(
@@ -187,13 +185,39 @@ def _pair_in_bursts(
                 | (pl.col("place") - pl.col("place").shift(1) > high - low)
             )
             .fill_null(value=True)
-            .cum_sum()
+            .cum_sum(),
+            lefts_so_far=pl.col("is_left").cum_sum(),
+            rights_so_far=(~pl.col("is_left")).cum_sum(),
         )
-        .with_columns(rank=pl.col("place").rank("ordinal").over("burst", "is_left"))
+    )
+    # The k-th left and the k-th right of a burst in time order: counts since the burst began.
+    burst = pl.col("burst").set_sorted()
+    rows = rows.with_columns(
+        rank=pl.when("is_left")
+        .then(pl.col("lefts_so_far") - (pl.col("lefts_so_far") - pl.col("is_left")).first().over(burst))
+        .otherwise(
+            pl.col("rights_so_far") - (pl.col("rights_so_far") - ~pl.col("is_left")).first().over(burst)
+        )
     )
     return (
         rows.filter("is_left")
         .select("burst", "rank", left="id")
         .join(rows.filter(~pl.col("is_left")).select("burst", "rank", right="id"), on=["burst", "rank"])
         .select("left", "right")
+    )
+
+
+def _burst_endpoint(
+    rows: pl.DataFrame, contested: pl.DataFrame, others: pl.DataFrame, side: str, other_side: str
+) -> pl.DataFrame:
+    """The endpoint a row's burst is on: its own, or (when it shows none) its first candidate's."""
+    if not rows["endpoint"].null_count():
+        return rows.with_columns(burst_endpoint="endpoint")
+    candidate = (
+        contested.join(others.select(pl.col("id").alias(other_side), "endpoint"), on=other_side)
+        .group_by(side)
+        .agg(candidate_endpoint=pl.col("endpoint").drop_nulls().first())
+    )
+    return rows.join(candidate, left_on="id", right_on=side, how="left").with_columns(
+        burst_endpoint=pl.coalesce("endpoint", "candidate_endpoint")
     )
