@@ -68,10 +68,41 @@ REQUEST_COLUMNS = [
 _MODEL_MANAGEMENT = ["/api/pull", "/api/push", "/api/create", "/api/show", "/api/delete", "/api/copy"]
 
 
-def _best(order: pl.Expr, level: str, count: int) -> pl.Expr:
-    """Position of the record of each ``level`` group that comes first in ``order`` (a rank
-    packed with the position, so that a plain minimum finds it)."""
-    return order.min().over(level) % count
+def _causes(records: pl.DataFrame, count: int) -> pl.DataFrame:
+    """Per record (in position order): the position of the cause of its unit, component and
+    request, and of its request's first record.
+
+    The cause is the record that comes first in cause rank, then position: a rank packed with
+    the position, so that a plain minimum finds it. The windows run on a slim copy sorted by
+    request, component and unit, with each label renumbered in that order, since a window
+    over sorted groups takes slices instead of hashing.
+    """
+    order = _CAUSE_RANK.cast(pl.Int64) * count + pl.col("pos")
+
+    def renumbered(*labels: str) -> pl.Expr:
+        """Dense, ascending ids of the groups of ``labels`` (the frame being sorted by them)."""
+        changed = pl.any_horizontal([pl.col(label) != pl.col(label).shift(1) for label in labels])
+        return changed.fill_null(value=True).cum_sum().set_sorted()
+
+    grouped = (
+        records.select("pos", "unit", "component", "request", order=order)
+        .sort("request", "component", "unit")
+        .with_columns(
+            request=renumbered("request"),
+            component=renumbered("request", "component"),
+            unit=renumbered("request", "component", "unit"),
+        )
+    )
+    return (
+        grouped.with_columns(
+            unit_cause=pl.col("order").min().over("unit") % count,
+            component_cause=pl.col("order").min().over("component") % count,
+            request_cause=pl.col("order").min().over("request") % count,
+            request_first=pl.col("pos").min().over("request"),
+        )
+        .sort("pos")
+        .select("unit_cause", "component_cause", "request_cause", "request_first")
+    )
 
 
 def attribute(records: pl.DataFrame) -> pl.DataFrame:
@@ -79,13 +110,7 @@ def attribute(records: pl.DataFrame) -> pl.DataFrame:
     matched_key to records (in position order: ``pos`` is 0..n-1) that carry ``unit``,
     ``component`` and ``request`` labels (positions too)."""
     count = max(records.height, 1)
-    order = _CAUSE_RANK.cast(pl.Int64) * count + pl.col("pos")
-    numbered = records.with_columns(
-        unit_cause=_best(order, "unit", count),
-        component_cause=_best(order, "component", count),
-        request_cause=_best(order, "request", count),
-        request_first=pl.col("pos").min().over("request"),
-    ).hstack(_component_partner(records))
+    numbered = records.hstack(_causes(records, count)).hstack(_component_partner(records))
     # Requests numbered in the order of their first record: count the first records so far.
     opens = pl.col("pos") == pl.col("request_first")
     numbered = numbered.with_columns(request_id=opens.cast(pl.Int64).cum_sum().gather("request_first") - 1)
