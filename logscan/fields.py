@@ -45,7 +45,7 @@ _PARAMETER_PATHS = (
 # Open WebUI serves Ollama's API under /ollama; LiteLLM and others under an /ollama prefix too.
 _PROXY_PREFIX = r"^/ollama(?:/\d+)?(/(?:api|v1)/)"
 # Client libraries (record shapes, see formats.SHAPES) that only ever call Ollama.
-OLLAMA_CLIENTS = ("ollama-python", "langchain")
+OLLAMA_CLIENTS = ("ollama-python", "ollama-js", "langchain")
 
 # Provider and registry prefixes in front of a model name (LiteLLM's `ollama_chat/`,
 # Ollama's own full names since v0.5.2).
@@ -69,7 +69,9 @@ _REASON_MARKERS = (
     r"(?i)error|exception|traceback|fail|invalid|not support|unsupported|required|exceed|too long"
     r"|too large|unauthori[sz]ed|forbidden|denied|limit|detail|reason|message|\{\""
 )
-_OLLAMA_MENTION = r"(?i)\bollama|:11434\b"
+# Ollama named as a product (`Ollama call failed`, `OllamaException`, Open WebUI's `Ollama: ...`),
+# its Python package's errors, or its port; not a lower-case `ollama` in a URL or logger name.
+_OLLAMA_MENTION = r"\bOllama|\bollama\._types\b|:11434\b"
 
 KINDS = ("gin", "ollama", "proxy", "client")
 _LEADING_TIME_AND_LEVEL = (

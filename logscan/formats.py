@@ -469,6 +469,8 @@ SHAPES: tuple[Shape, ...] = (
     Shape("gin", "server", r"\[GIN\] \d{4}/\d{2}/\d{2} - \d{2}:\d{2}:\d{2} \|"),
     Shape("ollama-slog", "server", r"time=\S+ level=[A-Z]+ source=\S+:\d+ msg="),
     Shape("llama-server", "server", r"\blog_server_r|\[log_server_request\]"),
+    # ollama-js throws a ResponseError too: its stack names the package's files.
+    Shape("ollama-js", "client", r"node_modules/ollama/|\bollama-js\b"),
     Shape("ollama-python", "client", r"ollama\._types\.ResponseError|\bResponseError\b"),
     Shape("openai", "client", r"\bopenai\.|BadRequestError"),
     Shape("langchain", "client", r"Ollama call failed with status code|Error raised by inference API"),
@@ -498,7 +500,7 @@ STATUS_400_PATTERN = STATUS_PATTERN.replace(r"[1-5]\d\d", "400")
 STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad request")
 
 _METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
-_METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
+_METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:(https?://[^\s/\"']+))?(/[^\s\"'?]*)"
 _URL_PATH = r"(?:url:?\s*'?|from\s+)https?://[^\s/\"']+(/[^\s\"'?]*)"
 # The ollama-python or ollama-js client method a traceback or stack went through names the
 # endpoint it called (`File ".../ollama/_client.py", line 342, in chat`, `at Ollama.chat`).
@@ -574,17 +576,24 @@ def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.
 
 
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
+    """The request a record shows, the call it made first: a method with a full URL (a client
+    library's access line), the Ollama client method a traceback went through, a URL or a
+    structured field naming a path; then a method and a bare path, which in an application's
+    own log may be its own route rather than the call to Ollama."""
     request = text.str.extract_groups(_METHOD_AND_PATH)
-    method = request.struct.field("1")
+    bare_method, host, bare_path = (request.struct.field(str(group)) for group in (1, 2, 3))
+    called = pl.when(host.is_not_null())
     client_call = text.str.extract(_CLIENT_CALL, 1).replace_strict(
         _CLIENT_CALL_PATHS, default=None, return_dtype=pl.String
     )
     endpoint = pl.coalesce(
-        request.struct.field("2"),
+        called.then(bare_path),
+        client_call,
         text.str.extract(_URL_PATH, 1),
         text.str.extract(_FIELD_PATH, 1),
-        client_call,
+        bare_path,
     )
+    method = pl.when(endpoint == bare_path).then(bare_method)
     # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
     return method, endpoint.str.strip_chars_end(":,.;)")
 

@@ -16,7 +16,6 @@ from tabulate import tabulate as _tabulate
 
 from logscan import sanitize
 from logscan.aggregate import WINDOW_COLUMNS
-from logscan.requests import ClockOffset
 from logscan.results import FormatSurvey, ScanResult
 
 EVENT_COLUMNS = (
@@ -198,12 +197,10 @@ def _unmatched_section(result: ScanResult, style: str) -> list[str]:
             row["endpoint"] or "-",
             row["address"] or "-",
             row["count"],
-            _latency(row["latency"]),
+            row["latency_class"] or "-",
             row["hint"] or "",
         ]
-        for row in unmatched.sort(["count", "endpoint"], descending=[True, False], nulls_last=True).iter_rows(
-            named=True
-        )
+        for row in unmatched.iter_rows(named=True)
     ]
     headers = ["endpoint", "client address", "requests", "latency", "hint (not a cause)"]
     return [
@@ -211,16 +208,6 @@ def _unmatched_section(result: ScanResult, style: str) -> list[str]:
         tabulate(rows, headers=headers, tablefmt=style, colalign=("left", "left", "right", "right", "left")),
         "",
     ]
-
-
-def _latency(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f}µs"
-    if seconds < 1:
-        return f"{seconds * 1e3:.1f}ms"
-    return f"{seconds:.2f}s"
 
 
 def _other_section(result: ScanResult, style: str) -> list[str]:
@@ -249,39 +236,8 @@ def _offsets_section(result: ScanResult) -> list[str]:
         return []
     lines = ["Clock offsets (applied to the server files' times before matching)"]
     for offset in result.offsets:
-        lines.append(f"  {_offset_sentence(offset)}")
+        lines.append(f"  {offset.describe()}")
     return [*lines, ""]
-
-
-def _offset_sentence(offset: ClockOffset) -> str:
-    seconds = offset.offset.total_seconds()
-    if offset.given:
-        return f"{offset.server_file}: {_signed_span(seconds)}, as given with --server-offset"
-    if offset.reference_file is None:
-        return f"{offset.server_file}: no offset estimated (too few requests matched without ambiguity)"
-    if not seconds:
-        pairs = _plural(offset.pairs, "pair")
-        return f"{offset.server_file} runs in step with {offset.reference_file}, from {pairs}"
-    direction = "behind" if seconds > 0 else "ahead of"
-    return (
-        f"{offset.server_file} runs {_span(abs(seconds))} {direction} {offset.reference_file},"
-        f" from {_plural(offset.pairs, 'pair')}"
-    )
-
-
-def _span(seconds: float) -> str:
-    whole = round(seconds)
-    hours, rest = divmod(whole, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours} h {minutes:02d} m {secs:02d} s"
-    if minutes:
-        return f"{minutes} m {secs:02d} s"
-    return f"{seconds:.1f} s" if seconds < 10 else f"{secs} s"
-
-
-def _signed_span(seconds: float) -> str:
-    return ("-" if seconds < 0 else "+") + _span(abs(seconds))
 
 
 def _input_section(result: ScanResult, style: str) -> list[str]:
@@ -570,7 +526,7 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
                 "reference_file": offset.reference_file,
                 "offset_seconds": offset.offset.total_seconds(),
                 "pairs": offset.pairs,
-                "given": offset.given,
+                "source": offset.source,
             }
             for offset in result.offsets
         ],

@@ -41,27 +41,47 @@ def test_every_400_record_belongs_to_exactly_one_expected_request(records: dict,
     assert sorted(listed) == sorted(records)
 
 
+def _in_ambiguous_groups(expected: dict) -> set[str]:
+    return {name for group in expected["ambiguous_groups"] for name in group["requests"]}
+
+
 def test_the_records_of_each_request_are_joined_and_nothing_else(records: dict, expected: dict) -> None:
     for request in expected["requests"]:
+        if request["id"] in _in_ambiguous_groups(expected):
+            continue
         ids = {records[place(record)]["request_id"] for record in request["records"]}
         assert len(ids) == 1, f"{request['id']} ({request.get('note')}) is split: {ids}"
         others = [key for key, row in records.items() if row["request_id"] in ids]
         assert sorted(others) == sorted(place(record) for record in request["records"]), request["id"]
 
 
+def test_an_ambiguous_group_counts_its_distinct_requests(records: dict, expected: dict) -> None:
+    by_name = {request["id"]: request for request in expected["requests"]}
+    for group in expected["ambiguous_groups"]:
+        places = [place(record) for name in group["requests"] for record in by_name[name]["records"]]
+        assert len({records[key]["request_id"] for key in places}) == group["count"]
+        gin = [key for key in places if records[key]["kind"] == "gin"]
+        assert [records[key]["final_category"] for key in gin] == ["unclassified"] * len(gin)
+
+
 def test_each_request_has_its_cause(records: dict, expected: dict) -> None:
-    got = {
-        request["id"]: records[place(request["records"][0])]["request_category"]
+    # A GIN line of an ambiguous group belongs to a request that cannot be known: only the
+    # group's client requests are checked by their own records.
+    checked = [
+        request
         for request in expected["requests"]
-    }
-    assert got == {request["id"]: request["category"] for request in expected["requests"]}
+        if request["id"] not in _in_ambiguous_groups(expected) or request["category"] != "unclassified"
+    ]
+    got = {request["id"]: records[place(request["records"][0])]["request_category"] for request in checked}
+    assert got == {request["id"]: request["category"] for request in checked}
 
 
 def test_the_headline_counts_the_distinct_failed_requests_of_ollama(
     result: scan.ScanResult, expected: dict
 ) -> None:
     ollama = [request for request in expected["requests"] if request["ollama"]]
-    assert result.summary.total == len(ollama)
+    merged = sum(len(group["requests"]) - group["count"] for group in expected["ambiguous_groups"])
+    assert result.summary.total == len(ollama) - merged
     assert result.summary.other_total == len(expected["requests"]) - len(ollama)
     assert result.summary.records == sum(len(request["records"]) for request in ollama)
 
@@ -80,8 +100,12 @@ def test_the_server_clock_offset_is_found(result: scan.ScanResult, expected: dic
     found = {offset.server_file.split("sample_logs/")[-1]: offset for offset in result.offsets}
     for offset in expected["offsets"]:
         got = found[offset["server_file"]]
+        if not offset.get("estimable", True):
+            assert (got.source, got.offset.total_seconds()) == ("none", 0.0)
+            continue
         assert got.reference_file is not None, f"no offset estimated for {offset['server_file']}"
-        assert abs(got.offset.total_seconds() - offset["offset_seconds"]) <= offset["tolerance_seconds"]
+        # The file gives the server's reading minus true time; logscan, client minus server.
+        assert abs(got.offset.total_seconds() + offset["offset_seconds"]) <= offset["tolerance_seconds"]
 
 
 def test_ambiguous_server_records_are_not_given_a_cause(records: dict, expected: dict) -> None:

@@ -63,6 +63,10 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     )
 
     labels, links = _link(units, work.height, options)
+    # Two kinds of link the time windows cannot make, counted as clean links.
+    copies = labels.union(_copied_lines(work))
+    pasted = labels.union(_untimed_in_one_file(units, labels))
+    links = (links[0] + copies + pasted, links[1])
     work = work.with_columns(
         component=pl.lit(labels.component).gather("unit"),
         request=pl.lit(labels.request).gather("unit"),
@@ -149,6 +153,61 @@ class _Labels:
                 setattr(self, column, labels.scatter(pairs["left"], labels.gather(pairs["right"])))
         if match.ambiguous.len():
             self.ambiguous = self.ambiguous.scatter(match.ambiguous, values=True)
+
+    def union(self, pairs: pl.DataFrame) -> int:
+        """Put each left unit's component and request (with every unit they hold) into those
+        of its right unit; return how many requests were merged into others."""
+        merged = 0
+        if pairs.is_empty():
+            return merged
+        for column in ("component", "request"):
+            labels: pl.Series = getattr(self, column)
+            moves = (
+                pl.DataFrame({"old": labels.gather(pairs["left"]), "new": labels.gather(pairs["right"])})
+                .filter(pl.col("old") != pl.col("new"))
+                .group_by("old")
+                .agg(pl.col("new").min())
+            )
+            setattr(self, column, labels.replace(moves["old"], moves["new"]))
+            merged = moves.height
+        return merged
+
+
+def _copied_lines(records: pl.DataFrame) -> pl.DataFrame:
+    """Pairs of units (left, right) holding the same GIN line in two files, as a server log
+    and a paste of it into an issue do: GIN's second and latency with the address and path
+    make a line no other request repeats."""
+    same = ["timestamp", "latency", "address", "endpoint", "method"]
+    gin = records.filter(
+        (pl.col("kind") == "gin") & pl.col("timestamp").is_not_null() & pl.col("latency").is_not_null()
+    ).sort("pos")
+    first = gin.group_by(same, maintain_order=True).agg(
+        right=pl.col("unit").first(), origin=pl.col("file").first()
+    )
+    return (
+        gin.join(first, on=same, nulls_equal=True)
+        .filter(pl.col("file") != pl.col("origin"))
+        .select(left="unit", right="right")
+    )
+
+
+def _untimed_in_one_file(units: pl.DataFrame, labels: _Labels) -> pl.DataFrame:
+    """Pairs of units (left, right) for a file that holds both sides pasted together: a client
+    unit without a time and a GIN unit of the same file and endpoint whose request has no
+    client record, when the file holds exactly one of each for that endpoint (no time can
+    tell them apart, so only a lone pair is joined)."""
+    state = units.with_columns(request=labels.request.gather(units["id"]))
+    client_requests = state.filter(pl.col("type") == "client").get_column("request").implode()
+    candidates = state.filter(pl.col("endpoint").is_not_null())
+    lone = ["file", "endpoint"]
+    clients = candidates.filter((pl.col("type") == "client") & pl.col("t").is_null())
+    servers = candidates.filter((pl.col("type") == "gin") & ~pl.col("request").is_in(client_requests))
+    return (
+        clients.filter(pl.len().over(lone) == 1)
+        .select(*lone, left="id")
+        .join(servers.filter(pl.len().over(lone) == 1).select(*lone, right="id"), on=lone)
+        .select("left", "right")
+    )
 
 
 def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Labels, tuple[int, int]]:

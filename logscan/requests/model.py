@@ -118,11 +118,11 @@ def _signed(offset: timedelta) -> str:
 
 @dataclass(frozen=True)
 class JoinStats:
-    stitched_records: int  # records that joined another record of their own file
-    joined_pairs: int  # unambiguous links across sides or files
-    ambiguous_pairs: int  # links counted as one request but not used for attribution
-    unmatched_server: int  # server-side requests without any client record
-    unmatched_client: int  # Ollama client requests without any server record
+    stitched_records: int = 0  # records that joined another record of their own file
+    joined_pairs: int = 0  # unambiguous links across sides or files
+    ambiguous_pairs: int = 0  # links counted as one request but not used for attribution
+    unmatched_server: int = 0  # server-side requests without any client record
+    unmatched_client: int = 0  # Ollama client requests without any server record
 
 
 @dataclass(frozen=True)
