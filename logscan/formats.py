@@ -476,24 +476,70 @@ SHAPES: tuple[Shape, ...] = (
 
 # Each alternative captures a status code in a shape known to carry one. A bare number is
 # never a status: `line 400`, port 4000 and `.../Status/400` links must not count.
+_REASON_PHRASES = (
+    r"(?i:Bad Request|Client Error|Server Error|Not Found|Unauthorized|Forbidden|Too Many Requests"
+    r"|Internal Server Error|Service Unavailable|Bad Gateway|Payload Too Large|Request Entity Too Large)"
+)
+# Quotes around a key or value: ASCII, and the typographic ones of text retyped by hand.
+_QUOTE = "[\"'\u201c\u201d\u2018\u2019`]"
 _STATUS_SHAPES = (
     r"\|(?:\x1b\[[0-9;]*m)?\s*([1-5]\d\d)\s*(?:\x1b\[[0-9;]*m)?\|",  # GIN access line, coloured or not
-    r"(?i:status[ _-]?code)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status code: 400, "status_code":400
-    r"\b(?i:status)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status: 400, status=400, status 400
-    r"HTTP/\d(?:\.\d)?\"?\s+([1-5]\d\d)\b",  # "HTTP/1.1 400 Bad Request", uvicorn access lines
-    r"\b([1-5]\d\d) (?:Bad Request|Client Error|Server Error|Not Found|Unauthorized|Forbidden"
-    r"|Too Many Requests|Internal Server Error|Service Unavailable|Bad Gateway)\b",
-    r"\b(?:Error code|HTTP code|HTTP)[:\s]\s*([1-5]\d\d)\b",  # openai, LangChain embeddings, Continue
-    r"\b(?:BadRequestError|Error):? ([1-5]\d\d)\b",  # openai-node `BadRequestError: 400 ...`
-    r"(?i:bad request) \(([1-5]\d\d)\)",  # goose `Bad request (400)`
+    # A status field in a struct, map or object dump, in any language's notation: `status: 400`,
+    # `statusCode: 400`, `status_code=400`, `"status":400`, `StatusCode:400` (Go %+v), `:status=>400`
+    # (Ruby), `[status] => 400` and `'status' => 400` (PHP), `Status(400)` (Rust reqwest),
+    # `http_status: 400`, `Status Code: 400` (Swift), and the prose `status code 400`, `status 400`.
+    rf"(?i:(?:http[ _-]?)?status(?:[ _-]?code)?){_QUOTE}?\]?\s*(?::|=>|=|\()?\s*(?:int\()?{_QUOTE}?"
+    r"([1-5]\d\d)\b",
+    # Java's `response code: 400` (HttpURLConnection), OkHttp's `Response{..., code=400, message=...}`,
+    # a JSON error body's `"code": 400`.
+    r"(?i:response[ _-]?code)\W{0,3}([1-5]\d\d)\b",
+    r"\bcode=([1-5]\d\d), message=",
+    rf"{_QUOTE}code{_QUOTE}\s*:\s*{_QUOTE}?([1-5]\d\d)\b",
+    r"HTTP/\d(?:\.\d)?\"?\s+([1-5]\d\d)\b",  # "HTTP/1.1 400 Bad Request", uvicorn access lines, curl -D -
+    # A number before its reason phrase: `400 Bad Request`, `400 (Bad Request)` (.NET, browsers),
+    # `400 "Bad Request"` (Ruby Net::HTTP), `400 bad request` retyped by hand.
+    rf"\b([1-5]\d\d) [\"(]?{_REASON_PHRASES}\b",
+    rf"\b{_REASON_PHRASES} \(([1-5]\d\d)\)",  # goose `Bad request (400)`
+    r"\b(?i:Error code|HTTP code|HTTP)[:\s]\s*([1-5]\d\d)\b",  # openai, LangChain embeddings, Continue
+    r"\b(?:BadRequestError|Error):? ([1-5]\d\d)\b",  # openai-node `BadRequestError: 400`, `API Error: 400`
+    r"\b([1-5]\d\d) status code\b",  # openai-node `400 status code (no body)`
+    r"\b([1-5]\d\d), message=",  # aiohttp ClientResponseError `400, message='Bad Request'`
+    r"\((?:GET|POST|PUT|DELETE|PATCH|HEAD) \S+\) ([1-5]\d\d)\b",  # Java HttpResponse `(POST http://...) 400`
 )
-STATUS_PATTERN = "|".join(f"(?:{shape})" for shape in _STATUS_SHAPES)
+# ollama-python's mark of an error that came inside a stream (HTTP 200): not an HTTP status,
+# and not a 400 either, whatever message it carries.
+_NO_HTTP_STATUS = r"\(status code: (-1)\)"
+STATUS_PATTERN = "|".join(f"(?:{shape})" for shape in (*_STATUS_SHAPES, _NO_HTTP_STATUS))
 # The same shapes showing a 400: a line matching none of them can make its record a 400 only
 # through a message that implies one.
-STATUS_400_PATTERN = STATUS_PATTERN.replace(r"[1-5]\d\d", "400")
+STATUS_400_PATTERN = "|".join(f"(?:{shape})" for shape in _STATUS_SHAPES).replace(r"[1-5]\d\d", "400")
 
-# Prefilter anchors that every record showing a 400 contains; rule literals are added to them.
-STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad request")
+# Prefilter anchors: every record showing a 400 contains one of the first; the keys after them
+# mark the lines of a dumped object that hold its message, so that a dump's message is among
+# the lines rules see even where no rule names its words. Each key is written with what comes
+# before it in some language's notation, so that `clarifyTimeoutError: false` is no message.
+_MESSAGE_FIELDS = ("message", "Message", "error", "Error", "reason", "Reason", "detail", "Detail")
+_FIELD_FORMS = (
+    " {}:",  # JS, Rust, Elixir, Ruby 3.4, Go %+v: `message: '...'`, `Message:...`
+    "{{{}:",
+    " {}=",  # Java toString, logfmt: `message=...`
+    "{{{}=",
+    '"{}":',  # JSON
+    "'{}':",  # Python repr
+    '"{}"=>',  # Ruby hash inspect
+    '"{}" =>',  # Elixir map, PHP var_export
+    "'{}' =>",
+    "[{}] =>",  # PHP print_r
+    ":{}=>",  # Ruby symbol keys
+)
+STATUS_ANCHORS: tuple[str, ...] = (
+    "400",
+    "Bad Request",
+    "Bad request",
+    "bad request",
+    "ErrorMessage:",  # Go %+v of ollama's api.StatusError
+    *(form.format(field) for field in _MESSAGE_FIELDS for form in _FIELD_FORMS),
+)
 
 _METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
 _METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:https?://[^\s/\"']+)?(/[^\s\"'?]*)"
@@ -524,7 +570,7 @@ def _first_capture(column: pl.Expr, pattern: str, groups: int) -> pl.Expr:
 def status_expr(text: pl.Expr) -> pl.Expr:
     """400 if the record shows a 400 anywhere, else the first other status it shows, else null."""
     shown = text.str.extract_all(STATUS_PATTERN)
-    codes = shown.list.eval(pl.element().str.extract(r"([1-5]\d\d)\D*$").cast(pl.Int32))
+    codes = shown.list.eval(pl.element().str.extract(r"(-1|[1-5]\d\d)\D*$").cast(pl.Int32))
     return pl.when(codes.list.contains(400)).then(pl.lit(400, pl.Int32)).otherwise(codes.list.first())
 
 
