@@ -117,7 +117,11 @@ _CONTINUATION = (
 _HTTP_STATUS_LINE = r"^(?:< )?HTTP/\d(?:\.\d)? [1-5]\d\d\b"
 _HTTP_HEADER_LINE = r"^(?:< )?[A-Za-z][A-Za-z0-9-]*: \S"
 _MAX_HEADER_LINES = 40
-_ERROR_BODY = r'^\{\s*"(?:error|type|message|detail|status|code)"\s*:'
+# A JSON error body, bare or after a label (`Response body: {...}`, `body={...}`).
+_ERROR_BODY = (
+    r"^(?:(?i:(?:response |error )?body|response|details?)\s*[:=]\s*)?"
+    r'\{\s*"(?:error|type|message|detail|status|code)"\s*:'
+)
 _EXCEPTION_LINE = r"^[A-Za-z_][\w.$]*(?:Error|Exception)\b"
 _LOG_LEVEL_LINE = r"^(?:\S.*)?\b(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE)\b"
 # A line the terminal or a logger cut at the window's edge goes on at the start of the next
