@@ -90,7 +90,7 @@ def occurrences_in(text: str) -> list[tuple[int, int, str]]:
     return [(row["line"], row["end_line"], row["category"]) for row in events.iter_rows(named=True)]
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=30, deadline=None)
 @given(
     field=st.sampled_from(STATUS_FIELDS),
     message_field=st.sampled_from(MESSAGE_FIELDS),
@@ -111,7 +111,7 @@ HEADER_NAMES = st.from_regex(r"[A-Z][a-z]{1,9}(?:-[A-Z][a-z]{1,9})?", fullmatch=
 HEADER_VALUES = st.from_regex(r"[A-Za-z0-9][A-Za-z0-9 ;=/.,:-]{0,40}", fullmatch=True)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=25, deadline=None)
 @given(
     headers=st.lists(st.tuples(HEADER_NAMES, HEADER_VALUES), max_size=12),
     blank=st.booleans(),
@@ -143,7 +143,7 @@ IMPLIED_400S = [
 ]
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=20, deadline=None)
 @given(text=st.sampled_from(IMPLIED_400S))
 def test_an_error_inside_a_stream_is_no_400_whatever_its_message(text: str) -> None:
     assert len(occurrences_in(text + "\n")) == 1
