@@ -226,7 +226,7 @@ class _Above:
             starting = first_rows.cast(pl.Int64).sort()
             self.file_start = starting.gather(starting.search_sorted(rows, side="right") - 1)
 
-    def back(self, series: pl.Series, steps: int | pl.Series) -> pl.Series:
+    def back(self, series: pl.Series, steps: int) -> pl.Series:
         """The value `steps` rows above each of the rows; null above the first row of its file."""
         above = series.gather((self.rows - steps).clip(lower_bound=0))
         return above.zip_with(self.rows - steps >= self.file_start, pl.Series([None], dtype=series.dtype))

@@ -83,7 +83,10 @@ def listing_in(readme: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m logscan.ruledoc", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m logscan.ruledoc",
+        description="Print or write the category listing of rules/README.md.",
+    )
     parser.add_argument("--write", type=Path, metavar="README", help="replace the listing in this file")
     arguments = parser.parse_args(argv)
     listing = category_listing(load())
