@@ -102,6 +102,9 @@ _NON_JSON_RECORD_START = "|".join(
         r"^\[Recovery\]",
         r"^\[?\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",  # timestamp first
         rf"^{_PYTHON_LEVELS}:|^{_PYTHON_LEVELS}\s+\[?\d{{4}}-",  # logging.basicConfig, uvicorn
+        # The level padded to five after a timestamp peeled off as an envelope: Spring Boot's
+        # `2025-05-07T08:59:38.412+02:00  INFO 4711 --- [...]`, Rust tracing's `...Z  WARN agent:`.
+        r"^ (?:INFO|WARN) ",
         r"^```",  # a Markdown fence around pasted logs
     )
 )
@@ -109,8 +112,26 @@ RECORD_START = f"{_NON_JSON_RECORD_START}|^{re.escape(_JSON_LINE_START)}"
 # Lines that never begin a record in a loose format.
 _CONTINUATION = (
     r"^(?:\s|[}\])]|During handling of the above exception"
-    r"|The above exception was the direct cause|For more information check: )"
+    r"|The above exception was the direct cause|For more information check: |Caused by:)"
 )
+# A response's status line (`curl -D -`, `curl -i`; `< ` for `curl -v`), the header lines under
+# it, and the first line of a JSON error body.
+_HTTP_STATUS_LINE = r"^(?:< )?HTTP/\d(?:\.\d)? [1-5]\d\d\b"
+_HTTP_HEADER_LINE = r"^(?:< )?[A-Za-z][A-Za-z0-9-]*: \S"
+_MAX_HEADER_LINES = 40
+# A JSON error body, bare or after a label (`Response body: {...}`, `body={...}`).
+_ERROR_BODY = (
+    r"^(?:(?i:(?:response |error )?body|response|details?)\s*[:=]\s*)?"
+    r'\{\s*"(?:error|type|message|detail|status|code)"\s*:'
+)
+_EXCEPTION_LINE = r"^[A-Za-z_][\w.$]*(?:Error|Exception)\b"
+_LOG_LEVEL_LINE = r"^(?:\S.*)?\b(?:TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|SEVERE)\b"
+# A line the terminal or a logger cut at the window's edge goes on at the start of the next
+# line: the cut line is long and does not end a sentence or a structure, and the rest starts
+# in lower case.
+_CUT_LINE_MIN_CHARS = 60
+_CUT_LINE_END = r"[\w,]$"
+_CUT_LINE_REST = r"^[a-z]+(?:[\s,]|$)"
 
 
 def detect_format(sample: pl.Series) -> FileFormat:
@@ -174,60 +195,123 @@ def record_starts_of_files(
     # looking at those rows alone keeps this cheap where most lines are known.
     if isinstance(loose, pl.Series):
         rows = other_rows.filter(loose.gather(other_rows))
+        strict_json_rows = json_rows.filter(~loose.gather(json_rows))
     else:
         rows = other_rows if loose else other_rows.clear()
+        strict_json_rows = json_rows.clear() if loose else json_rows
     starts = (
         known.scatter(rows, ~_loose_continuation(lines, known, rows, first_rows)) if rows.len() else known
     )
+    # In a strict format too, an error body printed under a log line is part of its record
+    # (Laravel's `... resulted in a `400 Bad Request` response:` and the body on the next line).
+    if strict_json_rows.len():
+        strict_json_rows = strict_json_rows.cast(pl.Int64)
+        above = _Above(strict_json_rows, first_rows)
+        body = _error_body(
+            lines.gather(strict_json_rows), above.back(lines, 1).fill_null(above.back(lines, 2))
+        )
+        starts = starts.scatter(strict_json_rows, ~body)
     if starts.len():
         starts = starts.scatter(first_rows if first_rows is not None else [0], True)
     return starts, unknown_rows
+
+
+class _Above:
+    """The lines above each of some rows, within the file each row is in."""
+
+    def __init__(self, rows: pl.Series, first_rows: pl.Series | None) -> None:
+        self.rows = rows
+        # The first row of the file each of `rows` is in: nothing above it is looked at.
+        if first_rows is None:
+            self.file_start = pl.Series([0], dtype=pl.Int64).new_from_index(0, rows.len())
+        else:
+            starting = first_rows.cast(pl.Int64).sort()
+            self.file_start = starting.gather(starting.search_sorted(rows, side="right") - 1)
+
+    def back(self, series: pl.Series, steps: int) -> pl.Series:
+        """The value `steps` rows above each of the rows; null above the first row of its file."""
+        above = series.gather((self.rows - steps).clip(lower_bound=0))
+        return above.zip_with(self.rows - steps >= self.file_start, pl.Series([None], dtype=series.dtype))
+
+
+def _has(series: pl.Series, pattern: str) -> pl.Series:
+    return series.str.contains(pattern).fill_null(value=False)
+
+
+def _error_body(line: pl.Series, before_blank: pl.Series) -> pl.Series:
+    """A JSON error body (`{"error": ...}`, `{"type":"error", ...}`) printed under a line that is
+    not JSON itself (a status line, a log line, a header block), with a blank line between or not."""
+    return _has(line, _ERROR_BODY) & ~before_blank.str.starts_with("{").fill_null(value=True)
+
+
+def _in_header_block(lines: pl.Series, rows: pl.Series, above: _Above) -> pl.Series:
+    """For each of ``rows``: is it a header line of an HTTP response, under its status line with
+    only header lines between?"""
+    line = lines.gather(rows)
+    found = pl.Series([False]).new_from_index(0, rows.len())
+    alive = _has(line, _HTTP_HEADER_LINE)
+    for steps in range(1, _MAX_HEADER_LINES + 1):
+        if not alive.any():
+            break
+        candidates = alive.arg_true()
+        upper = above.back(lines, steps).gather(candidates)
+        status = _has(upper, _HTTP_STATUS_LINE)
+        found = found.scatter(candidates.filter(status), True)
+        alive = alive.scatter(candidates.filter(status | ~_has(upper, _HTTP_HEADER_LINE)), False)
+    return found
 
 
 def _loose_continuation(
     lines: pl.Series, known: pl.Series, rows: pl.Series, first_rows: pl.Series | None
 ) -> pl.Series:
     """For each of ``rows``: does the line continue the record above? Indented lines, closing
-    brackets and the like do; so do the exception line after a traceback frame, a lone
-    opening bracket of a dumped object, an `{"error": ...}` body printed under a status line
-    (with a blank line between or not), and the rest of a line that was wrapped inside a quoted
-    string. A traceback starts a record of its own unless it follows a log line or is the next
-    link of a chain of exceptions."""
+    brackets and the like do; so do the exception line after a traceback frame or after a log
+    line (Logback puts a blank line between), a lone opening bracket of a dumped object, the
+    header lines under an HTTP status line, an error body printed under a status line, log line
+    or header block (with a blank line between or not), the rest of a line that was wrapped
+    inside a quoted string, and the rest of a line cut at the terminal's edge. A traceback
+    starts a record of its own unless it follows a log line or is the next link of a chain of
+    exceptions."""
     rows = rows.cast(pl.Int64)
     line = lines.gather(rows)
-    # The first row of the file each of `rows` is in: nothing above it is looked at.
-    if first_rows is None:
-        file_start = pl.Series([0], dtype=pl.Int64).new_from_index(0, rows.len())
-    else:
-        starting = first_rows.cast(pl.Int64).sort()
-        file_start = starting.gather(starting.search_sorted(rows, side="right") - 1)
-
-    def back(series: pl.Series, steps: int) -> pl.Series:
-        # The value `steps` rows above each of `rows`; null above the first row of its file.
-        above = series.gather((rows - steps).clip(lower_bound=0))
-        return above.zip_with(rows - steps >= file_start, pl.Series([None], dtype=series.dtype))
-
-    def has(series: pl.Series, pattern: str) -> pl.Series:
-        return series.str.contains(pattern).fill_null(value=False)
-
-    previous = back(lines, 1)
-    before_blank = previous.fill_null(back(lines, 2))
-    previous_known = back(known, 1).fill_null(value=False)
+    above = _Above(rows, first_rows)
+    previous = above.back(lines, 1)
+    before_blank = previous.fill_null(above.back(lines, 2))
+    previous_known = above.back(known, 1).fill_null(value=False)
     previous_json = previous.str.starts_with("{").fill_null(value=False)
     continuation_shape = ~line.str.contains(_CONTINUATION).fill_null(value=True)
-    exception_after_frame = has(line, r"^[A-Za-z_][\w.]*(?:Error|Exception)\b") & has(previous, "^  ")
-    lone_bracket = has(line, r"^[\[{]\s*$")
-    error_body = has(line, r'^\{"error"\s*:') & ~before_blank.str.starts_with("{").fill_null(value=True)
+    exception_line = _has(line, _EXCEPTION_LINE)
+    exception_after_frame = exception_line & _has(previous, "^  ")
+    # Logback's %wEx prints a blank line between a log line and the exception under it.
+    log_line_above_blank = previous.is_null() & _has(above.back(lines, 2), _LOG_LEVEL_LINE)
+    exception_after_log_line = exception_line & log_line_above_blank
+    lone_bracket = _has(line, r"^[\[{]\s*$")
+    error_body = _error_body(line, before_blank)
     previous_starts = previous_known | ~previous.str.contains(_CONTINUATION).fill_null(value=True)
     quotes = previous.str.count_matches('"', literal=True) - previous.str.count_matches('\\"', literal=True)
     wrapped = (quotes % 2 == 1).fill_null(value=False) & previous_starts & ~known.gather(rows)
+    cut = (
+        _has(line, _CUT_LINE_REST)
+        & (previous.str.len_chars() >= _CUT_LINE_MIN_CHARS).fill_null(value=False)
+        & _has(previous, _CUT_LINE_END)
+    )
     # logger.exception() prints the traceback under a log line; a chain of exceptions prints
     # one traceback under another.
     chained = line.str.starts_with("Traceback (most recent call last):").fill_null(value=False) & (
-        has(before_blank, r"^(?:During handling of the above|The above exception)")
+        _has(before_blank, r"^(?:During handling of the above|The above exception)")
         | (previous_known & ~previous_json)
     )
-    return ~continuation_shape | exception_after_frame | lone_bracket | error_body | wrapped | chained
+    return (
+        ~continuation_shape
+        | exception_after_frame
+        | exception_after_log_line
+        | lone_bracket
+        | error_body
+        | wrapped
+        | cut
+        | chained
+        | _in_header_block(lines, rows, above)
+    )
 
 
 # Records that are never occurrences, whatever numbers they show: llama.cpp runner request
@@ -480,24 +564,81 @@ SHAPES: tuple[Shape, ...] = (
 
 # Each alternative captures a status code in a shape known to carry one. A bare number is
 # never a status: `line 400`, port 4000 and `.../Status/400` links must not count.
+_REASON_PHRASES = (
+    r"(?i:Bad Request|Client Error|Server Error|Not Found|Unauthorized|Forbidden|Too Many Requests"
+    r"|Internal Server Error|Service Unavailable|Bad Gateway|Payload Too Large|Request Entity Too Large)"
+)
+# Quotes around a key or value: ASCII, and the typographic ones of text retyped by hand.
+_QUOTE = "[\"'\u201c\u201d\u2018\u2019`]"
 _STATUS_SHAPES = (
     r"\|(?:\x1b\[[0-9;]*m)?\s*([1-5]\d\d)\s*(?:\x1b\[[0-9;]*m)?\|",  # GIN access line, coloured or not
-    r"(?i:status[ _-]?code)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status code: 400, "status_code":400
-    r"\b(?i:status)[\"']?\s*[:=]?\s*[\"']?([1-5]\d\d)\b",  # status: 400, status=400, status 400
-    r"HTTP/\d(?:\.\d)?\"?\s+([1-5]\d\d)\b",  # "HTTP/1.1 400 Bad Request", uvicorn access lines
-    r"\b([1-5]\d\d) (?:Bad Request|Client Error|Server Error|Not Found|Unauthorized|Forbidden"
-    r"|Too Many Requests|Internal Server Error|Service Unavailable|Bad Gateway)\b",
-    r"\b(?:Error code|HTTP code|HTTP)[:\s]\s*([1-5]\d\d)\b",  # openai, LangChain embeddings, Continue
-    r"\b(?:BadRequestError|Error):? ([1-5]\d\d)\b",  # openai-node `BadRequestError: 400 ...`
-    r"(?i:bad request) \(([1-5]\d\d)\)",  # goose `Bad request (400)`
+    # A status field in a struct, map or object dump, in any language's notation: `status: 400`,
+    # `statusCode: 400`, `status_code=400`, `"status":400`, `StatusCode:400` (Go %+v), `:status=>400`
+    # (Ruby), `[status] => 400` and `'status' => 400` (PHP), `Status(400)` (Rust reqwest),
+    # `http_status: 400`, `Status Code: 400` (Swift), and the prose `status code 400`, `status 400`.
+    rf"(?i:(?:http[ _-]?)?status(?:[ _-]?code)?){_QUOTE}?\]?\s*(?::|=>|=|\()?\s*(?:int\()?{_QUOTE}?"
+    r"([1-5]\d\d)\b",
+    # Java's `response code: 400` (HttpURLConnection), OkHttp's `Response{..., code=400, message=...}`,
+    # a JSON error body's `"code": 400`.
+    r"(?i:response[ _-]?code)\W{0,3}([1-5]\d\d)\b",
+    r"\bcode=([1-5]\d\d), message=",
+    rf"{_QUOTE}code{_QUOTE}\s*:\s*{_QUOTE}?([1-5]\d\d)\b",
+    r"HTTP/\d(?:\.\d)?\"?\s+([1-5]\d\d)\b",  # "HTTP/1.1 400 Bad Request", uvicorn access lines, curl -D -
+    # A number before its reason phrase: `400 Bad Request`, `400 (Bad Request)` (.NET, browsers),
+    # `400 "Bad Request"` (Ruby Net::HTTP), `400 bad request` retyped by hand.
+    rf"\b([1-5]\d\d) [\"(]?{_REASON_PHRASES}\b",
+    rf"\b{_REASON_PHRASES} \(([1-5]\d\d)\)",  # goose `Bad request (400)`
+    r"\b(?i:Error code|HTTP code|HTTP)[:\s]\s*([1-5]\d\d)\b",  # openai, LangChain embeddings, Continue
+    # openai-node `BadRequestError: 400`, `API Error: 400`, Spring AI `NonTransientAiException: 400 - `
+    r"(?:Error|Exception):? ([1-5]\d\d)\b",
+    r"\b([1-5]\d\d) status code\b",  # openai-node `400 status code (no body)`
+    r"\b([1-5]\d\d), message=",  # aiohttp ClientResponseError `400, message='Bad Request'`
+    r"\((?:GET|POST|PUT|DELETE|PATCH|HEAD) \S+\) ([1-5]\d\d)\b",  # Java HttpResponse `(POST http://...) 400`
+    # Alamofire (Swift): `Response status code was unacceptable: 400.`, `unacceptableStatusCode(code: 400)`
+    r"(?i:status code was unacceptable): ([1-5]\d\d)\b|unacceptableStatusCode\(code: ([1-5]\d\d)\)",
 )
-STATUS_PATTERN = "|".join(f"(?:{shape})" for shape in _STATUS_SHAPES)
+# ollama-python's mark of an error that came inside a stream (HTTP 200): not an HTTP status,
+# and not a 400 either, whatever message it carries.
+_NO_HTTP_STATUS = r"\(status code: (-1)\)"
+
+
+def _status_alternatives(shapes: tuple[str, ...]) -> str:
+    # ASCII word boundaries: a Unicode `\b` keeps the Rust engine off its DFA on any line with a
+    # non-ASCII character (GIN's `µs`), which made the status search five to ten times slower.
+    return "|".join(f"(?:{shape})" for shape in shapes).replace(r"\b", r"(?-u:\b)")
+
+
+STATUS_PATTERN = _status_alternatives((*_STATUS_SHAPES, _NO_HTTP_STATUS))
 # The same shapes showing a 400: a line matching none of them can make its record a 400 only
 # through a message that implies one.
-STATUS_400_PATTERN = STATUS_PATTERN.replace(r"[1-5]\d\d", "400")
+STATUS_400_PATTERN = _status_alternatives(_STATUS_SHAPES).replace(r"[1-5]\d\d", "400")
 
-# Prefilter anchors that every record showing a 400 contains; rule literals are added to them.
-STATUS_ANCHORS: tuple[str, ...] = ("400", "Bad Request", "Bad request", "bad request")
+# Prefilter anchors: every record showing a 400 contains one of the first; the keys after them
+# mark the lines of a dumped object that hold its message, so that a dump's message is among
+# the lines rules see even where no rule names its words. Each key is written with what comes
+# before it in some language's notation, so that `clarifyTimeoutError: false` is no message.
+_MESSAGE_FIELDS = ("message", "Message", "error", "Error", "reason", "Reason", "detail", "Detail")
+_FIELD_FORMS = (
+    " {}:",  # JS, Rust, Elixir, Ruby 3.4, Go %+v: `message: '...'`, `Message:...`
+    "{{{}:",
+    " {}=",  # Java toString, logfmt: `message=...`
+    "{{{}=",
+    '"{}":',  # JSON
+    "'{}':",  # Python repr
+    '"{}"=>',  # Ruby hash inspect
+    '"{}" =>',  # Elixir map, PHP var_export
+    "'{}' =>",
+    "[{}] =>",  # PHP print_r
+    ":{}=>",  # Ruby symbol keys
+)
+STATUS_ANCHORS: tuple[str, ...] = (
+    "400",
+    "Bad Request",
+    "Bad request",
+    "bad request",
+    "ErrorMessage:",  # Go %+v of ollama's api.StatusError
+    *(form.format(field) for field in _MESSAGE_FIELDS for form in _FIELD_FORMS),
+)
 
 _METHODS = r"(?:GET|POST|PUT|DELETE|PATCH|HEAD|OPTIONS)"
 _METHOD_AND_PATH = rf"\b({_METHODS})\s+\"?(?:(https?://[^\s/\"']+))?(/[^\s\"'?]*)"
@@ -554,7 +695,7 @@ def _first_capture(column: pl.Expr, pattern: str, groups: int) -> pl.Expr:
 def status_expr(text: pl.Expr) -> pl.Expr:
     """400 if the record shows a 400 anywhere, else the first other status it shows, else null."""
     shown = text.str.extract_all(STATUS_PATTERN)
-    codes = shown.list.eval(pl.element().str.extract(r"([1-5]\d\d)\D*$").cast(pl.Int32))
+    codes = shown.list.eval(pl.element().str.extract(r"(-1|[1-5]\d\d)\D*$").cast(pl.Int32))
     return pl.when(codes.list.contains(400)).then(pl.lit(400, pl.Int32)).otherwise(codes.list.first())
 
 

@@ -61,7 +61,7 @@ file     format         compressed      lines    records    400s  problem
 <stdin>  ollama-server                      2          2       1
 
 Notes
-- Explained by a rule: 0 of 1 (0.0%; 49 rules loaded, 0 fired). Unclassified: 1.
+- Explained by a rule: 0 of 1 (0.0%; 65 rules loaded, 0 fired). Unclassified: 1.
 - 1 unclassified 400 is a server access line: Ollama sends the reason to the client, so look for it in the application logs of the same time.
 """
     )

@@ -243,7 +243,7 @@ def test_explain_a_builtin_category_gives_its_steps() -> None:
         result.stdout
     )
     lines = result.stdout.splitlines()
-    start = lines.index("Rules (8, highest priority first):")
+    start = lines.index("Rules (9, highest priority first):")
     assert lines[start + 1 : start + 3] == [
         "  ollama.capability.tools             80  Model does not support tools",
         "  ollama.capability.thinking          80  Model does not support thinking (or this think level)",

@@ -1,11 +1,13 @@
-"""The YAML and TOML examples in rules/README.md are real: they load, and their examples pass."""
+"""The YAML and TOML examples in rules/README.md are real: they load, and their examples pass. Its
+listing of the built-in categories is the one the rules give."""
 
+import dataclasses
 import re
 from pathlib import Path
 
 import pytest
 
-from logscan import config, rules, ruletools
+from logscan import config, ruledoc, rules, ruletools
 
 README = Path(__file__).resolve().parent.parent / "rules" / "README.md"
 BLOCKS = re.findall(r"```(yaml|toml)\n(.*?)```", README.read_text(), flags=re.DOTALL)
@@ -49,3 +51,39 @@ def test_the_config_example_from_the_readme_loads(tmp_path: Path) -> None:
         "table-style": "github",
         "top": 10,
     }
+
+
+def test_the_category_listing_in_the_readme_is_what_the_rules_give() -> None:
+    listing = ruledoc.listing_in(README.read_text())
+    assert listing == ruledoc.category_listing(rules.load()), (
+        "rules/README.md's category listing is out of date: run python -m logscan.ruledoc --write rules/README.md"
+    )
+
+
+def test_the_listing_names_every_builtin_rule_under_its_category() -> None:
+    listing = ruledoc.category_listing(rules.load())
+    sections = dict(re.findall(r"^### `([a-z_]+)`[^\n]*\n(.*?)(?=^### |\Z)", listing, flags=re.M | re.S))
+    for rule in rules.load().rules:
+        assert f"(`{rule.id}`, priority {rule.priority}," in sections[rule.category], rule.id
+    missing_body = (
+        "- **Missing request body** (`ollama.body.missing`, priority 75, counts without a status shown):"
+        " `missing request body`\n"
+    )
+    assert missing_body in sections["request_format"]
+
+
+def test_a_rule_left_out_is_missing_from_the_listing() -> None:
+    builtin = rules.load()
+    [dropped] = [rule for rule in builtin.rules if rule.id == "ollama.model.manifest_listing"]
+    fewer = dataclasses.replace(builtin, rules=tuple(rule for rule in builtin.rules if rule is not dropped))
+    assert dropped.id not in ruledoc.category_listing(fewer)
+    assert ruledoc.category_listing(fewer) != ruledoc.listing_in(README.read_text())
+
+
+def test_writing_the_listing_fills_the_section_between_the_markers(tmp_path: Path) -> None:
+    readme = README.read_text()
+    emptied = tmp_path / "README.md"
+    emptied.write_text(ruledoc.replace_listing(readme, ""))
+    assert ruledoc.listing_in(emptied.read_text()) == "\n"
+    assert ruledoc.main(["--write", str(emptied)]) == 0
+    assert emptied.read_text() == readme
