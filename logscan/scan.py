@@ -550,6 +550,7 @@ def _shift_lines(frame: pl.LazyFrame, file: str, offset: int, columns: tuple[str
 def _add_part(report: FileReport, part: FileReport, *, first: bool) -> None:
     if first:
         report.format, report.envelopes, report.compression = part.format, part.envelopes, part.compression
+        report.zone = part.zone
     for figure in ("bytes", "lines", "records", "occurrences", "replaced_lines", "unknown_lines"):
         setattr(report, figure, getattr(report, figure) + getattr(part, figure))
     report.error = report.error or part.error

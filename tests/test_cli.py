@@ -22,8 +22,8 @@ def test_csv_from_stdin_exact() -> None:
     result = invoke("scan", "-", "-f", "csv", stdin=SMALL_LOG)
     assert result.exit_code == 0
     assert result.stdout == (
-        "window_start,window_end,category,side,count\n"
-        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,server,1\n"
+        "window_start,window_end,category,requests,server_records,client_records\n"
+        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,1,1,0\n"
     )
 
 
@@ -135,7 +135,7 @@ def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> No
         "scan", str(log), "--rules", str(rules), "-f", "csv", "-o", str(report), "--events", str(events)
     )
     assert (result.exit_code, result.stdout) == (0, "")
-    assert report.read_text() == "window_start,window_end,category,side,count\n,,server_misconfig,client,1\n"
+    assert report.read_text() == "window_start,window_end,category,requests,server_records,client_records\n,,server_misconfig,1,0,1\n"
     assert events.read_text() == (
         "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message\n"
         f"{log},1,1,,client,400,,,,server_misconfig,mine.frobnicator,ollama-python,plain,"

@@ -407,7 +407,7 @@ def test_a_catastrophic_user_pattern_is_reported_and_the_scan_finishes(in_tmp: P
     assert elapsed < 10, f"the scan must not hang on a catastrophic pattern ({elapsed:.1f} s)"
     assert (result.exit_code, result.stdout) == (
         0,
-        "window_start,window_end,category,side,count\n,,unclassified,client,20\n",
+        "window_start,window_end,category,requests,server_records,client_records\n,,unclassified,20,0,20\n",
     )
     assert result.stderr == (
         "logscan: warning: rule slow: pattern at slow.yaml:7:28 timed out on 3 records (0.25 s each)"
