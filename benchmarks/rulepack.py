@@ -23,6 +23,7 @@ or like nothing at all, between 200s and noise. Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,6 +31,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -127,8 +129,46 @@ def write_log(path: Path, size: int, rules: int) -> None:
             chunk = "\n".join(log_lines(20_000, rules, seed)) + "\n"
 
 
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            parents[int(status.parent.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _peak_kib(pid: int) -> int:
+    with contextlib.suppress(OSError, StopIteration):
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    return 0
+
+
+class _WorkerPeaks(threading.Thread):
+    """The peak RSS of every process this one starts (workers, and the server that forks
+    them), sampled while they run: ru_maxrss does not see grandchildren."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            for pid in _descendants(os.getpid()):
+                self.peaks[pid] = max(self.peaks.get(pid, 0), _peak_kib(pid))
+
+
 def step(name: str, pack: Path, log: Path | None) -> None:
     """Run one measured step in this process and print its figures as JSON."""
+    peaks = _WorkerPeaks()
+    peaks.start()
     started = time.perf_counter()
     if name.startswith("load"):
         from logscan import rules  # noqa: PLC0415
@@ -146,8 +186,12 @@ def step(name: str, pack: Path, log: Path | None) -> None:
         report = json.loads(result.stdout)
         detail = f"{report['total_400s']} 400s, {report['classified']} classified"
     seconds = time.perf_counter() - started
+    peaks.done.set()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"step": name, "seconds": seconds, "peak_rss_mib": peak_mib, "detail": detail}))
+    # A large input is scanned by worker processes: the largest of them.
+    worker_mib = max(peaks.peaks.values(), default=0) / 1024
+    figures = {"step": name, "seconds": seconds, "peak_rss_mib": peak_mib, "worker_rss_mib": worker_mib}
+    print(json.dumps({**figures, "detail": detail}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -191,9 +235,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: failed: {done.stderr.strip()[-2000:]}")
                 continue
             figures = json.loads(done.stdout.strip().splitlines()[-1])
+            workers = figures["worker_rss_mib"]
             print(
                 f"{name:12} {figures['seconds']:8.2f} s  peak RSS {figures['peak_rss_mib']:7.0f} MiB"
-                f"  ({figures['detail']})"
+                + (f", largest worker {workers:.0f} MiB" if workers else "")
+                + f"  ({figures['detail']})"
             )
     return 0
 

@@ -21,6 +21,7 @@ import polars as pl
 
 from logscan.rules import (
     FIELD_COLUMNS,
+    FOLDING_TO_ASCII,
     NUMBER_FIELDS,
     UNCLASSIFIED,
     Condition,
@@ -134,10 +135,6 @@ def classify(records: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard | None =
 # Rules are tried this many at a time, highest priority first, each batch on the records it
 # may match that no earlier batch took: a handful of Polars queries per thousand rules.
 RULES_PER_BATCH = 128
-# Characters that match an ASCII letter case-insensitively in the Rust and `regex` engines
-# (Kelvin sign, long s) but not in an ASCII-only literal search: records holding one are
-# candidates for every rule gated by a case-insensitive literal.
-_FOLDING_TO_ASCII = ("\u212a", "\u017f")
 
 
 def _candidates(frame: pl.DataFrame, gates: Gates) -> dict[int, pl.Series]:
@@ -159,7 +156,7 @@ def _candidates(frame: pl.DataFrame, gates: Gates) -> dict[int, pl.Series]:
         )
         if ignore_case:
             hits = hits.with_columns(pl.col("literal").str.to_lowercase())
-            folding = frame.select(text.str.contains_any(list(_FOLDING_TO_ASCII)).fill_null(value=False))
+            folding = frame.select(text.str.contains_any(list(FOLDING_TO_ASCII)).fill_null(value=False))
             odd_rows = folding.to_series().arg_true().cast(pl.UInt32)
             if odd_rows.len():
                 everywhere = pl.DataFrame({"row": odd_rows}).join(
