@@ -153,9 +153,6 @@ class Match:
     def engine(self) -> Engine:
         return "regex" if any(c.engine == "regex" for c in self.conditions()) else "polars"
 
-    def anchors(self) -> tuple[str, ...]:
-        return tuple(a for c in self.conditions() for a in c.anchors or ())
-
     def required_literals(self) -> tuple[Anchor, ...] | None:
         """Literals of which the text of every record this match accepts holds one, or None
         when the match does not require any: from one condition of `all` (the most specific),
@@ -172,11 +169,6 @@ class Match:
         if any(found is None for found in per_group):
             return None
         return tuple(a for found in per_group for a in found or ())
-
-    def required_anchors(self) -> tuple[str, ...] | None:
-        """`required_literals` as regex fragments."""
-        required = self.required_literals()
-        return None if required is None else tuple(a.pattern for a in required)
 
 
 @dataclass(frozen=True)
@@ -234,12 +226,6 @@ class RuleSet:
     rules: tuple[Rule, ...]
     suppressions: tuple[Suppression, ...] = ()
 
-    @property
-    def anchors(self) -> tuple[str, ...]:
-        found = {a for rule in self.rules for a in rule.match.anchors()}
-        found |= {a for s in self.suppressions if s.match for a in s.match.anchors()}
-        return tuple(sorted(found))
-
     @cached_property
     def gates(self) -> Gates:
         """Which rules a record may match, by the literals its text holds."""
@@ -263,11 +249,6 @@ class RuleSet:
             for a in c.literals or ()
         }
         return LiteralSearch.of([*found, *(Anchor(text) for text in extra)])
-
-    @property
-    def implied_anchors(self) -> tuple[str, ...]:
-        """Anchors of the rules whose match makes a record a 400 with no status shown."""
-        return tuple(sorted({a for rule in self.rules if rule.implies_400 for a in rule.match.anchors()}))
 
     def category(self, category_id: str) -> Category:
         return self.categories.get(category_id) or Category(category_id, category_id, "", "")
