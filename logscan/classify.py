@@ -211,7 +211,10 @@ def _first_match(
             allowed = None if i in ungated else candidates.get(i)
             if allowed is None and i not in ungated:
                 continue  # no row holds the rule's literals
-            on_rows = None if allowed is None else part.get_column("row").is_in(allowed.implode())
+            # Vectorised tests are as cheap on every row of the batch, and cannot hold where the
+            # rule's literals do not occur; a regex-engine search only runs where they do.
+            searched_rows = allowed is not None and rule.engine == "regex"
+            on_rows = part.get_column("row").is_in(allowed.implode()) if searched_rows else None
             columns = _MatchColumns(sub, guard, rule.id, f"__rule_{i}", on_rows)
             tests.append(pl.when(columns.matches(rule.match)).then(pl.lit(i, pl.UInt32)))
             searched |= columns.columns
