@@ -6,10 +6,15 @@ as empty). Output keeps the 400 occurrences and adds ``category``, ``rule_id`` a
 ``suppressed_by`` (the suppress entry that silenced the occurrence, else null); a winning rule's
 ``extract`` fills ``model``, ``endpoint``, ``method`` or ``client``.
 
-Every condition is a vectorised Polars expression, except a ``regex`` the Rust engine rejects:
-that one runs with the ``regex`` package, row by row, but only on rows where it can still
-matter (the rule's other ``all`` conditions hold and the pattern's literals occur), and under a
-``RegexGuard`` so a pathological pattern cannot hang a scan.
+A pack may hold thousands of rules, so a record is only tried against the rules whose required
+literals its text holds (found for all rules at once with Aho-Corasick, see ``Gates``), and
+rules are tried in batches, highest priority first, each batch on the records no earlier batch
+took. Every condition is a vectorised Polars expression, except a ``regex`` the Rust engine
+rejects: that one runs with the ``regex`` package, row by row, on every record where its
+rule's literals occur, its rule's vectorised ``all`` conditions hold and its own literals
+occur, unless a higher-priority rule took the record; and under a ``RegexGuard`` so a
+pathological pattern cannot hang a scan (after a few timeouts it is skipped for the rest of
+the scan, so which records it skips then depends on their order).
 """
 
 from __future__ import annotations
