@@ -320,9 +320,9 @@ class LiteralSearch:
         return cls(tuple(sorted(set(anchors))))
 
     def hits(self, lines: pl.Series) -> pl.Series:
+        if self.anchors and len(self.anchors) <= _LITERALS_PER_REGEX:
+            return lines.str.contains("|".join(a.pattern for a in self.anchors)).fill_null(value=False)
         found = pl.Series([False], dtype=pl.Boolean).new_from_index(0, lines.len())
-        if len(self.anchors) <= _LITERALS_PER_REGEX:
-            return _regex_hits(lines, [a.pattern for a in self.anchors], found)
         exact = [a.text for a in self.anchors if not a.ignore_case]
         folded = [a for a in self.anchors if a.ignore_case and a.text.isascii()]
         unicode = [a.pattern for a in self.anchors if a.ignore_case and not a.text.isascii()]

@@ -774,9 +774,8 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
     # on the few lines it finds; the rules' anchors are only tried inside the records kept.
     maybe_rows = pipeline.relevant_anchors.hits(lines).arg_true()
     maybe = lines.gather(maybe_rows)
-    relevant = maybe.str.contains(formats.STATUS_400_PATTERN).fill_null(value=False) | pipeline.implied.hits(
-        maybe
-    )
+    shows_400 = maybe.str.contains(formats.STATUS_400_PATTERN).fill_null(value=False)
+    relevant = shows_400 | pipeline.implied.hits(maybe)
     relevant_rows = maybe_rows.filter(relevant)
     if relevant_rows.is_empty():
         return pl.DataFrame()
