@@ -5,13 +5,15 @@ Generates a seeded pack of ``--rules`` rules (default 5,000) in one YAML file: e
 own wording (a service, a component and an error phrase), conditions mixing ``contains`` and
 ``regex`` (a few with look-behind, which run on the ``regex`` engine), some ``any`` groups, some
 ``side`` and ``none`` conditions. Then it times, each step in a fresh process so that its peak
-RSS is its own:
+RSS is its own (wall and CPU time: on a busy machine CPU time is the steadier figure):
 
 - ``load-cold``: ``rules.load`` with the pack and an empty cache (YAML parsing, validation,
   compiling);
 - ``load-cached``: the same call again, the pack coming from the cache;
 - ``scan-small``: ``logscan scan`` of a 200-line log with the pack;
-- ``scan-large``: ``logscan scan`` of a ``--size`` log (default 100 MiB) with the pack.
+- ``scan-large``: ``logscan scan`` of a ``--size`` log (default 100 MiB) with the pack;
+- ``scan-large-builtin`` (not run by default): the same log with the built-in rules only, the
+  yardstick.
 
 The logs are about 2 % 400s, half of them worded like pack rules, the rest like built-in ones
 or like nothing at all, between 200s and noise. Usage::
@@ -23,6 +25,7 @@ or like nothing at all, between 200s and noise. Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import random
@@ -30,6 +33,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -127,8 +131,55 @@ def write_log(path: Path, size: int, rules: int) -> None:
             chunk = "\n".join(log_lines(20_000, rules, seed)) + "\n"
 
 
+def _descendants(root: int) -> list[int]:
+    parents = {}
+    for status in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = status.read_text().rsplit(")", 1)[1].split()
+            parents[int(status.parent.name)] = int(fields[1])
+    found, frontier = [], [root]
+    while frontier:
+        children = [pid for pid, parent in parents.items() if parent in frontier]
+        found += children
+        frontier = children
+    return found
+
+
+def _cpu_ticks(pid: int) -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    return 0
+
+
+def _peak_kib(pid: int) -> int:
+    with contextlib.suppress(OSError, StopIteration):
+        status = Path(f"/proc/{pid}/status").read_text()
+        return int(next(line for line in status.splitlines() if line.startswith("VmHWM:")).split()[1])
+    return 0
+
+
+class _WorkerPeaks(threading.Thread):
+    """The peak RSS of every process this one starts (workers, and the server that forks
+    them), sampled while they run: ru_maxrss does not see grandchildren."""
+
+    def __init__(self) -> None:
+        super().__init__(daemon=True)
+        self.peaks: dict[int, int] = {}
+        self.ticks: dict[int, int] = {}
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.2):
+            for pid in _descendants(os.getpid()):
+                self.peaks[pid] = max(self.peaks.get(pid, 0), _peak_kib(pid))
+                self.ticks[pid] = max(self.ticks.get(pid, 0), _cpu_ticks(pid))
+
+
 def step(name: str, pack: Path, log: Path | None) -> None:
     """Run one measured step in this process and print its figures as JSON."""
+    peaks = _WorkerPeaks()
+    peaks.start()
     started = time.perf_counter()
     if name.startswith("load"):
         from logscan import rules  # noqa: PLC0415
@@ -140,14 +191,28 @@ def step(name: str, pack: Path, log: Path | None) -> None:
 
         from logscan.cli import main  # noqa: PLC0415
 
-        result = CliRunner().invoke(main, ["scan", "--rules", str(pack), "-f", "json", str(log)])
+        with_pack = [] if name.endswith("-builtin") else ["--rules", str(pack)]
+        result = CliRunner().invoke(main, ["scan", *with_pack, "-f", "json", str(log)])
         if result.exit_code != 0:
             raise SystemExit(f"{name}: exit {result.exit_code}: {result.stderr[-2000:]}")
         report = json.loads(result.stdout)
         detail = f"{report['total_400s']} 400s, {report['classified']} classified"
     seconds = time.perf_counter() - started
+    peaks.done.set()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"step": name, "seconds": seconds, "peak_rss_mib": peak_mib, "detail": detail}))
+    # A large input is scanned by worker processes: the largest of them.
+    worker_mib = max(peaks.peaks.values(), default=0) / 1024
+    # CPU time, of this process and its workers: on a busy machine it varies less than wall time.
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = own.ru_utime + own.ru_stime + sum(peaks.ticks.values()) / os.sysconf("SC_CLK_TCK")
+    figures = {
+        "step": name,
+        "seconds": seconds,
+        "cpu_seconds": cpu,
+        "peak_rss_mib": peak_mib,
+        "worker_rss_mib": worker_mib,
+    }
+    print(json.dumps({**figures, "detail": detail}))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -173,17 +238,18 @@ def main(argv: list[str] | None = None) -> int:
         pack, small, large, cache = (folder / n for n in ("pack.yaml", "small.log", "large.log", "cache"))
         write_pack(pack, args.rules)
         small.write_text("\n".join(log_lines(200, args.rules, seed=0)) + "\n", encoding="utf-8")
-        if "scan-large" in args.steps:
+        # A log kept from an earlier run of the same size is used again.
+        kept = large.exists() and size <= large.stat().st_size < size + 2**22
+        if "scan-large" in args.steps and not kept:
             write_log(large, size, args.rules)
-        print(
-            f"pack: {args.rules:,} rules, {pack.stat().st_size / 2**20:.1f} MiB; large log {size / 2**20:.0f} MiB"
-        )
+        large_note = f"; large log {size / 2**20:.0f} MiB" if "scan-large" in args.steps else ""
+        print(f"pack: {args.rules:,} rules, {pack.stat().st_size / 2**20:.1f} MiB{large_note}")
         if cache.exists():
             for entry in cache.iterdir():
                 entry.unlink()
         environment = {**os.environ, "LOGSCAN_CACHE_DIR": str(cache)}
         for name in args.steps.split(","):
-            log = {"scan-small": small, "scan-large": large}.get(name)
+            log = {"scan-small": small, "scan-large": large, "scan-large-builtin": large}.get(name)
             command = [sys.executable, __file__, "--step", name, "--pack", str(pack)]
             command += ["--log", str(log)] if log else []
             done = subprocess.run(command, env=environment, capture_output=True, text=True, check=False)
@@ -191,9 +257,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{name}: failed: {done.stderr.strip()[-2000:]}")
                 continue
             figures = json.loads(done.stdout.strip().splitlines()[-1])
+            workers = figures["worker_rss_mib"]
             print(
-                f"{name:12} {figures['seconds']:8.2f} s  peak RSS {figures['peak_rss_mib']:7.0f} MiB"
-                f"  ({figures['detail']})"
+                f"{name:12} {figures['seconds']:7.2f} s wall {figures['cpu_seconds']:7.2f} s CPU"
+                f"  peak RSS {figures['peak_rss_mib']:5.0f} MiB"
+                + (f", largest worker {workers:.0f} MiB" if workers else "")
+                + f"  ({figures['detail']})"
             )
     return 0
 

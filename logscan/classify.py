@@ -6,10 +6,15 @@ as empty). Output keeps the 400 occurrences and adds ``category``, ``rule_id`` a
 ``suppressed_by`` (the suppress entry that silenced the occurrence, else null); a winning rule's
 ``extract`` fills ``model``, ``endpoint``, ``method`` or ``client``.
 
-Every condition is a vectorised Polars expression, except a ``regex`` the Rust engine rejects:
-that one runs with the ``regex`` package, row by row, but only on rows where it can still
-matter (the rule's other ``all`` conditions hold and the pattern's literals occur), and under a
-``RegexGuard`` so a pathological pattern cannot hang a scan.
+A pack may hold thousands of rules, so a record is only tried against the rules whose required
+literals its text holds (found for all rules at once with Aho-Corasick, see ``Gates``), and
+rules are tried in batches, highest priority first, each batch on the records no earlier batch
+took. Every condition is a vectorised Polars expression, except a ``regex`` the Rust engine
+rejects: that one runs with the ``regex`` package, row by row, on every record where its
+rule's literals occur, its rule's vectorised ``all`` conditions hold and its own literals
+occur, unless a higher-priority rule took the record; and under a ``RegexGuard`` so a
+pathological pattern cannot hang a scan (after a few timeouts it is skipped for the rest of
+the scan, so which records it skips then depends on their order).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import polars as pl
 
 from logscan.rules import (
     FIELD_COLUMNS,
+    FOLDING_TO_ASCII,
     NUMBER_FIELDS,
     UNCLASSIFIED,
     Condition,
@@ -134,10 +140,6 @@ def classify(records: pl.DataFrame, ruleset: RuleSet, guard: RegexGuard | None =
 # Rules are tried this many at a time, highest priority first, each batch on the records it
 # may match that no earlier batch took: a handful of Polars queries per thousand rules.
 RULES_PER_BATCH = 128
-# Characters that match an ASCII letter case-insensitively in the Rust and `regex` engines
-# (Kelvin sign, long s) but not in an ASCII-only literal search: records holding one are
-# candidates for every rule gated by a case-insensitive literal.
-_FOLDING_TO_ASCII = ("\u212a", "\u017f")
 
 
 def _candidates(frame: pl.DataFrame, gates: Gates) -> dict[int, pl.Series]:
@@ -159,7 +161,7 @@ def _candidates(frame: pl.DataFrame, gates: Gates) -> dict[int, pl.Series]:
         )
         if ignore_case:
             hits = hits.with_columns(pl.col("literal").str.to_lowercase())
-            folding = frame.select(text.str.contains_any(list(_FOLDING_TO_ASCII)).fill_null(value=False))
+            folding = frame.select(text.str.contains_any(list(FOLDING_TO_ASCII)).fill_null(value=False))
             odd_rows = folding.to_series().arg_true().cast(pl.UInt32)
             if odd_rows.len():
                 everywhere = pl.DataFrame({"row": odd_rows}).join(
@@ -214,7 +216,10 @@ def _first_match(
             allowed = None if i in ungated else candidates.get(i)
             if allowed is None and i not in ungated:
                 continue  # no row holds the rule's literals
-            on_rows = None if allowed is None else part.get_column("row").is_in(allowed.implode())
+            # Vectorised tests are as cheap on every row of the batch, and cannot hold where the
+            # rule's literals do not occur; a regex-engine search only runs where they do.
+            searched_rows = allowed is not None and rule.engine == "regex"
+            on_rows = part.get_column("row").is_in(allowed.implode()) if searched_rows else None
             columns = _MatchColumns(sub, guard, rule.id, f"__rule_{i}", on_rows)
             tests.append(pl.when(columns.matches(rule.match)).then(pl.lit(i, pl.UInt32)))
             searched |= columns.columns

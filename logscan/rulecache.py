@@ -30,6 +30,7 @@ from typing import Any
 import regex
 
 from logscan import __version__
+from logscan.rulefile import MAX_FILE_BYTES
 from logscan.rulemodel import (
     Anchor,
     Category,
@@ -95,6 +96,10 @@ class PackCache:
             digest.update((Path(__file__).parent / module).read_bytes())
         try:
             for path, builtin in files:
+                # A pipe (--rules <(...)) can be read once, by the compiler; a device or a file
+                # too large to be a rule file is the compiler's to report.
+                if not stat.S_ISREG(path.stat().st_mode) or path.stat().st_size > MAX_FILE_BYTES:
+                    return None
                 digest.update(f"\0{path.resolve()}\0{builtin}\0".encode())
                 digest.update(path.read_bytes())
         except (OSError, RuntimeError):

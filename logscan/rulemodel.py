@@ -153,9 +153,6 @@ class Match:
     def engine(self) -> Engine:
         return "regex" if any(c.engine == "regex" for c in self.conditions()) else "polars"
 
-    def anchors(self) -> tuple[str, ...]:
-        return tuple(a for c in self.conditions() for a in c.anchors or ())
-
     def required_literals(self) -> tuple[Anchor, ...] | None:
         """Literals of which the text of every record this match accepts holds one, or None
         when the match does not require any: from one condition of `all` (the most specific),
@@ -172,11 +169,6 @@ class Match:
         if any(found is None for found in per_group):
             return None
         return tuple(a for found in per_group for a in found or ())
-
-    def required_anchors(self) -> tuple[str, ...] | None:
-        """`required_literals` as regex fragments."""
-        required = self.required_literals()
-        return None if required is None else tuple(a.pattern for a in required)
 
 
 @dataclass(frozen=True)
@@ -234,21 +226,29 @@ class RuleSet:
     rules: tuple[Rule, ...]
     suppressions: tuple[Suppression, ...] = ()
 
-    @property
-    def anchors(self) -> tuple[str, ...]:
-        found = {a for rule in self.rules for a in rule.match.anchors()}
-        found |= {a for s in self.suppressions if s.match for a in s.match.anchors()}
-        return tuple(sorted(found))
-
     @cached_property
     def gates(self) -> Gates:
         """Which rules a record may match, by the literals its text holds."""
         return Gates.of(self.rules)
 
-    @property
-    def implied_anchors(self) -> tuple[str, ...]:
-        """Anchors of the rules whose match makes a record a 400 with no status shown."""
-        return tuple(sorted({a for rule in self.rules if rule.implies_400 for a in rule.match.anchors()}))
+    def prefilter(self, extra: Iterable[str] = ()) -> LiteralSearch:
+        """A search for the literals of every condition (and ``extra``): the lines holding
+        one make up a record's ``message``."""
+        matches = [rule.match for rule in self.rules] + [s.match for s in self.suppressions if s.match]
+        found = {a for match in matches for c in match.conditions() for a in c.literals or ()}
+        return LiteralSearch.of([*found, *(Anchor(text) for text in extra)])
+
+    def implied(self, extra: Iterable[str] = ()) -> LiteralSearch:
+        """A search for the literals of the rules whose match makes a record a 400 with no
+        status shown (and ``extra``)."""
+        found = {
+            a
+            for rule in self.rules
+            if rule.implies_400
+            for c in rule.match.conditions()
+            for a in c.literals or ()
+        }
+        return LiteralSearch.of([*found, *(Anchor(text) for text in extra)])
 
     def category(self, category_id: str) -> Category:
         return self.categories.get(category_id) or Category(category_id, category_id, "", "")
@@ -298,6 +298,54 @@ class Gates:
             tuple(tuple(dict.fromkeys(v)) for v in folded.values()),
             frozenset(ungated),
         )
+
+
+# Characters that match an ASCII letter case-insensitively in the Rust and `regex` engines
+# (KELVIN SIGN, LATIN SMALL LETTER LONG S) but not in an ASCII-only literal search.
+FOLDING_TO_ASCII = ("\u212a", "\u017f")
+# Up to this many literals are searched with one Rust regex, the fastest on a column; more
+# with Aho-Corasick, whose cost does not grow with their number (a regex of thousands of
+# alternatives compiles slowly, runs slowly and can pass the engine's size limit).
+_LITERALS_PER_REGEX = 200
+
+
+@dataclass(frozen=True)
+class LiteralSearch:
+    """Which lines hold one of many literals."""
+
+    anchors: tuple[Anchor, ...]
+
+    @classmethod
+    def of(cls, anchors: Iterable[Anchor]) -> LiteralSearch:
+        return cls(tuple(sorted(set(anchors))))
+
+    def hits(self, lines: pl.Series) -> pl.Series:
+        if self.anchors and len(self.anchors) <= _LITERALS_PER_REGEX:
+            return lines.str.contains("|".join(a.pattern for a in self.anchors)).fill_null(value=False)
+        found = pl.Series([False], dtype=pl.Boolean).new_from_index(0, lines.len())
+        exact = [a.text for a in self.anchors if not a.ignore_case]
+        folded = [a for a in self.anchors if a.ignore_case and a.text.isascii()]
+        unicode = [a.pattern for a in self.anchors if a.ignore_case and not a.text.isascii()]
+        if exact:
+            found = found | lines.str.contains_any(exact).fill_null(value=False)
+        if folded:
+            found = found | lines.str.contains_any([a.text for a in folded], ascii_case_insensitive=True)
+            found = found.fill_null(value=False)
+            # The rare line with a letter that folds to ASCII is searched as the regex engines
+            # would search it.
+            odd = (lines.str.contains_any(list(FOLDING_TO_ASCII)).fill_null(value=False) & ~found).arg_true()
+            if odd.len():
+                odd_hits = _regex_hits(lines.gather(odd), [a.pattern for a in folded], found.gather(odd))
+                found = found.scatter(odd, odd_hits)
+        return _regex_hits(lines, unicode, found)
+
+
+def _regex_hits(lines: pl.Series, patterns: Sequence[str], found: pl.Series) -> pl.Series:
+    """``found``, or-ed with whether each line matches one of ``patterns``."""
+    for start in range(0, len(patterns), _LITERALS_PER_REGEX):
+        chunk = "|".join(patterns[start : start + _LITERALS_PER_REGEX])
+        found = found | lines.str.contains(chunk).fill_null(value=False)
+    return found
 
 
 def quote(value: str | int) -> str:

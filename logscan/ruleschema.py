@@ -403,7 +403,9 @@ class FileReader:
         engine, compiled, error, offset = compile_regex(text)
         if error:
             line, column = position
-            self.report((line, column + quote_width + offset), f"regex does not compile: {error}")
+            self.report(
+                (line, column + quote_width + offset), f"regex does not compile: {shorten(error, 200)}"
+            )
             return None
         literals = derive_literals(text) if field_name in TEXT_FIELDS else None
         return Condition(field_name, operator, text, place, engine, compiled, literals)

@@ -16,8 +16,9 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from logscan import cluster, rules, scan
+from logscan import classify, cluster, rules, scan
 from logscan.errors import Problem, RuleError, UsageError
+from logscan.patternlint import catastrophic_shape
 
 WIDTH = 100
 
@@ -165,6 +166,14 @@ def lint_notes(selected: Sequence[rules.Rule]) -> list[str]:
                     f"{source(condition.place, rule.builtin)}: note: {rule.id}: no literal of 3+"
                     f" characters in {condition.describe()}; it only sees lines that show a status"
                     " or another rule's text"
+                )
+            shape = catastrophic_shape(str(condition.value)) if condition.engine == "regex" else None
+            if shape:
+                notes.append(
+                    f"{source(condition.place, rule.builtin)}:{condition.place.column}: note: {rule.id}:"
+                    f" {condition.describe()} looks catastrophic for the regex engine ({shape});"
+                    f" each search is stopped after {classify.REGEX_TIMEOUT_SECONDS:g} s and counts"
+                    " as no match"
                 )
     return notes
 

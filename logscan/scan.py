@@ -578,11 +578,11 @@ class _Pipeline:
         self.options = options
         # One guard per scan: a regex-engine pattern's timeout budget spans all blocks.
         self.regex_guard = classify.RegexGuard()
-        anchors = sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors))
-        self.prefilter = "|".join(anchors)
-        self.relevant = "|".join([formats.STATUS_400_PATTERN, *ruleset.implied_anchors])
-        # Every line `relevant` matches contains one of these literals.
-        self.relevant_anchors = "|".join(["400", *ruleset.implied_anchors])
+        # Literal searches that stay fast with thousands of rules.
+        self.prefilter = ruleset.prefilter(formats.STATUS_ANCHORS)
+        self.implied = ruleset.implied()
+        # Every line that shows a 400 or holds an implying rule's literal holds one of these.
+        self.relevant_anchors = ruleset.implied(["400"])
         # Each source's format, by the source's index in the scan (a line only carries that).
         self.source_formats: dict[int, str] = {}
         # The zone of each source's zone-less times, where its other lines show one.
@@ -920,8 +920,10 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
     starts = frame.get_column("starts")
     # A cheap literal pass over every line ("400" or an implying message) and the exact test
     # on the few lines it finds; the rules' anchors are only tried inside the records kept.
-    maybe_rows = lines.str.contains(pipeline.relevant_anchors).fill_null(value=False).arg_true()
-    relevant = lines.gather(maybe_rows).str.contains(pipeline.relevant).fill_null(value=False)
+    maybe_rows = pipeline.relevant_anchors.hits(lines).arg_true()
+    maybe = lines.gather(maybe_rows)
+    shows_400 = maybe.str.contains(formats.STATUS_400_PATTERN).fill_null(value=False)
+    relevant = shows_400 | pipeline.implied.hits(maybe)
     relevant_rows = maybe_rows.filter(relevant)
     if relevant_rows.is_empty():
         return pl.DataFrame()
@@ -932,9 +934,7 @@ def _candidate_records(frame: pl.DataFrame, pipeline: _Pipeline) -> pl.DataFrame
     first_rows = bounds.gather(records_kept)
     end_rows = bounds.gather(records_kept + 1)
     record_rows = pl.int_ranges(first_rows, end_rows, eager=True).explode()
-    hit_rows = record_rows.filter(
-        lines.gather(record_rows).str.contains(pipeline.prefilter).fill_null(value=False)
-    )
+    hit_rows = record_rows.filter(pipeline.prefilter.hits(lines.gather(record_rows)))
     text_rows = pl.int_ranges(
         first_rows, pl.min_horizontal(end_rows, first_rows + MAX_RECORD_TEXT_LINES), eager=True
     )

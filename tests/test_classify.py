@@ -315,18 +315,18 @@ def test_no_records_gives_the_output_columns() -> None:
     assert empty.columns == ["category", "rule_id", "suppressed_by"]
 
 
-def test_required_anchors_come_from_all_else_from_every_any_group(
+def test_required_literals_come_from_all_else_from_every_any_group(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> None:
     ruleset = load(tmp_path_factory, FIELD_RULES)
-    required = {rule.id: rule.match.required_anchors() for rule in ruleset.rules}
+    required = {rule.id: rule.match.required_literals() for rule in ruleset.rules}
     # No text condition at all: nothing is required, the rule is tried on every record.
     assert required["embed.endpoint"] is None
     assert required["status.range"] is None
     # One literal from each `any` group: every match holds one of them.
-    assert required["by.format"] == ("Traceback", "wrapped error")
+    assert required["by.format"] == (rules.Anchor("Traceback"), rules.Anchor("wrapped error"))
     generic = load(tmp_path_factory, RULES).rule("server.only")
-    assert generic is not None and generic.match.required_anchors() == ("invalid",)
+    assert generic is not None and generic.match.required_literals() == (rules.Anchor("invalid"),)
 
 
 # --- many rules ------------------------------------------------------------------------------

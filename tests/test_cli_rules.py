@@ -154,6 +154,42 @@ def test_check_notes_rules_without_a_positive_example_or_a_literal(in_tmp: Path)
     ]
 
 
+def test_check_notes_patterns_that_look_catastrophic_for_the_regex_engine(in_tmp: Path) -> None:
+    (in_tmp / "slow.yaml").write_text(
+        """\
+rules:
+  - id: nested
+    category: auth
+    match: {message: {regex: '(?<=token )(\\w+\\s?)+expired'}}
+    examples: [{line: 'token abc expired (status code: 400)', category: auth}]
+  - id: overlapping
+    category: auth
+    match:
+      all:
+        - message: {contains: 'quota'}
+        - message: {regex: 'quota (?:x|xy)*(?!z)'}
+    examples: [{line: 'quota xy (status code: 400)', category: auth}]
+  - id: linear
+    category: auth
+    match: {message: {regex: 'limit (a+)+ reached'}}
+    examples: [{line: 'limit aa reached (status code: 400)', category: auth}]
+"""
+    )
+    result = invoke("rules", "check", "--no-builtin-rules", "slow.yaml")
+    assert (result.exit_code, result.stdout.splitlines()[5:]) == (
+        0,
+        [
+            "slow.yaml:4:30: note: nested: message regex '(?<=token )(\\w+\\s?)+expired' looks catastrophic"
+            " for the regex engine (a quantified group whose body is only quantified, as in (a+)+);"
+            " each search is stopped after 0.25 s and counts as no match",
+            "slow.yaml:11:28: note: overlapping: message regex 'quota (?:x|xy)*(?!z)' looks catastrophic"
+            " for the regex engine (alternatives that can match the same text under a quantifier, as in"
+            " (a|a)+); each search is stopped after 0.25 s and counts as no match",
+            "ok: 3 rules, 3 examples",
+        ],
+    )
+
+
 def test_test_prints_each_failure_as_a_diff(in_tmp: Path) -> None:
     (in_tmp / "wrong.yaml").write_text(MINE.replace("HTTP 429", "HTTP 400").replace("left: 0 (", "left: 0 ("))
     result = invoke("rules", "test", "wrong.yaml")

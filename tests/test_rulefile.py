@@ -2,6 +2,8 @@
 files are refused with file:line:column and one line of reason, and exit 2; never a traceback,
 never an echo of the file. Fuzzed with arbitrary text and bytes."""
 
+import os
+import threading
 from pathlib import Path
 
 import pytest
@@ -132,6 +134,28 @@ def test_a_huge_file_is_refused_without_echoing_it() -> None:
         "1:1",
         f"rule file is larger than {rulefile.MAX_FILE_BYTES // 2**20} MiB; split it into several files",
     )
+
+
+def test_a_device_is_read_no_further_than_the_size_limit() -> None:
+    assert outcome(invoke("rules", "check", "/dev/zero")) == refused(
+        "/dev/zero",
+        "1:1",
+        f"rule file is larger than {rulefile.MAX_FILE_BYTES // 2**20} MiB; split it into several files",
+    )
+
+
+def test_a_pipe_is_read_once_and_not_cached(in_tmp: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = in_tmp / "cache"
+    monkeypatch.setenv(rules.CACHE_DIR_VARIABLE, str(cache))
+    pipe = in_tmp / "rules.fifo"
+    os.mkfifo(pipe)
+    rule = "rules:\n  - id: piped\n    category: auth\n    match: {message: {contains: 'piped in'}}\n"
+    writer = threading.Thread(target=pipe.write_text, args=(rule,))
+    writer.start()
+    ruleset = rules.load([pipe], include_builtin=False)
+    writer.join()
+    assert [rule.id for rule in ruleset.rules] == ["piped"]
+    assert not cache.exists()
 
 
 def test_a_long_pattern_is_refused_without_echoing_it() -> None:

@@ -1,6 +1,9 @@
 from pathlib import Path
 
+import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from logscan import rules
 from logscan.errors import RuleError
@@ -84,12 +87,12 @@ rules:
     ]
     assert ruleset.rules[1].title == "low"  # the title defaults to the id
     # Literals of conditions on message/line in every block feed the prefilter; other fields do not.
-    assert ruleset.anchors == (
-        "(?i:unexpected eof)",
-        "invalid character",
-        "level=WARN",
-        "missing request body",
-        "valid",
+    assert ruleset.prefilter().anchors == (
+        rules.Anchor("invalid character"),
+        rules.Anchor("level=WARN"),
+        rules.Anchor("missing request body"),
+        rules.Anchor("unexpected eof", ignore_case=True),
+        rules.Anchor("valid"),
     )
 
 
@@ -300,7 +303,7 @@ suppress:
         ("rule:noisy", "noisy", "load test", False),
         ("probe", None, "", True),
     ]
-    assert "healthcheck-probe" in ruleset.anchors
+    assert rules.Anchor("healthcheck-probe") in ruleset.prefilter().anchors
     bad = write(
         tmp_path,
         "bad.yaml",
@@ -392,3 +395,24 @@ def test_builtin_pack_loads() -> None:
     assert all(category.steps for category in ruleset.categories.values())
     assert {rule.engine for rule in ruleset.rules} == {"polars"}
     assert all(rule.builtin and rule.severity in rules.SEVERITIES for rule in ruleset.rules)
+
+
+LETTERS = st.sampled_from(list("abkKsS -\u212a\u017fé\u00c9"))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.tuples(st.text(LETTERS, min_size=3, max_size=5), st.booleans()), min_size=1, max_size=40),
+    st.lists(st.text(LETTERS, max_size=30), min_size=1, max_size=20),
+)
+def test_a_search_for_many_literals_finds_what_one_regex_would(
+    literals: list[tuple[str, bool]], lines: list[str]
+) -> None:
+    # Padded past the size where the search switches from one regex to Aho-Corasick.
+    padding = [rules.Anchor(f"zz-padding-{n:04d}") for n in range(250)]
+    anchors = [rules.Anchor(text, ignore_case) for text, ignore_case in literals]
+    search = rules.LiteralSearch.of([*anchors, *padding])
+    assert len(search.anchors) > 200
+    column = pl.Series(lines, dtype=pl.String)
+    one_regex = column.str.contains("|".join(a.pattern for a in anchors))
+    assert search.hits(column).to_list() == one_regex.to_list()
