@@ -36,12 +36,15 @@ EVENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "rule_id": pl.String,
     "reasonless": pl.Boolean,
     "reason": pl.String,
+    "header": pl.String,
     "ollama": pl.Boolean,
     "message": pl.String,
     # The suppress entry that silenced the record; null for the ones that are counted.
     "suppressed_by": pl.String,
 }
-WINDOW_COLUMNS = ("window_start", "window_end", "category", "requests", "server_records", "client_records")
+WINDOW_COLUMNS = (
+    "window_start", "window_end", "category", "ollama", "requests", "server_records", "client_records",
+)  # fmt: skip
 SUPPRESSED_COLUMNS = ("suppressed_by", "rule_id", "category", "count")
 COVERAGE_COLUMNS = ("rule_id", "category", "hits")
 # A tally counts requests per combination of these; every summary below is a sum over it.
@@ -70,7 +73,8 @@ class Summary:
     untimed: int  # requests none of whose records shows a timestamp: counted, in no window
     classified: int  # requests with a cause
     by_category: pl.DataFrame  # category, requests, share, server_records, client_records, first/last seen
-    windows: pl.DataFrame  # WINDOW_COLUMNS, long form; untimed requests have null windows
+    # WINDOW_COLUMNS, long form, Ollama's requests and the others; untimed ones have null windows
+    windows: pl.DataFrame
     top_endpoints: pl.DataFrame  # method, endpoint, requests
     top_models: pl.DataFrame  # model, requests
     no_endpoint: int  # requests that showed no endpoint
@@ -140,12 +144,13 @@ def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: 
             "category", "requests", "share", "server_records", "client_records", "first_seen", "last_seen"
         )
     )
+    # Every 400, Ollama's and the applications' own, so that a CSV of windows loses none.
     windows = (
-        ollama.group_by("window_start", "category")
+        tally.group_by("window_start", "category", "ollama")
         .agg(*(pl.col(name).sum() for name in _SUMS))
         .with_columns(window_end=pl.col("window_start").dt.offset_by(window))
         .select(WINDOW_COLUMNS)
-        .sort("window_start", "category", nulls_last=True)
+        .sort("window_start", "ollama", "category", descending=[False, True, False], nulls_last=True)
     )
     return Summary(
         total=total,

@@ -174,6 +174,11 @@ def reason_expr(message: pl.Expr, reasonless: pl.Expr) -> pl.Expr:
     return pl.when(~reasonless).then(last.str.replace(_LEADING_TIME_AND_LEVEL, "").str.strip_chars())
 
 
+def header_expr(text: pl.Expr) -> pl.Expr:
+    """A record's first line without its time and level: the log statement that wrote it."""
+    return text.str.split("\n").list.first().str.replace(_LEADING_TIME_AND_LEVEL, "").str.slice(0, 300)
+
+
 def ollama_evidence(
     text: pl.Expr, kind: pl.Expr, endpoint: pl.Expr, client: pl.Expr, rule_id: pl.Expr
 ) -> pl.Expr:

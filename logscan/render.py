@@ -61,13 +61,16 @@ def _plural(count: int, word: str) -> str:
 def render_table(result: ScanResult, options: RenderOptions) -> str:
     summary = result.summary
     style = options.table_style
-    out: list[str] = [
-        f"logscan: {_plural(summary.total, 'request')} failed with HTTP 400, seen in"
-        f" {_plural(summary.records, 'record')} ({summary.server_records:,} server,"
-        f" {summary.client_records:,} client); {_plural(len(result.files), 'file')},"
-        f" {_plural(result.lines, 'line')} read; times in UTC, window {result.window}",
-        "",
-    ]
+    read = f"{_plural(len(result.files), 'file')}, {_plural(result.lines, 'line')} read"
+    if summary.total:
+        found = (
+            f"{_plural(summary.total, 'request')} failed with HTTP 400, seen in"
+            f" {_plural(summary.records, 'record')} ({summary.server_records:,} server,"
+            f" {summary.client_records:,} client)"
+        )
+    else:
+        found = "no request to Ollama failed with HTTP 400"
+    out: list[str] = [f"logscan: {found}; {read}; times in UTC, window {result.window}", ""]
     if summary.total:
         out += _causes_section(result, style)
         if options.explain:
@@ -137,7 +140,7 @@ def _align(headers: list[str], text_columns: int) -> tuple[str, ...]:
 
 
 def _windows_section(result: ScanResult, style: str) -> list[str]:
-    windows = result.summary.windows
+    windows = result.summary.windows.filter(pl.col("ollama"))
     categories = result.summary.by_category.get_column("category").to_list()
     wide = (
         windows.group_by("window_start", "category")
@@ -232,10 +235,16 @@ def _other_section(result: ScanResult, style: str) -> list[str]:
 
 
 def _offsets_section(result: ScanResult) -> list[str]:
-    if not result.offsets:
+    # A server log with nothing to match against says nothing about its clock.
+    shown = [
+        offset
+        for offset in result.offsets
+        if offset.source != "none" or (result.summary.client_records and result.summary.server_records)
+    ]
+    if not shown:
         return []
     lines = ["Clock offsets (applied to the server files' times before matching)"]
-    for offset in result.offsets:
+    for offset in shown:
         lines.append(f"  {offset.describe()}")
     return [*lines, ""]
 
@@ -277,11 +286,12 @@ def _notes(result: ScanResult) -> list[str]:
             f" ({share:.1%}; {result.rules_loaded} rules loaded, {fired} fired). Unclassified:"
             f" {summary.total - summary.classified:,}."
         )
-        notes.append(
-            f"- A request is one failed HTTP request: the records it left (Ollama's access line, a"
-            f" proxy's, the client's access line and the exception with the reason) count once."
-            f" {_join_note(result)}"
-        )
+        if summary.records > summary.total or (summary.server_records and summary.client_records):
+            notes.append(
+                f"- A request is one failed HTTP request: the records it left (Ollama's access line, a"
+                f" proxy's, the client's access line and the exception with the reason) count once."
+                f" {_join_note(result)}"
+            )
     if result.suppressed_total:
         notes.append(
             f"- {_plural(result.suppressed_total, '400')} suppressed by rule files: counted under"

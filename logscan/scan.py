@@ -231,7 +231,8 @@ def run(
 # What the requests stage reads of each 400 record (the message text stays on disk).
 _JOIN_COLUMNS = (
     "key", "file", "record_no", "line", "timestamp", "side", "kind", "reasonless", "endpoint", "method",
-    "model", "client", "address", "user_agent", "latency", "category", "rule_id", "reason", "ollama",
+    "model", "client", "address", "user_agent", "latency", "category", "rule_id", "reason", "header",
+    "ollama",
 )  # fmt: skip
 _LINK_COLUMNS = ("key", "request_id", "final_category", "attribution", "matched_key", "corrected_timestamp")
 
@@ -801,6 +802,7 @@ class _Pipeline:
             rule_id="rule_id",
             reasonless="reasonless",
             reason=fields.reason_expr(pl.col("message"), pl.col("reasonless")).str.slice(0, MAX_REASON_CHARS),
+            header=fields.header_expr(text),
             ollama=fields.ollama_evidence(
                 text, pl.col("kind"), pl.col("endpoint"), pl.col("client"), pl.col("rule_id")
             ),

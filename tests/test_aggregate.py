@@ -40,10 +40,11 @@ ORDER = ["request_format", "auth", "unclassified"]
 def test_windows_long_form_with_untimed_last() -> None:
     summary = aggregate.summarize(aggregate.tally(SAMPLE, "1h"), "1h", ORDER, top=5)
     assert summary.windows.rows() == [
-        (at(6), at(7), "request_format", 1, 1, 2),
-        (at(6), at(7), "unclassified", 1, 1, 0),
-        (at(7), at(8), "request_format", 1, 0, 1),
-        (None, None, "auth", 1, 0, 1),
+        (at(6), at(7), "request_format", True, 1, 1, 2),
+        (at(6), at(7), "unclassified", True, 1, 1, 0),
+        (at(7), at(8), "request_format", True, 1, 0, 1),
+        (at(7), at(8), "unclassified", False, 1, 0, 1),  # the application's own 400, kept apart
+        (None, None, "auth", True, 1, 0, 1),
     ]
     assert (summary.total, summary.untimed, summary.classified) == (4, 1, 3)
     assert (summary.server_records, summary.client_records, summary.records) == (2, 4, 6)

@@ -22,8 +22,8 @@ def test_csv_from_stdin_exact() -> None:
     result = invoke("scan", "-", "-f", "csv", stdin=SMALL_LOG)
     assert result.exit_code == 0
     assert result.stdout == (
-        "window_start,window_end,category,requests,server_records,client_records\n"
-        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,1,1,0\n"
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,true,1,1,0\n"
     )
 
 
@@ -33,36 +33,39 @@ def test_table_from_stdin_exact() -> None:
     assert (
         result.stdout
         == """\
-logscan: 1 HTTP 400 in 1 file (2 lines read); times in UTC, window 1h
+logscan: 1 request failed with HTTP 400, seen in 1 record (1 server, 0 client); 1 file, 2 lines read; times in UTC, window 1h
 
-Causes
-cause         category        400s    share    server    client           first seen            last seen
-Unclassified  unclassified       1   100.0%         1         0  2025-05-07 06:05:59  2025-05-07 06:05:59
-Total                            1   100.0%         1         0
+Causes (failed requests; the records each left in server and client logs)
+cause         category        requests    share    server records    client records           first seen            last seen
+Unclassified  unclassified           1   100.0%                 1                 0  2025-05-07 06:05:59  2025-05-07 06:05:59
+Total                                1   100.0%                 1                 0
 
 What to do
   unclassified: Log the response body (`{"error": ...}`) in the client, or set OLLAMA_DEBUG_LOG_REQUESTS=1 (v0.19.0+) to capture rejected requests, then scan again.
 
-400s per 1h window
+Failed requests per 1h window
 window start        unclassified    total
 2025-05-07 06:00               1        1
 
 Top endpoints
-endpoint          400s
-POST /api/chat       1
+endpoint          requests
+POST /api/chat           1
 
-Unclassified 400s by message (1 group; `logscan rules suggest PATH...` drafts rules for the client-side ones)
+Server 400s no client record explains (collect the logs of these clients to learn why)
+endpoint    client address      requests    latency  hint (not a cause)
+/api/chat   127.0.0.1                  1       fast  rejected before any model work: request format, an unsupported capability or the model name; the reason is in the client's log
+
+Unclassified requests by message (1 group; `logscan rules suggest PATH...` drafts rules for the client-side ones)
   1 server, 2025-05-07 06:05:59 .. 2025-05-07 06:05:59
     [GIN] <time> | 400 | <num>µs | <ip> | POST "<path>"
     e.g. <stdin>:1: [GIN] 2025/05/07 - 06:05:59 | 400 | 213.546µs | 127.0.0.1 | POST "/api/chat"
 
 Input
-file     format         compressed      lines    records    400s  problem
-<stdin>  ollama-server                      2          2       1
+file     format         compressed      lines    records    400 records  problem
+<stdin>  ollama-server                      2          2              1
 
 Notes
-- Explained by a rule: 0 of 1 (0.0%; 65 rules loaded, 0 fired). Unclassified: 1.
-- 1 unclassified 400 is a server access line: Ollama sends the reason to the client, so look for it in the application logs of the same time.
+- Explained by a rule: 0 of 1 request (0.0%; 65 rules loaded, 0 fired). Unclassified: 1.
 """
     )
 
@@ -71,11 +74,11 @@ def test_no_400s_says_so() -> None:
     result = invoke("scan", "-", "--table-style", "plain", stdin="nothing here\n")
     assert result.exit_code == 0
     assert result.stdout == (
-        "logscan: 0 HTTP 400s in 1 file (1 line read); times in UTC, window 1h\n"
+        "logscan: no request to Ollama failed with HTTP 400; 1 file, 1 line read; times in UTC, window 1h\n"
         "\n"
         "Input\n"
-        "file     format    compressed      lines    records    400s  problem\n"
-        "<stdin>  plain                         1          1       0\n"
+        "file     format    compressed      lines    records    400 records  problem\n"
+        "<stdin>  plain                         1          1              0\n"
         "\n"
         "Notes\n"
         "- 1 line matched no known log format and was scanned as plain text (see `logscan formats PATH`).\n"
@@ -95,7 +98,8 @@ def test_bad_window_and_zone_exit_2() -> None:
     result = invoke("scan", "-", "--assume-tz", "Mars/Olympus", stdin="")
     assert (result.exit_code, result.stderr) == (
         2,
-        "logscan: error: --assume-tz 'Mars/Olympus' is not a known time zone\n",
+        "logscan: error: --assume-tz 'Mars/Olympus' is not a known time zone (an IANA name such as"
+        " Europe/Berlin, UTC, local, or an offset such as +02:00)\n",
     )
 
 
@@ -135,11 +139,12 @@ def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> No
         "scan", str(log), "--rules", str(rules), "-f", "csv", "-o", str(report), "--events", str(events)
     )
     assert (result.exit_code, result.stdout) == (0, "")
-    assert report.read_text() == "window_start,window_end,category,requests,server_records,client_records\n,,server_misconfig,1,0,1\n"
+    assert report.read_text() == "window_start,window_end,category,ollama,requests,server_records,client_records\n,,server_misconfig,true,1,0,1\n"
     assert events.read_text() == (
-        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message\n"
+        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message,"
+        "request_id,attribution,matched_file,matched_line\n"
         f"{log},1,1,,client,400,,,,server_misconfig,mine.frobnicator,ollama-python,plain,"
-        "ResponseError: frobnicator queue rejected the request (status code: 400)\n"
+        "ResponseError: frobnicator queue rejected the request (status code: 400),0,own,,\n"
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["app.log", "events.csv", "mine.yaml", "out.csv"]
 

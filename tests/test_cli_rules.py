@@ -44,9 +44,9 @@ rules:
 """
 
 APP_LOG = """\
-2025-06-01 12:00:03 ERROR chat failed: HTTP 400 {"code":"TENANT_QUOTA"}
-2025-06-01 12:10:03 ERROR chat failed: HTTP 400 {"code":"TENANT_QUOTA"}
-2025-06-01 12:20:03 ERROR chat failed: HTTP 400 {"code":"BAD_WIDGET"}
+2025-06-01 12:00:03 ERROR Ollama chat failed: HTTP 400 {"code":"TENANT_QUOTA"}
+2025-06-01 12:10:03 ERROR Ollama chat failed: HTTP 400 {"code":"TENANT_QUOTA"}
+2025-06-01 12:20:03 ERROR Ollama chat failed: HTTP 400 {"code":"BAD_WIDGET"}
 """
 
 
@@ -443,7 +443,7 @@ def test_a_catastrophic_user_pattern_is_reported_and_the_scan_finishes(in_tmp: P
     assert elapsed < 10, f"the scan must not hang on a catastrophic pattern ({elapsed:.1f} s)"
     assert (result.exit_code, result.stdout) == (
         0,
-        "window_start,window_end,category,requests,server_records,client_records\n,,unclassified,20,0,20\n",
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n,,unclassified,false,20,0,20\n",
     )
     assert result.stderr == (
         "logscan: warning: rule slow: pattern at slow.yaml:7:28 timed out on 3 records (0.25 s each)"

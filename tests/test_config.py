@@ -120,9 +120,9 @@ def test_scan_takes_its_defaults_from_the_config(project: Path) -> None:
     result = invoke("scan", "app.log")
     assert (result.exit_code, result.stdout) == (
         0,
-        "window_start,window_end,category,requests,server_records,client_records\n"
-        "2025-06-01T12:00:00Z,2025-06-01T12:15:00Z,server_misconfig,1,0,1\n"
-        "2025-06-01T12:15:00Z,2025-06-01T12:30:00Z,server_misconfig,1,0,1\n",
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+        "2025-06-01T12:00:00Z,2025-06-01T12:15:00Z,server_misconfig,true,1,0,1\n"
+        "2025-06-01T12:15:00Z,2025-06-01T12:30:00Z,server_misconfig,true,1,0,1\n",
     )
 
 
@@ -130,8 +130,8 @@ def test_the_command_line_wins_over_the_config(project: Path) -> None:
     (project / "logscan.toml").write_text('rules = ["team-rules"]\nwindow = "15m"\nformat = "csv"\n')
     result = invoke("scan", "app.log", "--window", "1h", "--no-builtin-rules")
     assert result.stdout == (
-        "window_start,window_end,category,requests,server_records,client_records\n"
-        "2025-06-01T12:00:00Z,2025-06-01T13:00:00Z,server_misconfig,2,0,2\n"
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+        "2025-06-01T12:00:00Z,2025-06-01T13:00:00Z,server_misconfig,true,2,0,2\n"
     )
 
 
@@ -174,8 +174,8 @@ def planted(project: Path) -> Path:
 
 
 HONEST_CSV = (
-    "window_start,window_end,category,requests,server_records,client_records\n"
-    "2025-06-01T12:00:00Z,2025-06-01T13:00:00Z,unclassified,2,0,2\n"
+    "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+    "2025-06-01T12:00:00Z,2025-06-01T13:00:00Z,unclassified,true,2,0,2\n"
 )
 
 
@@ -244,7 +244,7 @@ def test_a_config_named_on_purpose_is_read_whoever_owns_it(
     result = invoke("scan", "app.log")
     assert (result.exit_code, result.stdout, result.stderr) == (
         0,
-        "window_start,window_end,category,requests,server_records,client_records\n",
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n",
         "",
     )
 

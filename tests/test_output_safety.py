@@ -27,8 +27,8 @@ from logscan.cli import main
 
 GIN_400 = '[GIN] 2025/05/07 - 06:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"\n'
 REPORT_CSV = (
-    "window_start,window_end,category,requests,server_records,client_records\n"
-    "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,1,1,0\n"
+    "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+    "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,true,1,1,0\n"
 )
 # One line that tries each trick: a formula at the start of the cell, an OSC sequence that
 # sets the terminal's title, markup, and a bidi override; then text that must survive as is.
@@ -349,9 +349,9 @@ def test_csv_cells_that_spreadsheets_would_run_are_prefixed(
         f'app.log,1,1,,client,400,,,,unclassified,,ollama-python,plain,"\'{hostile_message}"\n'
     )
     assert (hostile_logs / "report.csv").read_text() == (
-        "window_start,window_end,category,requests,server_records,client_records\n"
-        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,1,0,1\n"
-        ",,unclassified,1,0,1\n"
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,true,1,0,1\n"
+        ",,unclassified,true,1,0,1\n"
     )
     raw = scan("app.log", "-f", "csv", "-o", "report.csv", "--events", "-", "--raw-csv")
     assert (

@@ -28,7 +28,10 @@ def stitch_units(records: pl.DataFrame, options: JoinOptions) -> pl.DataFrame:
     """``key`` → ``unit``: the key of the first reason record a record is stitched to (its own
     key when it stands alone)."""
     gap = int(options.stitch_gap.total_seconds() * 1_000_000)
-    candidates = records.select(*_COMPARED, "kind").filter(pl.col("kind") != "gin").sort("file", "record_no")
+    optional = [name for name in ("header",) if name in records.columns]
+    candidates = (
+        records.select(*_COMPARED, "kind", *optional).filter(pl.col("kind") != "gin").sort("file", "record_no")
+    )
 
     def near(offset: int) -> pl.Expr:
         # One shift over the whole sorted frame; a neighbour in another file does not count.
@@ -48,12 +51,18 @@ def stitch_units(records: pl.DataFrame, options: JoinOptions) -> pl.DataFrame:
     is_proxy = pl.col("kind") == "proxy"
     forward = pl.col("reasonless") & ~is_proxy & following & (after["side"] == pl.col("side"))
     backward = pl.col("reasonless") & is_proxy & preceding
+    # A re-raise is logged by another statement (another first line) with the same error;
+    # the same line again is the same failure happening again.
+    other_statement = (
+        pl.col("header").shift(1).ne_missing(pl.col("header")) if "header" in candidates.columns else True
+    )
     reraise = (
         ~pl.col("reasonless")
         & preceding
         & (before["side"] == pl.col("side"))
         & (before["reason"] == pl.col("reason"))
         & (before["category"] == pl.col("category"))
+        & other_statement
     ).fill_null(value=False)
     anchors = candidates.select(
         "key",
