@@ -23,7 +23,9 @@ Examples:
     journalctl -u ollama --since yesterday | logscan scan -
 
 \b
-Exit codes: 0 ok, 2 usage or rule-file error, 3 runtime failure.
+Exit codes: 0 ok, 2 usage or rule-file error, or a path named on the command
+line could not be read (the rest is scanned and reported), 3 runtime failure,
+or with --strict any input skipped or not read completely.
 """
 
 
@@ -159,6 +161,24 @@ def main() -> None:
     is_flag=True,
     help="Add the full explanation and remediation steps of each cause found to the table.",
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Follow symbolic links met inside folders (links named on the command line always are).",
+)
+@click.option("--binary", is_flag=True, help="Read binary files (NUL bytes in the first 32 KiB) as text.")
+@click.option(
+    "--max-decompressed",
+    default="4GiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Stop reading a compressed file or archive member after this much output (0: no cap).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 3 when any input is skipped or cannot be read completely.",
+)
 @_config_option
 @click.option(
     "--progress/--no-progress",
@@ -182,6 +202,10 @@ def scan(
     jobs: int,
     coverage: bool,
     explain: bool,
+    follow: bool,
+    binary: bool,
+    max_decompressed: str,
+    strict: bool,
     progress: bool | None,
 ) -> None:
     """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
@@ -198,11 +222,16 @@ def scan(
             )
         )
     # Imported here, as the pipeline below, so that `--help` costs nothing of them.
-    from logscan import sources, workers  # noqa: PLC0415
+    from logscan import inputs, sources, workers  # noqa: PLC0415
 
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
-        sources_list = sources.expand(paths)
+        read_policy = inputs.ReadPolicy(
+            follow_symlinks=follow,
+            binary=binary,
+            max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
+        )
+        sources_list = sources.expand(paths, read_policy)
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
         with (
@@ -228,6 +257,7 @@ def scan(
                 format_hint=format_hint,
                 jobs=jobs,
                 keep_events=events_path is not None,
+                read_policy=read_policy,
             )
             result = pipeline.run(
                 options,
@@ -238,8 +268,7 @@ def scan(
             )
             if show_progress:
                 click.echo("", err=True)
-            for report in result.unreadable:
-                click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+            _echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
                 click.echo(f"logscan: warning: {timeout}", err=True)
             render_options = render.RenderOptions(table_style=table_style, coverage=coverage, explain=explain)
@@ -252,6 +281,30 @@ def scan(
                 _write(events_path, lambda: render.write_events_csv(result, events_path))
     except LogscanError as error:
         _fail(error)
+    sys.exit(int(_input_exit_code(result.files, strict=strict)))
+
+
+def _echo_input_problems(reports: Sequence[Any]) -> None:
+    """Each input not read, or not read completely, on stderr with its reason."""
+    from logscan.inputs import STDIN_NAME  # noqa: PLC0415
+
+    for report in reports:
+        if report.error:
+            click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+        elif report.skipped:
+            click.echo(f"logscan: notice: {report.name}: skipped: {report.skipped}", err=True)
+        elif report.empty and report.name != STDIN_NAME:
+            click.echo(f"logscan: notice: {report.name}: empty", err=True)
+
+
+def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
+    """2 when a path named on the command line could not be read (as grep), else with
+    ``strict`` 3 when any input was skipped or not read completely."""
+    if any(report.named and report.error for report in reports):
+        return ExitCode.USAGE_OR_RULE_ERROR
+    if strict and any(report.error or report.skipped for report in reports):
+        return ExitCode.RUNTIME_FAILURE
+    return ExitCode.OK
 
 
 @main.command()
@@ -417,8 +470,7 @@ def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_built
             paths=paths, rule_paths=rule_paths, include_builtin_rules=not no_builtin_rules
         )
         result = pipeline.run(options, ruleset)
-        for report in result.unreadable:
-            click.echo(f"logscan: warning: {report.name}: {report.error}", err=True)
+        _echo_input_problems(result.files)
         suggestion = ruletools.suggest(result.clusters, ruleset, rule_paths, not no_builtin_rules)
     except LogscanError as error:
         _fail(error)
