@@ -54,6 +54,11 @@ _DECODERS: dict[str, Callable[[], Decoder]] = {
 }
 
 
+# Decoders that deliver what each input byte decodes to at once, for replaying damage: ISA-L
+# holds some output back until it has more input.
+_REPLAY_DECODERS: dict[str, Callable[[], Decoder]] = {**_DECODERS, "gzip": lambda: zlib.decompressobj(31)}
+
+
 def compression_of(head: bytes) -> str:
     """The compression whose magic bytes ``head`` starts with, or "none"."""
     return next((name for magic, name in MAGIC if head.startswith(magic)), "none")
@@ -71,31 +76,41 @@ class DecompressedCapError(Exception):
         super().__init__(f"{cap} bytes")
 
 
-class DecompressingReader(io.RawIOBase):
+class _EndsOnFailure(io.RawIOBase):
+    """A stream that ends where reading fails, and keeps the failure in ``failure``: a
+    buffered reader above it would drop what it had gathered for a read that raises."""
+
+    failure: Exception | None = None
+
+    def readable(self) -> bool:
+        return True
+
+
+class DecompressingReader(_EndsOnFailure):
     """Concatenated members (gzip, bzip2, xz) or frames (zstd) of one compression, decoded a
     piece at a time. On damage, the member is decoded again from its start up to the piece
     that failed, then that piece one byte at a time, so that what the decoder delivers before
     the damage is kept (as zcat and zstdcat keep it); this needs a seekable input, else up to
-    one piece's output is lost. After ``cap`` bytes of output (0: no cap) the reader raises
-    DecompressedCapError."""
+    one piece's output is lost. After ``cap`` bytes of output (0: no cap) the stream ends with
+    DecompressedCapError as its ``failure``."""
 
     def __init__(self, raw: BinaryIO, compression: str, cap: int = 0) -> None:
         self._raw = raw
         self._new_decoder = _DECODERS[compression]
+        self._new_replay_decoder = _REPLAY_DECODERS[compression]
         self._decoder = self._new_decoder()
         self._cap = cap
         self._piece_bytes = _MIN_PIECE_BYTES
         self._offset = raw.tell() if raw.seekable() else 0  # of the next compressed byte
         self._member_start = self._offset
         self._started = False  # the current member has consumed input
+        self._member_out = 0  # bytes the current member has decoded to
+        self._last_piece_start = self._offset
         self._pending = b""
         self._given = 0  # into _pending
         self._failure: Exception | None = None
         self.decompressed = 0
         self.compressed_read = 0
-
-    def readable(self) -> bool:
-        return True
 
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
         # The buffer is filled (not only topped up from one piece), so that a peek at the
@@ -104,10 +119,8 @@ class DecompressingReader(io.RawIOBase):
         while filled < len(buffer):
             if self._given == len(self._pending):
                 if self._failure is not None:
-                    if filled:
-                        break
-                    failure, self._failure = self._failure, None
-                    raise failure
+                    self.failure = self._failure
+                    break
                 if not self._refill():
                     break
                 continue
@@ -122,16 +135,19 @@ class DecompressingReader(io.RawIOBase):
         piece = self._raw.read(self._piece_bytes)
         if not piece:
             if self._started and not self._decoder.eof:
+                # A decoder may hold back output it has not yet confirmed: recover that too.
+                self._deliver(self._recovered(self._last_piece_start, self._offset))
                 self._failure = DecodeError("compressed data ends early (the file is truncated)")
                 return True
             return False
         self.compressed_read += len(piece)
         piece_start, self._offset = self._offset, self._offset + len(piece)
+        self._last_piece_start = piece_start
         out: list[bytes] = []
         try:
             self._decode_into(piece, piece_start, out)
         except DECODE_ERRORS as error:
-            out += self._replayed_before_damage(piece_start, len(piece))
+            out.append(self._recovered(piece_start, self._offset))
             self._failure = DecodeError(str(error) or type(error).__name__)
         self._deliver(b"".join(out))
         return True
@@ -141,6 +157,7 @@ class DecompressingReader(io.RawIOBase):
             self._started = True
             decoded = self._decoder.decompress(piece)
             out.append(decoded)
+            self._member_out += len(decoded)
             self._adapt(len(piece), len(decoded))
             if not self._decoder.eof:
                 return
@@ -150,30 +167,42 @@ class DecompressingReader(io.RawIOBase):
             self._member_start = piece_start + len(piece) - len(rest)
             piece_start = self._member_start
             self._decoder, self._started, piece = self._new_decoder(), False, rest
+            self._member_out = 0
 
     def _adapt(self, fed: int, decoded: int) -> None:
         wanted = fed * _OUTPUT_PER_CALL // max(decoded, 1)
         self._piece_bytes = max(_MIN_PIECE_BYTES, min(_MAX_PIECE_BYTES, wanted))
 
-    def _replayed_before_damage(self, piece_start: int, piece_bytes: int) -> list[bytes]:
-        """What the failed member decodes to between the start of the failed piece and the
-        damage: the member decoded again, then that piece fed one byte at a time."""
+    def _recovered(self, byte_wise_from: int, end: int) -> bytes:
+        """What the current member decodes to up to ``end`` (where it failed) beyond what was
+        delivered of it: the member decoded again from its start, from ``byte_wise_from`` on
+        one byte at a time, so that nothing the decoder gives before the damage is lost."""
         if not self._raw.seekable():
-            return []
-        start = max(piece_start, self._member_start)
-        decoder = self._new_decoder()
+            return b""
+        decoder = self._new_replay_decoder()
+        already = self._member_out
         recovered: list[bytes] = []
+
+        def take(decoded: bytes) -> None:
+            nonlocal already
+            if already >= len(decoded):
+                already -= len(decoded)
+            else:
+                recovered.append(decoded[already:])
+                already = 0
+
+        byte_wise_from = max(byte_wise_from, self._member_start)
         try:
             self._raw.seek(self._member_start)
             position = self._member_start
-            while position < start:
-                decoder.decompress(self._raw.read(min(self._piece_bytes, start - position)))
+            while position < byte_wise_from:
+                take(decoder.decompress(self._raw.read(min(self._piece_bytes, byte_wise_from - position))))
                 position = self._raw.tell()
-            for byte in self._raw.read(piece_start + piece_bytes - start):
-                recovered.append(decoder.decompress(bytes((byte,))))
+            for byte in self._raw.read(end - byte_wise_from):
+                take(decoder.decompress(bytes((byte,))))
         except DECODE_ERRORS:
             pass
-        return recovered
+        return b"".join(recovered)
 
     def _deliver(self, data: bytes) -> None:
         if self._cap and self.decompressed + len(data) > self._cap:
@@ -183,22 +212,19 @@ class DecompressingReader(io.RawIOBase):
         self._pending, self._given = data, 0
 
 
-class CappedReader(io.RawIOBase):
-    """A stream that raises DecompressedCapError after ``cap`` bytes (0: no cap): for
-    archive members, which their archive decompresses."""
+class CappedReader(_EndsOnFailure):
+    """A stream that ends after ``cap`` bytes (0: no cap), with DecompressedCapError as its
+    ``failure`` if there was more: for archive members, which their archive decompresses."""
 
     def __init__(self, stream: BinaryIO, cap: int) -> None:
         self._stream = stream
         self._cap = cap
         self._read = 0
 
-    def readable(self) -> bool:
-        return True
-
     def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
         if self._cap and self._read >= self._cap:
             if self._stream.read(1):
-                raise DecompressedCapError(self._cap)
+                self.failure = DecompressedCapError(self._cap)
             return 0
         wanted = len(buffer) if not self._cap else min(len(buffer), self._cap - self._read)
         data = self._stream.read(wanted)
@@ -216,3 +242,12 @@ def decompressed(raw: BinaryIO, compression: str, cap: int = 0) -> BinaryIO:
     if compression == "none":
         return raw
     return io.BufferedReader(DecompressingReader(raw, compression, cap), 256 * 1024)  # type: ignore[return-value]
+
+
+def failure_under(stream: BinaryIO) -> Exception | None:
+    """Why a stream from `decompressed` (or a capped member under it) ended early, if it did."""
+    while stream is not None:
+        if isinstance(stream, _EndsOnFailure) and stream.failure is not None:
+            return stream.failure
+        stream = getattr(stream, "raw", None) or getattr(stream, "_stream", None)  # type: ignore[assignment]
+    return None

@@ -253,6 +253,7 @@ class Opened:
     stream: BinaryIO
     compression: str
     file: FileReader | None  # the file under it, when it is one
+    decoded: BinaryIO  # the stream before any re-encoding: it knows why it ended, if early
     binary: bool = False
     closers: list[Callable[[], None]] = field(default_factory=list)
 
@@ -281,7 +282,7 @@ def opened(source: Source, policy: ReadPolicy) -> Iterator[Opened]:
     except _DECODING_PROBLEMS as error:
         raw.close()
         raise SourceReadError(source, f"read failed: {error}") from error
-    result = Opened(stream, kind, file)
+    result = Opened(stream, kind, file, stream)
     if head[:2] in _UTF16_BOMS:
         # Windows tools write UTF-16; re-encode so everything downstream sees UTF-8.
         text = io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-from logscan import compression
+from logscan import archives, compression
 from logscan.finding import expand
 from logscan.inputs import (
     BINARY_PROBE_BYTES,
@@ -41,9 +41,10 @@ DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
 # line is counted as cut. Lines in one block longer than this are cut the same way.
 MAX_LINE_BYTES = 1024 * 1024
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
-_READ_ERRORS = (*compression.DECODE_ERRORS, compression.DecodeError)
+_READ_ERRORS = (*compression.DECODE_ERRORS, *archives.ARCHIVE_ERRORS)
 _MAX_SPLIT_LOOKAHEAD_LINES = 1000
 _DEFAULT_POLICY = ReadPolicy()
+_CAP_OPTION = "--max-decompressed raises the cap"
 _BINARY_SKIPPED = "binary file (NUL bytes in its first 32 KiB): not read (--binary reads it)"
 
 
@@ -100,6 +101,14 @@ def read_blocks(
         finally:
             if reading.file is not None:
                 counts.hole_bytes += reading.file.hole_bytes
+        failure = compression.failure_under(reading.decoded)
+        if isinstance(failure, compression.DecompressedCapError):
+            raise SourceReadError(
+                source,
+                f"stopped after {failure.cap:,} decompressed bytes (--max-decompressed raises the cap)",
+            )
+        if failure is not None:
+            raise SourceReadError(source, f"read failed: {failure}")
         if reading.file is not None and reading.file.shrunk:
             raise SourceReadError(source, f"shrank by {reading.file.shrunk:,} bytes while it was read")
 
@@ -207,8 +216,8 @@ def split_points(source: Source, part_bytes: int, starts_record: Callable[[str],
 
 
 def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: bool) -> Iterator[bytes]:
-    # What a decompressor delivered before a failure is still yielded (compression.py keeps
-    # all it can), then the failure is raised.
+    # A decompressing stream ends where it fails (compression.py keeps all it decoded) and
+    # read_blocks reports why; a read that raises (a disk error) yields what came before.
     if compressed:
         # Its pieces are joined into each block, which holds the block twice for a moment.
         block_bytes //= 2
@@ -232,13 +241,6 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
             if not block.endswith(b"\n"):
                 # Blocks end at a line end: nothing is carried (and copied) into the next.
                 block += stream.readline(MAX_LINE_BYTES)
-        except compression.DecompressedCapError as reached:
-            if block or pieces:
-                yield b"".join([block, *pieces])
-            raise SourceReadError(
-                source,
-                f"stopped after {reached.cap:,} decompressed bytes (--max-decompressed raises the cap)",
-            ) from reached
         except _READ_ERRORS as error:
             if block or pieces:
                 yield b"".join([block, *pieces])
