@@ -132,11 +132,11 @@ def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
     next_line = 1
     for chunk in chunks:
         counts.bytes += len(chunk)
+        head_cut = cutting
         if cutting:
             end = chunk.find(b"\n")
             if end < 0:
                 continue
-            counts.cut_lines += 1
             data, carry, cutting = carry + chunk[end:], b"", False
         else:
             data = carry + chunk if carry else chunk
@@ -146,12 +146,11 @@ def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
         if len(carry) > MAX_LINE_BYTES:
             carry, cutting = carry[:MAX_LINE_BYTES], True
         if whole:
-            block = _to_block(whole, next_line, len(chunk), counts)
+            block = _to_block(whole, next_line, len(chunk), counts, head_cut=head_cut)
             next_line += block.lines.len()
             yield block
     if carry:
-        counts.cut_lines += cutting
-        yield _to_block(carry, next_line, 0, counts)
+        yield _to_block(carry, next_line, 0, counts, head_cut=cutting)
 
 
 def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> Iterator[bytes]:
@@ -251,27 +250,34 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
         yield b"".join(pieces)
 
 
-def _to_block(data: bytes, first_line: int, bytes_read: int, counts: ReadCounts) -> LineBlock:
+def _to_block(
+    data: bytes, first_line: int, bytes_read: int, counts: ReadCounts, *, head_cut: bool = False
+) -> LineBlock:
+    """``data``'s lines; ``head_cut``: its first line is the head of a line already cut."""
     if first_line == 1:
         data = _without_bom(data)
     lines, replaced_lines = _decoded_lines(data)
-    lines, cut_lines = _cut_long_lines(lines) if len(data) > MAX_LINE_BYTES else (lines, 0)
+    lines, cut_lines = _cut_long_lines(lines, head_cut) if len(data) > MAX_LINE_BYTES else (lines, 0)
+    cut_lines += head_cut
     counts.lines += _line_count(data)
     counts.replaced_lines += replaced_lines
     counts.cut_lines += cut_lines
     return LineBlock(first_line, lines, bytes_read, counts.compression, replaced_lines, cut_lines)
 
 
-def _cut_long_lines(lines: pl.Series) -> tuple[pl.Series, int]:
-    """Lines of one block longer than MAX_LINE_BYTES cut to their head. There are at most a
-    block's size over MAX_LINE_BYTES of them: only those are looked at one by one."""
+def _cut_long_lines(lines: pl.Series, head_cut: bool) -> tuple[pl.Series, int]:
+    """Lines of one block longer than MAX_LINE_BYTES (as text: replaced bytes may have made
+    them longer) cut to their head, and how many of them were not cut before (``head_cut``:
+    the first line was). There are at most a block's size over MAX_LINE_BYTES of them: only
+    those are looked at one by one."""
     too_long = (lines.str.len_bytes() > MAX_LINE_BYTES).fill_null(value=False).arg_true()
     if too_long.is_empty():
         return lines, 0
     heads = [
         line.encode()[:MAX_LINE_BYTES].decode("utf-8", "ignore") for line in lines.gather(too_long).to_list()
     ]
-    return lines.scatter(too_long, heads), too_long.len()
+    newly_cut = too_long.len() - int(head_cut and too_long[0] == 0)
+    return lines.scatter(too_long, heads), newly_cut
 
 
 def _without_bom(data: bytes) -> bytes:
