@@ -116,11 +116,12 @@ class FileReader(io.RawIOBase):
     (SEEK_DATA), not read as zeros; a file that ends before ``expected_end`` (truncated while
     it is read) is noticed: ``shrunk`` is then by how many bytes."""
 
-    def __init__(self, descriptor: int, expected_end: int) -> None:
+    def __init__(self, descriptor: int, expected_end: int, listed_size: int) -> None:
         self._descriptor = descriptor
         self._position = 0
         self._data_end = 0  # where the data under way ends (a hole, or the end of the file)
         self._expected_end = expected_end
+        self._listed_size = listed_size
         self.hole_bytes = 0
         self.shrunk = 0
 
@@ -172,7 +173,7 @@ class FileReader(io.RawIOBase):
             self.hole_bytes += size - self._position  # a hole at the end
             self._position = size
         if size < self._expected_end:
-            self.shrunk = self._expected_end - size
+            self.shrunk = self._listed_size - size
 
     def close(self) -> None:
         if not self.closed:
@@ -202,12 +203,9 @@ def open_file(source: Source) -> FileReader:
         os.close(descriptor)
         raise SourceReadError(source, problem)
     os.set_blocking(descriptor, True)
-    expected_end = status.st_size if source.end is None else min(source.end, _listed_size(source, status))
-    return FileReader(descriptor, expected_end)
-
-
-def _listed_size(source: Source, status: os.stat_result) -> int:
-    return source.identity.size if source.identity else status.st_size
+    listed_size = source.identity.size if source.identity and source.end is not None else status.st_size
+    expected_end = listed_size if source.end is None else min(source.end, listed_size)
+    return FileReader(descriptor, expected_end, listed_size)
 
 
 def _open_raw(source: Source, policy: ReadPolicy) -> tuple[BinaryIO, FileReader | None]:

@@ -346,8 +346,15 @@ def read_small_files(contents: Sequence[bytes]) -> SmallFiles:
     return SmallFiles(lines, counts, per_file)
 
 
+# Polars decompresses what starts with these (gzip, zlib, zstd magic bytes), even as text.
+_POLARS_MAGIC = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd")
+
+
 def _read_lines(data: bytes, encoding: Literal["utf8", "utf8-lossy"]) -> pl.Series:
     import polars as pl  # noqa: PLC0415
+
+    if data.startswith(_POLARS_MAGIC):
+        return _read_lines(b"\n" + data, encoding).slice(1)
 
     frame = pl.read_csv(
         data,
