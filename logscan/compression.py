@@ -33,9 +33,11 @@ DECODE_ERRORS = (
 )
 # Compressed bytes fed to the decoder per call adapt so that each call yields about this much:
 # a bomb's first call must not inflate a gigabyte at once.
+# A piece grows at most twofold per call, up to a size whose worst ratio still bounds the output
+# of one call: about 1:1000 for deflate (64 MiB), 1:32000 for zstd's RLE blocks (128 MiB).
 _OUTPUT_PER_CALL = 1024 * 1024
-_MIN_PIECE_BYTES = 1024
-_MAX_PIECE_BYTES = 256 * 1024
+_MIN_PIECE_BYTES = 256
+_MAX_PIECE_BYTES = {"gzip": 64 * 1024, "bzip2": 1024, "xz": 16 * 1024, "zstd": 4 * 1024}
 
 
 class Decoder(Protocol):
@@ -97,6 +99,7 @@ class DecompressingReader(_EndsOnFailure):
     def __init__(self, raw: BinaryIO, compression: str, cap: int = 0) -> None:
         self._raw = raw
         self._new_decoder = _DECODERS[compression]
+        self._max_piece_bytes = _MAX_PIECE_BYTES[compression]
         self._new_replay_decoder = _REPLAY_DECODERS[compression]
         self._decoder = self._new_decoder()
         self._cap = cap
@@ -170,8 +173,10 @@ class DecompressingReader(_EndsOnFailure):
             self._member_out = 0
 
     def _adapt(self, fed: int, decoded: int) -> None:
-        wanted = fed * _OUTPUT_PER_CALL // max(decoded, 1)
-        self._piece_bytes = max(_MIN_PIECE_BYTES, min(_MAX_PIECE_BYTES, wanted))
+        if fed < _MIN_PIECE_BYTES:
+            return  # the end of a member: too little to tell its ratio
+        wanted = min(fed * _OUTPUT_PER_CALL // max(decoded, 1), 2 * self._piece_bytes)
+        self._piece_bytes = max(_MIN_PIECE_BYTES, min(self._max_piece_bytes, wanted))
 
     def _recovered(self, byte_wise_from: int, end: int) -> bytes:
         """What the current member decodes to up to ``end`` (where it failed) beyond what was

@@ -89,13 +89,13 @@ class Source:
     @property
     def stored_bytes(self) -> int | None:
         """What the file holds on disk: a sparse file's holes are not read."""
-        if self.data is not None or self.path is None or self.member is not None:
+        if self.data is not None or self.path is None or self.member is not None or self.size is None:
             return self.size
         try:
             status = self.path.stat()
         except OSError:
             return None
-        return min(status.st_size, status.st_blocks * 512) if status.st_blocks else status.st_size
+        return min(status.st_size, status.st_blocks * 512)
 
 
 class SourceReadError(Exception):
@@ -270,7 +270,7 @@ def opened(source: Source, policy: ReadPolicy) -> Iterator[Opened]:
         raise SkippedSourceError(source, source.skipped)
     raw, file = _open_raw(source, policy)
     try:
-        buffered = io.BufferedReader(raw, 1024 * 1024)  # type: ignore[arg-type]
+        buffered = io.BufferedReader(raw, 2 * BINARY_PROBE_BYTES)  # type: ignore[arg-type]
         kind = compression.compression_of(buffered.peek(compression.MAGIC_BYTES))
         stream = compression.decompressed(buffered, kind, policy.max_decompressed_bytes)  # type: ignore[arg-type]
         head = _head(stream, BINARY_PROBE_BYTES)

@@ -194,6 +194,12 @@ def _input_problem(report: FileReport) -> str:
 def _input_notes(result: ScanResult) -> list[str]:
     totals = result.input_totals
     notes = []
+    if totals.skipped or totals.failed or totals.lines_cut or totals.hole_bytes:
+        notes.append(
+            f"- Read: {totals.bytes:,} bytes, {_plural(totals.lines, 'line')} ({totals.lines_used:,} scanned,"
+            f" {totals.lines_skipped:,} skipped), {_plural(totals.records, 'record')};"
+            f" {totals.skipped:,} skipped and {totals.failed:,} failed of {_plural(totals.files, 'input')}."
+        )
     if totals.lines_cut:
         notes.append(
             f"- {_plural(totals.lines_cut, 'line')} longer than {MAX_LINE_BYTES // 2**20} MiB"
