@@ -212,7 +212,10 @@ def scan(
 
     Each 400 is counted once per log record (a line, or a line with its traceback), gets one
     cause category from the rules, and is counted by category and time window. Compressed
-    files (.gz, .bz2, .xz, .zst) are read as they are.
+    files (.gz, .bz2, .xz, .zst) are read as they are, and the members of .zip and .tar
+    archives as ARCHIVE:MEMBER. Binary files, FIFOs, devices and links met in folders are
+    skipped with a notice; every input skipped or not read completely is a row with its
+    reason in the Input table.
     """
     if (coverage or explain) and output_format != "table":
         _fail(

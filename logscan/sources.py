@@ -40,6 +40,8 @@ DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
 # Lines are matched on their first this many bytes; the rest is read past, not kept, and the
 # line is counted as cut. Lines in one block longer than this are cut the same way.
 MAX_LINE_BYTES = 1024 * 1024
+# Rows per block: 8 MiB of typical lines are about 80,000 of them.
+MAX_LINES_PER_BLOCK = 256 * 1024
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
 _READ_ERRORS = (*compression.DECODE_ERRORS, *archives.ARCHIVE_ERRORS)
 _MAX_SPLIT_LOOKAHEAD_LINES = 1000
@@ -145,12 +147,33 @@ def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
         whole, carry = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
         if len(carry) > MAX_LINE_BYTES:
             carry, cutting = carry[:MAX_LINE_BYTES], True
-        if whole:
-            block = _to_block(whole, next_line, len(chunk), counts, head_cut=head_cut)
+        for number, piece in enumerate(_line_bounded(whole)):
+            block = _to_block(
+                piece, next_line, 0 if number else len(chunk), counts, head_cut=head_cut and not number
+            )
             next_line += block.lines.len()
             yield block
     if carry:
         yield _to_block(carry, next_line, 0, counts, head_cut=cutting)
+
+
+def _line_bounded(data: bytes) -> Iterator[bytes]:
+    """``data`` in pieces of whole lines of about MAX_LINES_PER_BLOCK lines: a block of empty
+    lines would otherwise be millions of rows."""
+    if not data:
+        return
+    lines = data.count(b"\n")
+    if lines <= MAX_LINES_PER_BLOCK:
+        yield data
+        return
+    step = max(1, len(data) * MAX_LINES_PER_BLOCK // lines)
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + step) + 1
+        if end <= start:
+            end = data.find(b"\n", start + step) + 1 or len(data)
+        yield data[start:end]
+        start = end
 
 
 def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> Iterator[bytes]:
