@@ -9,7 +9,7 @@ deleted after:
 * ``sparse``: a sparse file of 50 GiB without data (``/var/log/lastlog`` looks like that);
 * ``gzip-bomb``: 8 GiB of zeros in about 8 MB of gzip (128 members of 64 MiB each), read as
   logscan reads it by default (binary: skipped), with ``--binary`` (then the decompressed-size
-  cap of 4 GiB stops it), and through ``zcat | grep``;
+  cap of 4 GiB stops it), and through ``zcat`` alone;
 * ``newline-bomb``: 256 MiB of empty lines in about 256 kB of gzip: every line costs a row.
 
 Wall time and peak memory come from ``run.py``'s harness (``os.wait4``, and the summed RSS of
@@ -83,7 +83,8 @@ def jobs_for(case: str, path: Path, logscan: list[str]) -> list[Job]:
     jobs = [Job("logscan", scan, ok_codes=(0, 2))]
     if case == "gzip-bomb":
         jobs.append(Job("logscan --binary", [*scan, "--binary"], ok_codes=(0, 2)))
-        jobs.append(Job("zcat | grep -c 400", [f"zcat {path} | grep -a -c 400"], shell=True))
+        # Not grep: on one 8 GiB line it holds the line (11 GiB resident, 227 s, once).
+        jobs.append(Job("zcat > /dev/null", [f"zcat {path} > /dev/null"], shell=True))
         return jobs
     if case == "newline-bomb":
         jobs.append(Job("zcat | grep -c 400", [f"zcat {path} | grep -c 400"], shell=True))

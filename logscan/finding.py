@@ -12,7 +12,7 @@ import stat
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from logscan import archives
+from logscan import archives, compression
 from logscan.inputs import STDIN_NAME, Identity, ReadPolicy, Source, member_opener
 
 _LINK_NOT_FOLLOWED = "a symbolic link, not followed (--follow follows links)"
@@ -85,7 +85,7 @@ def _file(path: Path, status: os.stat_result, *, named: bool) -> Iterator[Source
     opener = member_opener(Source(name, path, identity=identity))
     try:
         found = archives.members(kind, path, opener)
-    except (*archives.ARCHIVE_ERRORS, *_decode_errors()) as error:
+    except (*archives.ARCHIVE_ERRORS, *compression.DECODE_ERRORS, compression.DecodeError) as error:
         yield Source(name, path, named=named, identity=identity, unreadable=f"archive not read: {error}")
         return
     if not found:
@@ -99,12 +99,6 @@ def _file(path: Path, status: os.stat_result, *, named: bool) -> Iterator[Source
             identity=identity,
             skipped=member.skipped,
         )
-
-
-def _decode_errors() -> tuple[type[Exception], ...]:
-    from logscan.compression import DECODE_ERRORS, DecodeError, DecompressedCapError  # noqa: PLC0415
-
-    return (*DECODE_ERRORS, DecodeError, DecompressedCapError)
 
 
 def _walk(

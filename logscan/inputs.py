@@ -10,7 +10,7 @@ import os
 import stat
 import sys
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
@@ -253,12 +253,9 @@ class Opened:
     file: FileReader | None  # the file under it, when it is one
     decoded: BinaryIO  # the stream before any re-encoding: it knows why it ended, if early
     binary: bool = False
-    closers: list[Callable[[], None]] = field(default_factory=list)
 
     def close(self) -> None:
         self.stream.close()
-        for close in self.closers:
-            close()
 
 
 @contextlib.contextmanager
