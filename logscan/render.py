@@ -202,9 +202,9 @@ def _input_notes(result: ScanResult) -> list[str]:
         )
     if totals.lines_cut:
         notes.append(
-            f"- {_plural(totals.lines_cut, 'line')} longer than {MAX_LINE_BYTES // 2**20} MiB"
+            f"- {_plural(totals.lines_cut, 'line')} longer than {MAX_LINE_BYTES // 1024} KiB"
             f" {'was matched on its' if totals.lines_cut == 1 else 'were matched on their'} first"
-            f" {MAX_LINE_BYTES // 2**20} MiB; the rest was read past."
+            f" {MAX_LINE_BYTES // 1024} KiB; the rest was read past."
         )
     if totals.hole_bytes:
         notes.append(f"- {totals.hole_bytes:,} bytes in holes of sparse files were skipped, not read.")

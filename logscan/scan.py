@@ -595,6 +595,7 @@ class _Pipeline:
         read = sources.read_small_files(list(contents.values()))
         counts = dict(zip(contents, read.counts, strict=True))
         replaced = dict(zip(contents, read.replaced_lines, strict=True))
+        cut = dict(zip(contents, read.cut_lines, strict=True))
         first_row = dict(zip(contents, itertools.accumulate(read.counts, initial=0), strict=False))
         with_lines = [index for index in contents if counts[index]]
         source = (
@@ -635,6 +636,7 @@ class _Pipeline:
             report.bytes = len(contents[index])
             report.lines = counts[index]
             report.replaced_lines = replaced[index]
+            report.lines_cut = cut[index]
             report.named = source.named
             run.append(index)
         yield from read_together()

@@ -4,6 +4,7 @@ line."""
 
 from __future__ import annotations
 
+import itertools
 import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -39,7 +40,8 @@ __all__ = [
 DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
 # Lines are matched on their first this many bytes; the rest is read past, not kept, and the
 # line is counted as cut. Lines in one block longer than this are cut the same way.
-MAX_LINE_BYTES = 1024 * 1024
+# 256 KiB is five times journald's longest line (LineMax) and sixteen times Docker's.
+MAX_LINE_BYTES = 256 * 1024
 # Rows per block: 8 MiB of typical lines are about 80,000 of them.
 MAX_LINES_PER_BLOCK = 256 * 1024
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
@@ -127,34 +129,34 @@ def _line_count(data: bytes) -> int:
 
 
 def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
-    """Whole lines out of chunks of bytes. A line longer than MAX_LINE_BYTES keeps its head;
-    its rest is read past with a search for its end, never held."""
+    """Whole lines out of chunks of bytes. A line longer than MAX_LINE_BYTES is handed on as
+    its head at once; its rest is read past with a search for its end, never held."""
     carry = b""
-    cutting = False  # `carry` is the head of a line too long, whose end is still to come
+    cutting = False  # the rest of a line too long, whose head was handed on, is under way
     next_line = 1
     for chunk in chunks:
         counts.bytes += len(chunk)
-        head_cut = cutting
         if cutting:
             end = chunk.find(b"\n")
             if end < 0:
                 continue
-            data, carry, cutting = carry + chunk[end:], b"", False
+            data, cutting = chunk[end + 1 :], False  # that line was counted with its head
         else:
             data = carry + chunk if carry else chunk
         cut = data.rfind(b"\n") + 1
         # Chunks end at a line end (see _chunks): nothing to carry, and nothing to copy.
         whole, carry = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
-        if len(carry) > MAX_LINE_BYTES:
-            carry, cutting = carry[:MAX_LINE_BYTES], True
         for number, piece in enumerate(_line_bounded(whole)):
-            block = _to_block(
-                piece, next_line, 0 if number else len(chunk), counts, head_cut=head_cut and not number
-            )
+            block = _to_block(piece, next_line, 0 if number else len(chunk), counts)
+            next_line += block.lines.len()
+            yield block
+        if len(carry) > MAX_LINE_BYTES:
+            head, carry, cutting = carry[:MAX_LINE_BYTES], b"", True
+            block = _to_block(head, next_line, 0, counts, head_cut=True)
             next_line += block.lines.len()
             yield block
     if carry:
-        yield _to_block(carry, next_line, 0, counts, head_cut=cutting)
+        yield _to_block(carry, next_line, 0, counts)
 
 
 def _line_bounded(data: bytes) -> Iterator[bytes]:
@@ -332,6 +334,7 @@ class SmallFiles:
     lines: pl.Series
     counts: list[int]
     replaced_lines: list[int]
+    cut_lines: list[int]
 
 
 def read_whole(source: Source, policy: ReadPolicy = _DEFAULT_POLICY) -> bytes:
@@ -359,14 +362,21 @@ def read_small_files(contents: Sequence[bytes]) -> SmallFiles:
     whole = [data if not data or data.endswith(b"\n") else data + b"\n" for data in whole]
     counts = [data.count(b"\n") for data in whole]
     lines, replaced = _decoded_lines(b"".join(whole))
-    per_file = [0] * len(whole)
+    replaced_per_file = cut_per_file = [0] * len(whole)
     if replaced:
-        hits = lines.str.contains("\ufffd", literal=True).fill_null(value=False)
-        start = 0
-        for number, count in enumerate(counts):
-            per_file[number] = int(hits.slice(start, count).sum())
-            start += count
-    return SmallFiles(lines, counts, per_file)
+        replaced_per_file = _per_file(lines.str.contains("\ufffd", literal=True), counts)
+    if max(map(len, whole), default=0) > MAX_LINE_BYTES:
+        too_long = lines.str.len_bytes() > MAX_LINE_BYTES
+        cut_per_file = _per_file(too_long, counts)
+        lines, _ = _cut_long_lines(lines, head_cut=False)
+    return SmallFiles(lines, counts, replaced_per_file, cut_per_file)
+
+
+def _per_file(hits: pl.Series, counts: list[int]) -> list[int]:
+    """How many rows ``hits`` marks in each file's ``counts[i]`` rows."""
+    hits = hits.fill_null(value=False)
+    starts = itertools.accumulate(counts, initial=0)
+    return [int(hits.slice(start, count).sum()) for start, count in zip(starts, counts, strict=False)]
 
 
 # Polars decompresses what starts with these (gzip, zlib, zstd magic bytes), even as text.

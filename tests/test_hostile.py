@@ -541,3 +541,17 @@ def test_any_file_scans_with_every_line_accounted(tmp_path: Path, data: bytes, h
     [report] = result.files
     assert report.accounted
     assert result.summary.total == report.occurrences
+
+
+@pytest.mark.parametrize("small_file_bytes", [1024 * 1024, -1])
+def test_a_long_line_is_cut_alike_in_small_files_read_together_and_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_file_bytes: int
+) -> None:
+    monkeypatch.setattr(scan, "SMALL_FILE_BYTES", small_file_bytes)
+    (tmp_path / "a.log").write_bytes(b"x" * (600 * 1024) + b" 400\n" + CLIENT_400.encode())
+    (tmp_path / "b.log").write_text(CLIENT_200)
+    result = scan.run(scan.ScanOptions(paths=[str(tmp_path)], jobs=1))
+    assert [(r.lines, r.lines_used, r.lines_cut, r.occurrences) for r in result.files] == [
+        (2, 2, 1, 1),
+        (1, 1, 0, 0),
+    ]
