@@ -10,7 +10,7 @@ deleted after:
 * ``gzip-bomb``: 8 GiB of zeros in about 8 MB of gzip (128 members of 64 MiB each), read as
   logscan reads it by default (binary: skipped), with ``--binary`` (then the decompressed-size
   cap of 4 GiB stops it), and through ``zcat`` alone;
-* ``newline-bomb``: 256 MiB of empty lines in about 256 kB of gzip: every line costs a row.
+* ``newline-bomb``: 64 MiB of empty lines in about 64 kB of gzip: every line costs a row.
 
 Wall time and peak memory come from ``run.py``'s harness (``os.wait4``, and the summed RSS of
 the tool's session, workers included).
@@ -74,7 +74,7 @@ def make_input(case: str, scratch: Path, no_newline_bytes: int) -> Path:
         gzip_members(path, b"\x00" * (64 * 2**20), 128)
     else:
         path = scratch / "newlines.log.gz"
-        gzip_members(path, b"\n" * (64 * 2**20), 4)
+        gzip_members(path, b"\n" * (64 * 2**20), 1)
     return path
 
 

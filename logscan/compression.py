@@ -98,9 +98,11 @@ class DecompressingReader(_EndsOnFailure):
 
     def __init__(self, raw: BinaryIO, compression: str, cap: int = 0) -> None:
         self._raw = raw
-        self._new_decoder = _DECODERS[compression]
-        self._max_piece_bytes = _MAX_PIECE_BYTES[compression]
         self._new_replay_decoder = _REPLAY_DECODERS[compression]
+        # Without a way back to replay damage, a decoder that holds nothing back (a pipe is
+        # read at zlib's speed, which keeps a truncated stream's last lines).
+        self._new_decoder = _DECODERS[compression] if raw.seekable() else self._new_replay_decoder
+        self._max_piece_bytes = _MAX_PIECE_BYTES[compression]
         self._decoder = self._new_decoder()
         self._cap = cap
         self._piece_bytes = _MIN_PIECE_BYTES
