@@ -12,8 +12,8 @@ deleted after:
   cap of 4 GiB stops it), and through ``zcat`` alone;
 * ``newline-bomb``: 64 MiB of empty lines in about 64 kB of gzip: every line costs a row.
 
-Wall time and peak memory come from ``run.py``'s harness (``os.wait4``, and the summed RSS of
-the tool's session, workers included).
+Wall time and peak memory come from ``run.py``'s harness (``os.wait4``, and the summed RSS of every
+process the tool starts, workers included).
 
 Usage::
 

@@ -58,11 +58,6 @@ class FileReport:
     def empty(self) -> bool:
         return self.bytes == 0 and self.hole_bytes == 0 and not self.skipped and not self.error
 
-    @property
-    def not_read(self) -> bool:
-        """Nothing of it could be read (grep's exit 2 for a named input)."""
-        return self.error is not None and self.bytes == 0
-
 
 @dataclass(frozen=True)
 class InputTotals:
