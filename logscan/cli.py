@@ -28,8 +28,10 @@ Examples:
     journalctl -u ollama --since yesterday | logscan scan -
 
 \b
-Exit codes: 0 ok, 2 usage or rule-file error, 3 runtime failure,
-130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+Exit codes: 0 ok, 2 usage or rule-file error, or a path named on the command
+line could not be read (the rest is scanned and reported), 3 runtime failure,
+or with --strict any input skipped or not read completely, 130 interrupted
+(Ctrl-C), 143 terminated (SIGTERM).
 """
 
 DEBUG_VARIABLE = "LOGSCAN_DEBUG"  # set to 1: an internal error prints its traceback too
@@ -42,6 +44,10 @@ def _fail(error: LogscanError) -> NoReturn:
 
 def _warn(message: str) -> None:
     click.echo(f"logscan: warning: {sanitize.terminal(message)}", err=True)
+
+
+def _notice(message: str) -> None:
+    click.echo(f"logscan: notice: {sanitize.terminal(message)}", err=True)
 
 
 _STOP_SIGNALS = {
@@ -277,6 +283,24 @@ def main() -> None:
     is_flag=True,
     help="Add the full explanation and remediation steps of each cause found to the table.",
 )
+@click.option(
+    "--follow",
+    is_flag=True,
+    help="Follow symbolic links met inside folders (links named on the command line always are).",
+)
+@click.option("--binary", is_flag=True, help="Read binary files (NUL bytes in the first 32 KiB) as text.")
+@click.option(
+    "--max-decompressed",
+    default="4GiB",
+    show_default=True,
+    metavar="SIZE",
+    help="Stop reading a compressed file or archive member after this much output (0: no cap).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 3 when any input is skipped or cannot be read completely.",
+)
 @_config_option
 @click.option(
     "--progress/--no-progress",
@@ -303,6 +327,10 @@ def scan(
     jobs: int,
     coverage: bool,
     explain: bool,
+    follow: bool,
+    binary: bool,
+    max_decompressed: str,
+    strict: bool,
     progress: bool | None,
 ) -> None:
     """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
@@ -313,8 +341,12 @@ def scan(
     record of the same request (same endpoint, times within --match-window after each server
     log's clock offset, estimated or given), so that it takes the client's cause. Each request
     gets one cause category from the rules and is counted by category and time window; the
-    records per side are shown beside. Compressed files (.gz, .bz2, .xz, .zst) are read as
-    they are.
+    records per side are shown beside.
+
+    Compressed files (.gz, .bz2, .xz, .zst) are read as they are, and the members of .zip and
+    .tar archives as ARCHIVE:MEMBER. Binary files, FIFOs, devices and links met in folders are
+    skipped with a notice; every input skipped or not read completely is a row with its
+    reason in the Input table.
     """
     if (coverage or explain) and output_format != "table":
         _fail(
@@ -324,13 +356,18 @@ def scan(
             )
         )
     # Imported here, as the pipeline below, so that `--help` costs nothing of them.
-    from logscan import sources, workers  # noqa: PLC0415
+    from logscan import inputs, sources, workers  # noqa: PLC0415
 
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
         # Outputs first: one that cannot be written fails now, not after reading every input.
         report_out, events_out = _prepared_outputs(report_path, events_path)
-        sources_list = sources.expand(paths)
+        read_policy = inputs.ReadPolicy(
+            follow_symlinks=follow,
+            binary=binary,
+            max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
+        )
+        sources_list = sources.expand(paths, read_policy)
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
         with (
@@ -359,6 +396,7 @@ def scan(
                 jobs=jobs,
                 keep_events=events_out is not None,
                 match_window=match_window,
+                read_policy=read_policy,
                 **_server_offsets(server_offsets),
             )
             result = pipeline.run(
@@ -370,8 +408,7 @@ def scan(
             )
             if show_progress:
                 click.echo("", err=True)
-            for report in result.unreadable:
-                _warn(f"{report.name}: {report.error}")
+            _echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
                 _warn(str(timeout))
             render_options = render.RenderOptions(
@@ -393,6 +430,30 @@ def scan(
                         written.commit()
     except LogscanError as error:
         _fail(error)
+    sys.exit(int(_input_exit_code(result.files, strict=strict)))
+
+
+def _echo_input_problems(reports: Sequence[Any]) -> None:
+    """Each input not read, or not read completely, on stderr with its reason."""
+    from logscan.inputs import STDIN_NAME  # noqa: PLC0415
+
+    for report in reports:
+        if report.error:
+            _warn(f"{report.name}: {report.error}")
+        elif report.skipped:
+            _notice(f"{report.name}: skipped: {report.skipped}")
+        elif report.empty and report.name != STDIN_NAME:
+            _notice(f"{report.name}: empty")
+
+
+def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
+    """2 when a path named on the command line could not be read (as grep), else with
+    ``strict`` 3 when any input was skipped or not read completely."""
+    if any(report.named and report.error for report in reports):
+        return ExitCode.USAGE_OR_RULE_ERROR
+    if strict and any(report.error or report.skipped for report in reports):
+        return ExitCode.RUNTIME_FAILURE
+    return ExitCode.OK
 
 
 @main.command()
@@ -558,8 +619,7 @@ def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_built
             paths=paths, rule_paths=rule_paths, include_builtin_rules=not no_builtin_rules
         )
         result = pipeline.run(options, ruleset)
-        for report in result.unreadable:
-            _warn(f"{report.name}: {report.error}")
+        _echo_input_problems(result.files)
         suggestion = ruletools.suggest(result.clusters, ruleset, rule_paths, not no_builtin_rules)
     except LogscanError as error:
         _fail(error)

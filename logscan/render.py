@@ -16,7 +16,8 @@ from tabulate import tabulate as _tabulate
 
 from logscan import sanitize
 from logscan.aggregate import WINDOW_COLUMNS
-from logscan.results import FormatSurvey, ScanResult
+from logscan.results import FileReport, FormatSurvey, ScanResult
+from logscan.sources import MAX_LINE_BYTES
 
 EVENT_COLUMNS = (
     "file", "line", "end_line", "timestamp", "side", "status", "method", "endpoint", "model",
@@ -258,7 +259,7 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
             report.lines,
             report.records,
             report.occurrences,
-            f"unreadable: {report.error}" if report.error else "",
+            _input_problem(report),
         ]
         for report in result.files
     ]
@@ -273,6 +274,46 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
         ),
         "",
     ]
+
+
+def _input_problem(report: FileReport) -> str:
+    problems = []
+    if report.error:
+        problems.append(f"unreadable: {report.error}")
+    if report.skipped:
+        problems.append(f"skipped: {report.skipped}")
+    if report.empty:
+        problems.append("empty")
+    if report.lines_cut:
+        problems.append(f"{_plural(report.lines_cut, 'line')} cut")
+    return "; ".join(problems)
+
+
+def _input_notes(result: ScanResult) -> list[str]:
+    totals = result.input_totals
+    notes = []
+    if totals.skipped or totals.failed or totals.lines_cut or totals.hole_bytes:
+        notes.append(
+            f"- Read: {totals.bytes:,} bytes, {_plural(totals.lines, 'line')} ({totals.lines_used:,} scanned,"
+            f" {totals.lines_skipped:,} skipped), {_plural(totals.records, 'record')};"
+            f" {totals.skipped:,} skipped and {totals.failed:,} failed of {_plural(totals.files, 'input')}."
+        )
+    if totals.lines_cut:
+        notes.append(
+            f"- {_plural(totals.lines_cut, 'line')} longer than {MAX_LINE_BYTES // 1024} KiB"
+            f" {'was matched on its' if totals.lines_cut == 1 else 'were matched on their'} first"
+            f" {MAX_LINE_BYTES // 1024} KiB; the rest was read past."
+        )
+    if totals.hole_bytes:
+        notes.append(f"- {totals.hole_bytes:,} bytes in holes of sparse files were skipped, not read.")
+    if totals.skipped:
+        notes.append(
+            f"- {_plural(totals.skipped, 'input')} skipped ({totals.lines_skipped:,} lines read"
+            " to decide, not scanned); see 'problem' above."
+        )
+    if totals.empty:
+        notes.append(f"- {_plural(totals.empty, 'file')} empty.")
+    return notes
 
 
 def _notes(result: ScanResult) -> list[str]:
@@ -319,6 +360,7 @@ def _notes(result: ScanResult) -> list[str]:
         notes.append(
             f"- {replaced:,} lines had bytes that are not UTF-8; they were read with U+FFFD in their place."
         )
+    notes += _input_notes(result)
     if result.unreadable:
         notes.append(
             f"- {_plural(len(result.unreadable), 'file')} could not be read completely; see 'problem' above."
@@ -546,6 +588,7 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "suppressed": {"total": result.suppressed_total, "entries": records(result.suppressed)},
         "clusters": _clusters_document(result),
         "regex_timeouts": [timeout.__dict__ for timeout in result.regex_timeouts],
+        "input": result.input_totals.__dict__,
         "files": [report.__dict__ for report in result.files],
     }
     return sanitize.json_document(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
@@ -573,7 +616,7 @@ def render_formats(surveys: list[FormatSurvey], options: RenderOptions) -> str:
             survey.report.compression if survey.report.compression != "none" else "",
             survey.report.lines,
             *(survey.line_shapes.get(name, 0) for name in shape_names),
-            f"unreadable: {survey.report.error}" if survey.report.error else "",
+            _input_problem(survey.report),
         ]
         for survey in surveys
     ]

@@ -15,6 +15,21 @@ from logscan.rules import Category, Rule
 
 @dataclass
 class FileReport:
+    """What reading one input gave, and why any of it was not read.
+
+    Lines are accounted for exactly: ``lines`` (the lines read, counted in the bytes: each
+    newline, and a last line without one) equals ``lines_used`` (the lines handed on to record
+    detection, each of them scanned for 400s) plus ``lines_skipped`` (lines read that are not
+    scanned: those in the first 32 KiB of a binary file, read to find it is binary). A line
+    longer than the matching cap counts once, in ``lines_cut`` too: its head is scanned, its
+    rest only read past. Bytes: ``bytes`` were read (after decompression), ``hole_bytes`` of a
+    sparse file were skipped unread.
+
+    ``skipped`` says why an input was deliberately not read (binary, a FIFO, a link not
+    followed...); ``error`` why it could not be read, or not to its end (what was read is
+    counted all the same).
+    """
+
     name: str
     format: str = "-"
     envelopes: str = ""  # e.g. "compose+docker-timestamps", outermost first
@@ -23,14 +38,67 @@ class FileReport:
     # --assume-tz zone applies).
     zone: str | None = None
     bytes: int = 0  # decompressed bytes read
+    hole_bytes: int = 0
     lines: int = 0
+    lines_used: int = 0
+    lines_skipped: int = 0
+    lines_cut: int = 0
     records: int = 0
     occurrences: int = 0
     # Lines with bytes that were not valid UTF-8 (or NUL), read with U+FFFD in their place.
     replaced_lines: int = 0
     # Lines that match no known line shape; they are still scanned, as plain text.
     unknown_lines: int = 0
+    skipped: str | None = None
     error: str | None = None
+    named: bool = False  # given on the command line (not found in a folder)
+
+    @property
+    def accounted(self) -> bool:
+        """Every line read is used or skipped."""
+        return self.lines == self.lines_used + self.lines_skipped
+
+    @property
+    def empty(self) -> bool:
+        return self.bytes == 0 and self.hole_bytes == 0 and not self.skipped and not self.error
+
+
+@dataclass(frozen=True)
+class InputTotals:
+    """The read accounting of a whole scan."""
+
+    files: int
+    bytes: int
+    hole_bytes: int
+    lines: int
+    lines_used: int
+    lines_skipped: int
+    lines_cut: int
+    records: int
+    replaced_lines: int
+    empty: int
+    skipped: int
+    failed: int
+
+    @classmethod
+    def of(cls, reports: list[FileReport]) -> InputTotals:
+        def total(figure: str) -> int:
+            return sum(getattr(report, figure) for report in reports)
+
+        return cls(
+            files=len(reports),
+            bytes=total("bytes"),
+            hole_bytes=total("hole_bytes"),
+            lines=total("lines"),
+            lines_used=total("lines_used"),
+            lines_skipped=total("lines_skipped"),
+            lines_cut=total("lines_cut"),
+            records=total("records"),
+            replaced_lines=total("replaced_lines"),
+            empty=sum(report.empty for report in reports),
+            skipped=sum(report.skipped is not None for report in reports),
+            failed=sum(report.error is not None for report in reports),
+        )
 
 
 @dataclass(frozen=True)
@@ -81,6 +149,14 @@ class ScanResult:
     @property
     def unreadable(self) -> list[FileReport]:
         return [report for report in self.files if report.error]
+
+    @property
+    def skipped(self) -> list[FileReport]:
+        return [report for report in self.files if report.skipped]
+
+    @property
+    def input_totals(self) -> InputTotals:
+        return InputTotals.of(self.files)
 
     @property
     def suppressed_total(self) -> int:

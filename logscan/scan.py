@@ -6,6 +6,7 @@ sources -> blocks of lines -> records (format) -> fields -> rules -> events -> a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import re
 import uuid
@@ -71,6 +72,7 @@ class ScanOptions:
     # server file, and per file name (signed durations such as -2h or +7203s).
     server_offset: str | None = None
     server_offsets: Mapping[str, str] = field(default_factory=dict)
+    read_policy: sources.ReadPolicy = field(default_factory=sources.ReadPolicy)
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,7 @@ def run(
     runs in this process, since workers load the rules from the options."""
     options = validate(options)
     if sources_list is None:
-        sources_list = sources.expand(options.paths)
+        sources_list = sources.expand(options.paths, options.read_policy)
     settings = _Settings(options, _TimeBounds.of(options), spill_dir)
     jobs = 1 if ruleset is not None else workers.count(sources_list, options.jobs)
     loaded: list[rules.RuleSet] = [ruleset] if ruleset is not None else []
@@ -219,8 +221,13 @@ def run(
     if jobs > 1:
         # The workers load the rules themselves; here they are only needed for the summary,
         # so they are loaded while the workers run.
-        with contextlib.nullcontext(pool) if pool else workers.start(jobs) as running:
-            found, events = _scan_in_parallel(settings, sources_list, running, jobs, on_progress, load_rules)
+        with (
+            contextlib.nullcontext(pool) if pool else workers.start(jobs) as running,
+            contextlib.ExitStack() as held,
+        ):
+            found, events = _scan_in_parallel(
+                settings, sources_list, running, jobs, on_progress, load_rules, held
+            )
     else:
         load_rules()
         found = _scan(loaded[0], settings, sources_list, on_progress)
@@ -420,7 +427,11 @@ class _Task:
     part_numbers: tuple[int, ...]  # 0 for a whole file; 0, 1, 2... for the parts of a split one
 
 
-def _tasks(sources_list: Sequence[sources.Source], jobs: int) -> list[_Task]:
+def _tasks(
+    sources_list: Sequence[sources.Source], jobs: int, held: contextlib.ExitStack | None = None
+) -> list[_Task]:
+    """The worker calls for a scan. A file cut into parts is held open in ``held`` (when
+    given), and its parts are read through that descriptor: each reads the file listed."""
     total = sum(workers.estimated_size(source) for source in sources_list)
     part_bytes = max(MIN_PART_BYTES, min(MAX_PART_BYTES, total // (jobs * TASKS_PER_WORKER)))
     tasks: list[_Task] = []
@@ -435,12 +446,20 @@ def _tasks(sources_list: Sequence[sources.Source], jobs: int) -> list[_Task]:
 
     for index, source in enumerate(sources_list):
         size = source.size or 0
-        points = _split_points(source, part_bytes) if size >= 2 * part_bytes else [0]
+        splittable = source
+        if size >= 2 * part_bytes and held is not None:
+            try:
+                splittable, release = sources.hold(source)
+            except sources.SourceReadError:
+                size = 0  # gone: read (and reported) as a whole
+            else:
+                held.callback(release)
+        points = _split_points(splittable, part_bytes) if size >= 2 * part_bytes else [0]
         if len(points) > 1:
             close_run()
             ends = [*points[1:], size]
             for number, (start, end) in enumerate(zip(points, ends, strict=True)):
-                part = sources.Source(source.name, source.path, start=start, end=end)
+                part = dataclasses.replace(splittable, start=start, end=end)
                 tasks.append(_Task((index,), (part,), (number,)))
             continue
         run.append((index, source))
@@ -454,13 +473,14 @@ def _tasks(sources_list: Sequence[sources.Source], jobs: int) -> list[_Task]:
 def _split_points(source: sources.Source, part_bytes: int) -> list[int]:
     """Where a large file can be cut for workers: only an uncompressed file with no envelope,
     whose lines can be read from any point with the same layout."""
-    assert source.path is not None
+    if source.path is None or source.member is not None:
+        return [0]
     try:
         first = next(sources.read_blocks(source, 1024 * 1024), None)
         if first is None or first.compression != "none" or formats.detect_envelopes(first.lines):
             return [0]
         starts_record = re.compile(formats.RECORD_START).search
-        return sources.split_points(source.path, part_bytes, lambda line: starts_record(line) is not None)
+        return sources.split_points(source, part_bytes, lambda line: starts_record(line) is not None)
     except (sources.SourceReadError, OSError):
         return [0]
 
@@ -486,11 +506,12 @@ def _scan_in_parallel(
     jobs: int,
     on_progress: Callable[[Progress], None] | None,
     meanwhile: Callable[[], None],
+    held: contextlib.ExitStack | None = None,
 ) -> tuple[_Partial, pl.LazyFrame]:
     """Scan tasks in worker processes and put their results back together: per-part reports
     summed per file, tallies and templates merged, and the line numbers (and scan-order
     numbers) of later parts shifted by those before them."""
-    tasks = _tasks(sources_list, jobs)
+    tasks = _tasks(sources_list, jobs, held)
     results: dict[int, _Partial] = {}
     futures = {pool.submit(_scan_task, settings, task): number for number, task in enumerate(tasks)}
     meanwhile()
@@ -552,9 +573,17 @@ def _add_part(report: FileReport, part: FileReport, *, first: bool) -> None:
     if first:
         report.format, report.envelopes, report.compression = part.format, part.envelopes, part.compression
         report.zone = part.zone
-    for figure in ("bytes", "lines", "records", "occurrences", "replaced_lines", "unknown_lines"):
+        report.named = part.named
+    for figure in _ADDED_FIGURES:
         setattr(report, figure, getattr(report, figure) + getattr(part, figure))
     report.error = report.error or part.error
+    report.skipped = report.skipped or part.skipped
+
+
+_ADDED_FIGURES = (
+    "bytes", "hole_bytes", "lines", "lines_used", "lines_skipped", "lines_cut", "records", "occurrences",
+    "replaced_lines", "unknown_lines",
+)  # fmt: skip
 
 
 def _within_time_bounds(events: pl.DataFrame, bounds: _TimeBounds) -> tuple[pl.DataFrame, TimeExclusions]:
@@ -595,13 +624,13 @@ class _Pipeline:
         layout: _Layout | None = None
         carried: pl.DataFrame | None = None
         carried_starts = pl.Series(dtype=pl.Boolean)
+        report.named = source.named
+        read = sources.ReadCounts()
+        policy = self.options.read_policy
         try:
-            for block in sources.read_blocks(source, self.options.block_bytes):
+            for block in sources.read_blocks(source, self.options.block_bytes, policy, read):
                 lines = block.lines
-                report.bytes += block.bytes_read
-                report.compression = block.compression
-                report.lines += lines.len()
-                report.replaced_lines += block.replaced_lines
+                _note_read(report, read)
                 if layout is None:
                     layout = _detect_layout(source, lines, self.options.format_hint, report)
                     self.source_formats[index] = layout.format.id
@@ -631,9 +660,13 @@ class _Pipeline:
                     starts=starts.slice(0, cut), record_base=_constant(report.records, cut)
                 )
                 report.records += int(starts.slice(0, cut).sum())
+                report.lines_used += cut
                 yield chunk
+        except sources.SkippedSourceError as skipped:
+            report.skipped = skipped.reason
         except sources.SourceReadError as error:
             report.error = error.reason
+        _note_read(report, read)
         if carried is not None:
             # The end of the input ends the last record: its starts, found with the lines
             # above for context, stand.
@@ -641,6 +674,7 @@ class _Pipeline:
                 starts=carried_starts, record_base=_constant(report.records, carried.height)
             )
             report.records += int(carried_starts.sum())
+            report.lines_used += carried.height
             yield chunk
 
     def prepare_small(
@@ -653,10 +687,11 @@ class _Pipeline:
         contents: dict[int, bytes] = {}
         for index, source, _ in entries:
             with contextlib.suppress(sources.SourceReadError):
-                contents[index] = sources.read_whole(source)
+                contents[index] = sources.read_whole(source, self.options.read_policy)
         read = sources.read_small_files(list(contents.values()))
         counts = dict(zip(contents, read.counts, strict=True))
         replaced = dict(zip(contents, read.replaced_lines, strict=True))
+        cut = dict(zip(contents, read.cut_lines, strict=True))
         first_row = dict(zip(contents, itertools.accumulate(read.counts, initial=0), strict=False))
         with_lines = [index for index in contents if counts[index]]
         source = (
@@ -683,7 +718,10 @@ class _Pipeline:
             if run:
                 start, rows = first_row[run[0]], sum(counts[index] for index in run)
                 file_starts = [first_row[index] - start for index in run if counts[index]]
-                yield self._small_files(frame.slice(start, rows), file_starts, reports)
+                if rows:  # not only empty files
+                    yield self._small_files(frame.slice(start, rows), file_starts, reports)
+                for index in run:
+                    reports[index].lines_used = counts[index]
                 run.clear()
 
         for index, source, report in entries:
@@ -694,6 +732,8 @@ class _Pipeline:
             report.bytes = len(contents[index])
             report.lines = counts[index]
             report.replaced_lines = replaced[index]
+            report.lines_cut = cut[index]
+            report.named = source.named
             run.append(index)
         yield from read_together()
 
@@ -812,6 +852,13 @@ class _Pipeline:
 
 
 _FORMAT_SIDES = {fmt.id: fmt.side for fmt in formats.FORMATS}
+
+
+def _note_read(report: FileReport, read: sources.ReadCounts) -> None:
+    """A source's reading figures, as far as it has been read."""
+    report.bytes, report.hole_bytes, report.compression = read.bytes, read.hole_bytes, read.compression
+    report.lines, report.lines_skipped, report.lines_cut = read.lines, read.skipped_lines, read.cut_lines
+    report.replaced_lines = read.replaced_lines
 
 
 @dataclass(frozen=True)
@@ -994,21 +1041,25 @@ def survey(options: ScanOptions) -> list[FormatSurvey]:
     without classifying anything."""
     options = validate(options)
     surveys = []
-    for source in sources.expand(options.paths):
-        report = FileReport(source.name)
+    for source in sources.expand(options.paths, options.read_policy):
+        report = FileReport(source.name, named=source.named)
         shapes: dict[str, int] = {}
         layout: _Layout | None = None
+        read = sources.ReadCounts()
         try:
-            for block in sources.read_blocks(source, options.block_bytes):
-                report.lines += block.lines.len()
-                report.compression = block.compression
+            for block in sources.read_blocks(source, options.block_bytes, options.read_policy, read):
+                _note_read(report, read)
+                report.lines_used += block.lines.len()
                 if layout is None:
                     layout = _detect_layout(source, block.lines, options.format_hint, report)
                 inner = formats.peel(block.lines, layout.envelopes, layout.journal_year).get_column("line")
                 for shape, count in formats.line_shape_counts(inner).items():
                     shapes[shape] = shapes.get(shape, 0) + count
+        except sources.SkippedSourceError as skipped:
+            report.skipped = skipped.reason
         except sources.SourceReadError as error:
             report.error = error.reason
+        _note_read(report, read)
         report.unknown_lines = shapes.get("unknown", 0)
         surveys.append(FormatSurvey(report, shapes))
     return surveys

@@ -1,91 +1,55 @@
-"""Finding inputs, opening them (decompressing by magic bytes), and cutting them into blocks of
-whole lines with 1-based line numbers. Nothing here interprets a line."""
+"""Inputs cut into blocks of whole lines with 1-based line numbers, every byte read accounted
+for. Finding inputs is in finding.py, opening them in inputs.py. Nothing here interprets a
+line."""
 
 from __future__ import annotations
 
-import bz2
-import glob
-import io
-import lzma
-import sys
-import zlib
+import itertools
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, Literal
 
-import zstandard
-from isal import igzip, isal_zlib
-
-from logscan.errors import UsageError
+from logscan import archives, compression
+from logscan.finding import expand
+from logscan.inputs import (
+    BINARY_PROBE_BYTES,
+    STDIN_NAME,
+    Identity,
+    ReadPolicy,
+    SkippedSourceError,
+    Source,
+    SourceReadError,
+    open_file,
+    opened,
+)
 
 if TYPE_CHECKING:
     import polars as pl
 
-STDIN_NAME = "<stdin>"
+__all__ = [
+    "STDIN_NAME",
+    "Identity",
+    "ReadPolicy",
+    "SkippedSourceError",
+    "Source",
+    "SourceReadError",
+    "expand",
+]
+
 DEFAULT_BLOCK_BYTES = 8 * 1024 * 1024
-
-# Magic bytes rather than file names: rotated logs are often renamed (`server.log.1`) and
-# compressed copies are not always suffixed.
-_MAGIC_OPENERS: tuple[tuple[bytes, str], ...] = (
-    (b"\x1f\x8b", "gzip"),
-    (b"BZh", "bzip2"),
-    (b"\xfd7zXZ\x00", "xz"),
-    (b"\x28\xb5\x2f\xfd", "zstd"),
-)
-_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# Lines are matched on their first this many bytes; the rest is read past, not kept, and the
+# line is counted as cut. Lines in one block longer than this are cut the same way.
+# 256 KiB is five times journald's longest line (LineMax) and sixteen times Docker's.
+MAX_LINE_BYTES = 256 * 1024
+# Rows per block: 8 MiB of typical lines are about 80,000 of them.
+MAX_LINES_PER_BLOCK = 256 * 1024
 _REPLACEMENT_CHARACTER = "\ufffd".encode()
-_READ_ERRORS = (
-    OSError,  # gzip.BadGzipFile (a bad header or CRC) is one
-    EOFError,
-    ValueError,
-    zlib.error,
-    isal_zlib.IsalError,
-    lzma.LZMAError,
-    zstandard.ZstdError,
-)
-_COMPRESSED_PIECE_BYTES = 64 * 1024
-_MAX_LINE_BYTES = 64 * 1024 * 1024
+_READ_ERRORS = (*compression.DECODE_ERRORS, *archives.ARCHIVE_ERRORS)
 _MAX_SPLIT_LOOKAHEAD_LINES = 1000
-
-
-@dataclass(frozen=True)
-class Source:
-    """One input: a file on disk, standard input, or bytes held in memory (for rule examples)."""
-
-    name: str
-    path: Path | None = None
-    data: bytes | None = None
-    # A part of an uncompressed file, [start, end) in bytes, widened to whole lines: the lines
-    # that begin inside it. Line numbers then count from the part's first line.
-    start: int = 0
-    end: int | None = None
-
-    def __post_init__(self) -> None:
-        # Bytes of a file name that are not UTF-8 come from the OS as lone surrogates, which no
-        # output (nor Polars) can hold: the name shows them as \xNN; ``path`` keeps the bytes.
-        shown = self.name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-        object.__setattr__(self, "name", shown)
-
-    @property
-    def size(self) -> int | None:
-        if self.data is not None:
-            return len(self.data)
-        if self.path is None:
-            return None
-        try:
-            return self.path.stat().st_size
-        except OSError:
-            return None
-
-
-class SourceReadError(Exception):
-    """One source could not be read (fully). The scan reports it and goes on."""
-
-    def __init__(self, source: Source, reason: str) -> None:
-        self.source = source
-        self.reason = reason
-        super().__init__(f"{source.name}: {reason}")
+_DEFAULT_POLICY = ReadPolicy()
+_CAP_OPTION = "--max-decompressed raises the cap"
+_BINARY_SKIPPED = "binary file (NUL bytes in its first 32 KiB): not read (--binary reads it)"
 
 
 @dataclass(frozen=True)
@@ -99,179 +63,128 @@ class LineBlock:
     compression: str
     # Lines with bytes that were not valid UTF-8 (or NUL), read with U+FFFD in their place.
     replaced_lines: int = 0
+    cut_lines: int = 0  # lines longer than MAX_LINE_BYTES, of which the head is here
 
 
-def expand(specs: Sequence[str]) -> list[Source]:
-    """Turn command-line paths into sources: files, directories (recursive, hidden entries
-    skipped), glob patterns, and ``-`` for standard input. Order is stable and duplicates are
-    dropped, so a file named twice is read once."""
-    sources: list[Source] = []
-    seen: set[str] = set()
+@dataclass
+class ReadCounts:
+    """What reading one source took in, filled while it is read (also when it fails)."""
 
-    def add(source: Source) -> None:
-        key = str(source.path.resolve()) if source.path else source.name
-        if key not in seen:
-            seen.add(key)
-            sources.append(source)
-
-    for spec in specs:
-        if spec == "-":
-            add(Source(STDIN_NAME))
-            continue
-        path = Path(spec)
-        if path.is_dir():
-            for found in sorted(_walk(path)):
-                add(Source(str(found), found))
-        elif path.exists():
-            add(Source(spec, path))
-        elif glob.has_magic(spec):
-            matches = sorted(glob.glob(spec, recursive=True))
-            files = [Path(m) for m in matches if Path(m).is_file()]
-            for directory in (Path(m) for m in matches if Path(m).is_dir()):
-                files.extend(sorted(_walk(directory)))
-            if not files:
-                raise UsageError(f"no file matches the pattern '{spec}'")
-            for found in files:
-                add(Source(str(found), found))
-        else:
-            raise UsageError(f"path does not exist: '{spec}'")
-    return sources
+    bytes: int = 0  # decompressed bytes read, the rest of cut lines and a binary probe included
+    hole_bytes: int = 0  # of a sparse file, skipped without reading
+    lines: int = 0  # counted in the bytes: newlines, and a last line without one
+    cut_lines: int = 0
+    replaced_lines: int = 0
+    compression: str = "none"
+    # A binary file's probe was read and counted, and its lines are not scanned.
+    skipped_lines: int = 0
 
 
-def _walk(directory: Path) -> Iterator[Path]:
-    for entry in directory.rglob("*"):
-        relative = entry.relative_to(directory)
-        if any(part.startswith(".") for part in relative.parts):
-            continue
-        if entry.is_file():
-            yield entry
-
-
-def _open_raw(source: Source) -> BinaryIO:
-    if source.data is not None:
-        return io.BytesIO(source.data)
-    if source.path is None:
-        return sys.stdin.buffer
-    return open(source.path, "rb")
-
-
-def open_decoded(source: Source) -> tuple[BinaryIO, str]:
-    """Open a source as a UTF-8 byte stream; also name the compression found (or "none")."""
-    try:
-        raw = io.BufferedReader(_open_raw(source))  # type: ignore[arg-type]
-        head = raw.peek(6)[:6]
-    except OSError as error:
-        raise SourceReadError(source, error.strerror or str(error)) from error
-    compression = next((name for magic, name in _MAGIC_OPENERS if head.startswith(magic)), "none")
-    stream: BinaryIO
-    if compression == "gzip":
-        # ISA-L inflates about 2.5 times as fast as zlib, with the same gzip file semantics.
-        stream = igzip.IGzipFile(fileobj=raw)  # type: ignore[assignment]
-    elif compression == "bzip2":
-        stream = bz2.BZ2File(raw)  # type: ignore[assignment]
-    elif compression == "xz":
-        stream = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
-    elif compression == "zstd":
-        stream = _ZstdReader(raw)  # type: ignore[assignment]
-    else:
-        stream = raw  # type: ignore[assignment]
-    if compression != "none":
-        stream = io.BufferedReader(stream)  # type: ignore[arg-type]
-    try:
-        head = stream.peek(2)[:2]  # type: ignore[attr-defined]
-    except _READ_ERRORS as error:
-        raise SourceReadError(source, f"read failed: {error}") from error
-    if head in _UTF16_BOMS:
-        # Windows tools write UTF-16; re-encode so everything downstream sees UTF-8.
-        text = io.TextIOWrapper(stream, encoding="utf-16", errors="replace", newline="")
-        stream = _Utf8Reencoder(text)  # type: ignore[assignment]
-    return stream, compression
-
-
-class _ZstdReader(io.RawIOBase):
-    """Frame-by-frame zstd decoding that notices a truncated last frame; the library's own
-    stream reader ends silently there, which would lose lines without a word."""
-
-    def __init__(self, raw: BinaryIO) -> None:
-        self._raw = raw
-        self._frame = zstandard.ZstdDecompressor().decompressobj()
-        self._in_frame = False
-        self._pending = b""
-        self._offset = 0  # into _pending: what is before it was read
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer: bytearray) -> int:  # type: ignore[override]
-        while self._offset == len(self._pending):
-            compressed = self._raw.read(_COMPRESSED_PIECE_BYTES)
-            if not compressed:
-                if self._in_frame:
-                    raise zstandard.ZstdError("compressed data ends in the middle of a frame")
-                return 0
-            self._pending, self._offset = self._decode(compressed), 0
-        size = min(len(buffer), len(self._pending) - self._offset)
-        buffer[:size] = memoryview(self._pending)[self._offset : self._offset + size]
-        self._offset += size
-        return size
-
-    def _decode(self, compressed: bytes) -> bytes:
-        out = []
-        while compressed:
-            self._in_frame = True
-            out.append(self._frame.decompress(compressed))
-            if not self._frame.eof:
-                break
-            compressed = self._frame.unused_data
-            self._frame = zstandard.ZstdDecompressor().decompressobj()
-            self._in_frame = False
-        return b"".join(out)
-
-
-class _Utf8Reencoder(io.RawIOBase):
-    def __init__(self, text: io.TextIOWrapper) -> None:
-        self._text = text
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        # Reading `size` characters yields up to 4 * size bytes, which is fine for block reads.
-        return self._text.read(size if size > 0 else -1).encode("utf-8")
-
-
-def read_blocks(source: Source, block_bytes: int = DEFAULT_BLOCK_BYTES) -> Iterator[LineBlock]:
-    """Yield blocks of whole lines. A read failure part-way (a truncated archive) raises
-    SourceReadError after the lines read so far have been yielded."""
-    stream, compression = open_decoded(source)
-    carry = b""
-    next_line = 1
-    with stream:
+def read_blocks(
+    source: Source,
+    block_bytes: int = DEFAULT_BLOCK_BYTES,
+    policy: ReadPolicy = _DEFAULT_POLICY,
+    counts: ReadCounts | None = None,
+) -> Iterator[LineBlock]:
+    """Yield blocks of whole lines. A read failure part-way (a truncated archive, a file
+    that shrank) raises SourceReadError after the lines read so far have been yielded; a
+    source that is not read (binary, a FIFO...) raises SkippedSourceError."""
+    counts = counts if counts is not None else ReadCounts()
+    with opened(source, policy) as reading:
+        counts.compression = reading.compression
+        if reading.binary and not policy.binary:
+            _count_probe(reading.stream, counts)
+            raise SkippedSourceError(source, _BINARY_SKIPPED)
+        stream = reading.stream
         if source.end is not None:
             chunks = _range_chunks(stream, source.start, source.end, block_bytes)
         else:
-            chunks = _chunks(source, stream, block_bytes, compressed=compression != "none")
-        for chunk in chunks:
-            data = carry + chunk if carry else chunk
-            cut = data.rfind(b"\n") + 1
-            if cut == 0 and len(data) < _MAX_LINE_BYTES:
-                carry = data
+            chunks = _chunks(source, stream, block_bytes, compressed=reading.compression != "none")
+        try:
+            yield from _blocks(chunks, counts)
+        finally:
+            if reading.file is not None:
+                counts.hole_bytes += reading.file.hole_bytes
+        failure = compression.failure_under(reading.decoded)
+        if isinstance(failure, compression.DecompressedCapError):
+            raise SourceReadError(
+                source,
+                f"stopped after {failure.cap:,} decompressed bytes (--max-decompressed raises the cap)",
+            )
+        if failure is not None:
+            raise SourceReadError(source, f"read failed: {failure}")
+        if reading.file is not None and reading.file.shrunk:
+            raise SourceReadError(source, f"shrank by {reading.file.shrunk:,} bytes while it was read")
+
+
+def _count_probe(stream: BinaryIO, counts: ReadCounts) -> None:
+    probe = stream.read(BINARY_PROBE_BYTES)
+    counts.bytes += len(probe)
+    counts.lines += _line_count(probe)
+    counts.skipped_lines += _line_count(probe)
+
+
+def _line_count(data: bytes) -> int:
+    return data.count(b"\n") + (1 if data and not data.endswith(b"\n") else 0)
+
+
+def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
+    """Whole lines out of chunks of bytes. A line longer than MAX_LINE_BYTES is handed on as
+    its head at once; its rest is read past with a search for its end, never held."""
+    carry = b""
+    cutting = False  # the rest of a line too long, whose head was handed on, is under way
+    next_line = 1
+    for chunk in chunks:
+        counts.bytes += len(chunk)
+        if cutting:
+            end = chunk.find(b"\n")
+            if end < 0:
                 continue
-            cut = cut or len(data)  # a "line" longer than any log line: cut it anyway
-            # Chunks end at a line end (see _chunks): nothing to carry, and nothing to copy.
-            carry, whole = (data[cut:], data[:cut]) if cut < len(data) else (b"", data)
-            block = _to_block(whole, next_line, len(chunk), compression)
+            data, cutting = chunk[end + 1 :], False  # that line was counted with its head
+        else:
+            data = carry + chunk if carry else chunk
+        cut = data.rfind(b"\n") + 1
+        # Chunks end at a line end (see _chunks): nothing to carry, and nothing to copy.
+        whole, carry = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
+        for number, piece in enumerate(_line_bounded(whole)):
+            block = _to_block(piece, next_line, 0 if number else len(chunk), counts)
             next_line += block.lines.len()
             yield block
-        if carry:
-            yield _to_block(carry, next_line, 0, compression)
+        if len(carry) > MAX_LINE_BYTES:
+            head, carry, cutting = carry[:MAX_LINE_BYTES], b"", True
+            block = _to_block(head, next_line, 0, counts, head_cut=True)
+            next_line += block.lines.len()
+            yield block
+    if carry:
+        yield _to_block(carry, next_line, 0, counts)
+
+
+def _line_bounded(data: bytes) -> Iterator[bytes]:
+    """``data`` in pieces of whole lines of about MAX_LINES_PER_BLOCK lines: a block of empty
+    lines would otherwise be millions of rows."""
+    if not data:
+        return
+    lines = data.count(b"\n")
+    if lines <= MAX_LINES_PER_BLOCK:
+        yield data
+        return
+    step = max(1, len(data) * MAX_LINES_PER_BLOCK // lines)
+    start = 0
+    while start < len(data):
+        end = data.rfind(b"\n", start, start + step) + 1
+        if end <= start:
+            end = data.find(b"\n", start + step) + 1 or len(data)
+        yield data[start:end]
+        start = end
 
 
 def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> Iterator[bytes]:
     if start > 0:
         stream.seek(start - 1)
         if stream.read(1) != b"\n":
-            stream.readline()  # the line under way at `start` belongs to the part before
+            # The line under way at `start` belongs to the part before (split points are at
+            # line starts, so this is only a short way).
+            _read_past_line(stream)
     position = stream.tell()
     while position < end:
         chunk = stream.read(min(block_bytes, end - position))
@@ -279,25 +192,45 @@ def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> I
             return
         if not chunk.endswith(b"\n"):
             # The line under way belongs to this part even where it runs past `end`.
-            chunk += stream.readline(_MAX_LINE_BYTES)
-        position += len(chunk)
+            chunk += stream.readline(MAX_LINE_BYTES)
+        position = stream.tell()
         yield chunk
+        if not chunk.endswith(b"\n") and position >= end:
+            # A line longer than MAX_LINE_BYTES runs on past the part: read to its end.
+            while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+                yield rest
+            if rest:
+                yield rest
 
 
-def split_points(path: Path, part_bytes: int, starts_record: Callable[[str], bool]) -> list[int]:
+def _read_past_line(stream: BinaryIO) -> None:
+    while (rest := stream.readline(MAX_LINE_BYTES)) and not rest.endswith(b"\n"):
+        pass
+
+
+def split_points(source: Source, part_bytes: int, starts_record: Callable[[str], bool]) -> list[int]:
     """Offsets that cut a file into parts of about ``part_bytes``, each at the start of a line
     for which ``starts_record`` holds, so that no record is split between two parts (if none
-    is found soon after the nominal offset, the file is not cut there)."""
-    size = path.stat().st_size
+    is found in the lines soon after the nominal offset, the file is not cut there). Holes are
+    passed over, and a line is looked at only up to MAX_LINE_BYTES."""
+    reader = open_file(source)
+    size = source.identity.size if source.identity else os.fstat(reader.fileno()).st_size
     points = [0]
-    with open(path, "rb") as stream:
+    with reader, open(reader.fileno(), "rb", closefd=False) as stream:
         for nominal in range(part_bytes, size - part_bytes // 2, part_bytes):
-            stream.seek(nominal)
-            stream.readline()
+            try:
+                data = os.lseek(reader.fileno(), nominal, os.SEEK_DATA)
+            except OSError:
+                continue  # a hole to the end, or no data: nothing to cut
+            if data >= nominal + part_bytes:
+                continue
+            stream.seek(data)
+            if not stream.readline(MAX_LINE_BYTES).endswith(b"\n"):
+                continue
             for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
                 at = stream.tell()
-                line = stream.readline()
-                if not line:
+                line = stream.readline(MAX_LINE_BYTES)
+                if not line.endswith(b"\n"):
                     break
                 if starts_record(line.decode("utf-8", "replace")):
                     if points[-1] < at:
@@ -307,12 +240,12 @@ def split_points(path: Path, part_bytes: int, starts_record: Callable[[str], boo
 
 
 def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: bool) -> Iterator[bytes]:
-    # A decompressor that fails part-way loses what it decoded in that call, so compressed
-    # input is read in small pieces and what was decoded before a failure is still yielded.
+    # A decompressing stream ends where it fails (compression.py keeps all it decoded) and
+    # read_blocks reports why; a read that raises (a disk error) yields what came before.
     if compressed:
         # Its pieces are joined into each block, which holds the block twice for a moment.
         block_bytes //= 2
-    piece_bytes = min(block_bytes, _COMPRESSED_PIECE_BYTES) if compressed else block_bytes
+    piece_bytes = min(block_bytes, 64 * 1024) if compressed else block_bytes
     pieces: list[bytes] = []
     size = 0
     block = b""
@@ -331,7 +264,7 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
             pieces.clear()
             if not block.endswith(b"\n"):
                 # Blocks end at a line end: nothing is carried (and copied) into the next.
-                block += stream.readline(_MAX_LINE_BYTES)
+                block += stream.readline(MAX_LINE_BYTES)
         except _READ_ERRORS as error:
             if block or pieces:
                 yield b"".join([block, *pieces])
@@ -342,11 +275,34 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
         yield b"".join(pieces)
 
 
-def _to_block(data: bytes, first_line: int, bytes_read: int, compression: str) -> LineBlock:
+def _to_block(
+    data: bytes, first_line: int, bytes_read: int, counts: ReadCounts, *, head_cut: bool = False
+) -> LineBlock:
+    """``data``'s lines; ``head_cut``: its first line is the head of a line already cut."""
     if first_line == 1:
         data = _without_bom(data)
     lines, replaced_lines = _decoded_lines(data)
-    return LineBlock(first_line, lines, bytes_read, compression, replaced_lines)
+    lines, cut_lines = _cut_long_lines(lines, head_cut) if len(data) > MAX_LINE_BYTES else (lines, 0)
+    cut_lines += head_cut
+    counts.lines += _line_count(data)
+    counts.replaced_lines += replaced_lines
+    counts.cut_lines += cut_lines
+    return LineBlock(first_line, lines, bytes_read, counts.compression, replaced_lines, cut_lines)
+
+
+def _cut_long_lines(lines: pl.Series, head_cut: bool) -> tuple[pl.Series, int]:
+    """Lines of one block longer than MAX_LINE_BYTES (as text: replaced bytes may have made
+    them longer) cut to their head, and how many of them were not cut before (``head_cut``:
+    the first line was). There are at most a block's size over MAX_LINE_BYTES of them: only
+    those are looked at one by one."""
+    too_long = (lines.str.len_bytes() > MAX_LINE_BYTES).fill_null(value=False).arg_true()
+    if too_long.is_empty():
+        return lines, 0
+    heads = [
+        line.encode()[:MAX_LINE_BYTES].decode("utf-8", "ignore") for line in lines.gather(too_long).to_list()
+    ]
+    newly_cut = too_long.len() - int(head_cut and too_long[0] == 0)
+    return lines.scatter(too_long, heads), newly_cut
 
 
 def _without_bom(data: bytes) -> bytes:
@@ -378,19 +334,25 @@ class SmallFiles:
     lines: pl.Series
     counts: list[int]
     replaced_lines: list[int]
+    cut_lines: list[int]
 
 
-def read_whole(source: Source) -> bytes:
-    """All of an uncompressed source's bytes; SourceReadError if it cannot be read, or is
-    compressed (a small archive may hold anything: it is read in blocks)."""
-    stream, compression = open_decoded(source)
-    with stream:
-        if compression != "none":
-            raise SourceReadError(source, f"{compression}-compressed")
+def read_whole(source: Source, policy: ReadPolicy = _DEFAULT_POLICY) -> bytes:
+    """All of a small uncompressed text source's bytes (small: no line is cut). Raises
+    SourceReadError if it cannot be read, is compressed (a small archive may hold anything:
+    it is read in blocks) or binary (its blocks say so)."""
+    with opened(source, policy) as reading:
+        if reading.compression != "none":
+            raise SourceReadError(source, f"{reading.compression}-compressed")
+        if reading.binary:
+            raise SourceReadError(source, "binary")
         try:
-            return stream.read()
+            data = reading.stream.read()
         except _READ_ERRORS as error:
             raise SourceReadError(source, f"read failed: {error}") from error
+        if reading.file is not None and (reading.file.shrunk or reading.file.hole_bytes):
+            raise SourceReadError(source, "changed while it was read")
+        return data
 
 
 def read_small_files(contents: Sequence[bytes]) -> SmallFiles:
@@ -400,18 +362,32 @@ def read_small_files(contents: Sequence[bytes]) -> SmallFiles:
     whole = [data if not data or data.endswith(b"\n") else data + b"\n" for data in whole]
     counts = [data.count(b"\n") for data in whole]
     lines, replaced = _decoded_lines(b"".join(whole))
-    per_file = [0] * len(whole)
+    replaced_per_file = cut_per_file = [0] * len(whole)
     if replaced:
-        hits = lines.str.contains("\ufffd", literal=True).fill_null(value=False)
-        start = 0
-        for number, count in enumerate(counts):
-            per_file[number] = int(hits.slice(start, count).sum())
-            start += count
-    return SmallFiles(lines, counts, per_file)
+        replaced_per_file = _per_file(lines.str.contains("\ufffd", literal=True), counts)
+    if max(map(len, whole), default=0) > MAX_LINE_BYTES:
+        too_long = lines.str.len_bytes() > MAX_LINE_BYTES
+        cut_per_file = _per_file(too_long, counts)
+        lines, _ = _cut_long_lines(lines, head_cut=False)
+    return SmallFiles(lines, counts, replaced_per_file, cut_per_file)
+
+
+def _per_file(hits: pl.Series, counts: list[int]) -> list[int]:
+    """How many rows ``hits`` marks in each file's ``counts[i]`` rows."""
+    hits = hits.fill_null(value=False)
+    starts = itertools.accumulate(counts, initial=0)
+    return [int(hits.slice(start, count).sum()) for start, count in zip(starts, counts, strict=False)]
+
+
+# Polars decompresses what starts with these (gzip, zlib, zstd magic bytes), even as text.
+_POLARS_MAGIC = (b"\x1f\x8b", b"\x78\x01", b"\x78\x5e", b"\x78\x9c", b"\x78\xda", b"\x28\xb5\x2f\xfd")
 
 
 def _read_lines(data: bytes, encoding: Literal["utf8", "utf8-lossy"]) -> pl.Series:
     import polars as pl  # noqa: PLC0415
+
+    if data.startswith(_POLARS_MAGIC):
+        return _read_lines(b"\n" + data, encoding).slice(1)
 
     frame = pl.read_csv(
         data,
@@ -423,3 +399,18 @@ def _read_lines(data: bytes, encoding: Literal["utf8", "utf8-lossy"]) -> pl.Seri
         raise_if_empty=False,
     )
     return frame.get_column("line")
+
+
+def hold(source: Source) -> tuple[Source, Callable[[], None]]:
+    """``source`` with a descriptor held open on it (and how to close it), for worker
+    processes to read its parts through (Linux: /proc/<pid>/fd/<n>): a rename or an unlink
+    during the scan then changes nothing of what they read."""
+    reader = open_file(source)
+    held_at = f"/proc/{os.getpid()}/fd/{reader.fileno()}"
+    if not os.path.exists(held_at):
+        reader.close()
+        return source, lambda: None
+    status = os.fstat(reader.fileno())
+    return Source(
+        source.name, source.path, identity=Identity.of(status), held_at=held_at, named=source.named
+    ), reader.close

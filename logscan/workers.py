@@ -25,9 +25,10 @@ _STOP_WAIT_SECONDS = 5.0
 
 
 def estimated_size(source: Source) -> int:
-    # Logs compress about tenfold; a guess is enough to decide whether workers pay off.
+    # Logs compress about tenfold; a guess is enough to decide whether workers pay off. The
+    # holes of a sparse file are not read: what it holds on disk is what costs.
     compressed = source.name.endswith((".gz", ".bz2", ".xz", ".zst"))
-    return (source.size or 0) * (COMPRESSION_RATIO_GUESS if compressed else 1)
+    return (source.stored_bytes or 0) * (COMPRESSION_RATIO_GUESS if compressed else 1)
 
 
 def count(sources_list: Sequence[Source], jobs: int) -> int:

@@ -7,14 +7,17 @@ import pytest
 import zstandard
 
 from logscan import sources
-from logscan.errors import UsageError
+
+DEFAULT_POLICY = sources.ReadPolicy()
 
 
 def lines_of(
-    source: sources.Source, block_bytes: int = sources.DEFAULT_BLOCK_BYTES
+    source: sources.Source,
+    block_bytes: int = sources.DEFAULT_BLOCK_BYTES,
+    policy: sources.ReadPolicy = DEFAULT_POLICY,
 ) -> list[tuple[int, str | None]]:
     numbered = []
-    for block in sources.read_blocks(source, block_bytes):
+    for block in sources.read_blocks(source, block_bytes, policy):
         numbered += list(enumerate(block.lines.to_list(), start=block.first_line))
     return numbered
 
@@ -28,11 +31,14 @@ def test_expand_files_directories_globs_and_stdin(tmp_path: Path) -> None:
     assert names == [str(tmp_path / "a.log"), str(tmp_path / "sub" / "b.log.1.gz"), "<stdin>"]
 
 
-def test_missing_path_is_a_usage_error_naming_it(tmp_path: Path) -> None:
-    with pytest.raises(UsageError, match=r"path does not exist: '.*nope\.log'"):
-        sources.expand([str(tmp_path / "nope.log")])
-    with pytest.raises(UsageError, match="no file matches the pattern"):
-        sources.expand([str(tmp_path / "*.nothing")])
+def test_missing_paths_are_sources_that_say_why_and_the_rest_is_listed(tmp_path: Path) -> None:
+    (tmp_path / "a.log").write_text("x\n")
+    found = sources.expand([str(tmp_path / "nope.log"), str(tmp_path / "a.log"), str(tmp_path / "*.nothing")])
+    assert [(s.name, s.unreadable, s.named) for s in found] == [
+        (str(tmp_path / "nope.log"), "No such file or directory", True),
+        (str(tmp_path / "a.log"), None, True),
+        (str(tmp_path / "*.nothing"), "no file matches the pattern", True),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -64,7 +70,7 @@ def test_crlf_bom_blank_lines_and_missing_final_newline() -> None:
 
 def test_invalid_utf8_and_nul_are_replaced_not_fatal() -> None:
     data = b"ok\nbad \xff\xfe byte\nnul\x00here\n"
-    assert lines_of(sources.Source("m", data=data)) == [
+    assert lines_of(sources.Source("m", data=data), policy=sources.ReadPolicy(binary=True)) == [
         (1, "ok"),
         (2, "bad \ufffd\ufffd byte"),
         (3, "nul\ufffdhere"),
@@ -106,5 +112,5 @@ def test_concatenated_zstd_frames_are_all_read_and_a_cut_frame_is_reported() -> 
     compress = zstandard.ZstdCompressor().compress
     data = compress(b"one\n") + compress(b"two\n")
     assert lines_of(sources.Source("m.zst", data=data)) == [(1, "one"), (2, "two")]
-    with pytest.raises(sources.SourceReadError, match="ends in the middle of a frame"):
+    with pytest.raises(sources.SourceReadError, match="compressed data ends early"):
         lines_of(sources.Source("m.zst", data=data[:-3]))
