@@ -53,7 +53,10 @@ class AnchorError(ValueError):
 
 @dataclass(frozen=True)
 class Prefilter:
-    """A compiled anchor set; ``candidate_lines(block)`` gives the block's candidate lines."""
+    """A compiled anchor set; ``candidate_lines(block)`` gives the block's candidate lines.
+
+    One scan at a time: a Hyperscan database scans with the one scratch space it owns, so
+    two threads must not share a Prefilter (processes each have their own copy)."""
 
     anchors: tuple[str, ...]
     engine: Engine
