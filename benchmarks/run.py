@@ -956,15 +956,16 @@ def yardstick_jobs(
         jobs.append(Job(GREP41, None, f"{'zcat' if case == 'gz' else 'zstdcat'} not found"))
     else:
         grep_c = f"LC_ALL=C {shlex.quote(grep)} -c -E -f {shlex.quote(str(ere))}"
-        read = (
-            f'{shlex.quote(decompressor)} "$1" | {grep_c}'
-            if compressed and decompressor
-            else f'{grep_c} "$1"'
-        )
+        if compressed and decompressor:
+            read, per_call = f'{shlex.quote(decompressor)} "$1" | {grep_c}', 1
+        else:
+            # One grep per big file; many small files share a grep (a process per file would
+            # measure process start-up), still in at least 4 batches per core.
+            read, per_call = f'{grep_c} "$@"', -(-len(names) // (YARDSTICK_JOBS * 4))
         # grep exits 1 for a file without a match, and xargs turns that into 123 for the whole
         # run; the wrapper keeps 2 (a real error) and passes 1 as success.
         each = shlex.quote(f"{read} || [ $? -eq 1 ]")
-        line = f"printf '%s\\n' {files} | xargs -P{YARDSTICK_JOBS} -n1 sh -c {each} sh"
+        line = f"printf '%s\\n' {files} | xargs -P{YARDSTICK_JOBS} -n{per_call} sh -c {each} sh"
         jobs.append(Job(GREP41, [line], shell=True))
     if rg is None or not rust.is_file():
         jobs.append(Job(RG41, None, "rg not found on PATH" if rg is None else f"{rust} not found"))
