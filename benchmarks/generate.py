@@ -74,8 +74,12 @@ GIN = 1  # [GIN] 2025/05/07 - 06:05:59 | 200 | ...
 PY = 2  # 2025-05-07 06:05:59,123 INFO ...
 BARE = 3  # runner output and other lines that carry no timestamp
 MULTI = 4  # several stamped lines in one record; the tail is a tuple of (kind, text) pairs
+JSON = 5  # {"timestamp":"2025-05-07T06:05:59.123Z",...
+ACCESS = 6  # 10.0.3.17 - - [07/May/2025:06:05:59 +0000] "POST ...; the tail is (before, after) the time
 
-FORMATS = ("ollama-server", "python-app")
+FORMATS = ("ollama-server", "python-app", "json-app", "access-log")
+MIXED_FORMATS = FORMATS[:2]  # what a mixed corpus alternates between
+MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 DAY = 86_400
 START_DATE = (2025, 5, 7)
 # Ollama writes local time; give each server file its own zone so parsers meet more than one.
@@ -700,6 +704,168 @@ def b_port_4000(rng: random.Random) -> Record:
     return PY, httpx_line(pick(rng, PROXY_HOSTS), "/v1/chat/completions", "200 OK")
 
 
+# --- JSON-lines application logs (structlog / pino style) ------------------------------------
+
+
+def json_tail(level: str, logger: str, event: str, **fields: Any) -> Record:
+    """The part of a JSON record after its timestamp; keys keep their order."""
+    body = {"level": level, "logger": logger, "event": event, **fields}
+    return JSON, json.dumps(body, separators=(",", ":"))[1:] + "\n"
+
+
+def b_json_call_200(rng: random.Random) -> Record:
+    path = pick(rng, ("/api/chat", "/api/chat", "/api/embed", "/v1/chat/completions", "/api/generate"))
+    duration = rng.randint(30, 30000)
+    if duration == 400:
+        duration += 1  # "duration_ms":400 is the explicit decoy only
+    return json_tail(
+        "info",
+        "app.ollama",
+        "ollama_call",
+        endpoint=path,
+        status=200,
+        duration_ms=duration,
+        model=pick(rng, CHAT_MODELS),
+        request_id=rand_hex(rng, 16),
+    )
+
+
+def b_json_noise(rng: random.Random) -> Record:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return json_tail(
+            "info",
+            "app.api",
+            "request_handled",
+            method="POST",
+            path="/v1/ask",
+            status=200,
+            user_id=rng.randint(1000, 99999),
+            duration_ms=rng.randint(200, 30000),
+        )
+    if kind == 1:
+        return json_tail(
+            "debug",
+            "app.retrieval",
+            "retrieved",
+            chunks=rng.randint(2, 12),
+            top_score=round(rng.uniform(0.3, 0.95), 4),
+            query=pick(rng, PROMPTS),
+        )
+    if kind == 2:
+        return json_tail(
+            "info",
+            "app.worker",
+            "job_finished",
+            job_id=f"{rand_hex(rng, 8)}-{rand_hex(rng, 4)}",
+            seconds=round(rng.uniform(0.2, 60), 2),
+            status="ok",
+        )
+    return json_tail(
+        "warning",
+        "app.chat",
+        "slow_response",
+        model=pick(rng, CHAT_MODELS),
+        duration_ms=rng.randint(15001, 90000),
+        threshold_ms=15000,
+    )
+
+
+def b_json_400(rng: random.Random) -> Record:
+    cause = pick(rng, tuple(CAUSE_MESSAGES))
+    message = pick(rng, CAUSE_MESSAGES[cause])
+    path = pick(rng, ("/api/chat", "/v1/chat/completions", "/api/generate", "/api/embed"))
+    if rng.random() < 0.6:
+        return json_tail(
+            "error",
+            "app.ollama",
+            "ollama_call",
+            endpoint=path,
+            status=400,
+            duration_ms=rng.randint(1, 40),
+            model=pick(rng, CHAT_MODELS),
+            message=message,
+        )
+    return json_tail(
+        "error", "app.ollama", "ollama_call", endpoint=path, status_code=400, error={"message": message}
+    )
+
+
+def b_json_decoy(rng: random.Random) -> Record:
+    kind = rng.randrange(3)
+    if kind == 0:
+        status, message = rng.choice(
+            (
+                (404, 'model "llama3:70b" not found, try pulling it first'),
+                (500, "llama runner process has terminated: exit status 2"),
+                (429, "you have reached your hourly usage limit"),
+                (503, "server busy, please try again.  maximum pending requests exceeded"),
+            )
+        )
+        return json_tail(
+            "error", "app.ollama", "ollama_call", endpoint="/api/chat", status=status, message=message
+        )
+    if kind == 1:
+        return json_tail("info", "app", "startup", port=8400, ollama="http://ollama:11434")
+    return json_tail(
+        "info",
+        "app.ollama",
+        "ollama_call",
+        endpoint="/api/embed",
+        status=200,
+        duration_ms=400,
+        bytes=4000,
+    )
+
+
+# --- nginx access logs (a proxy in front of Ollama) ------------------------------------------
+
+USER_AGENTS = (
+    "python-httpx/0.28.1",
+    "ollama-python/0.4.8 (x86_64 linux) Python/3.12.3",
+    "ollama-js/0.5.9 (x64 linux Node.js/v20.12.2)",
+    "OpenAI/Python 1.78.1",
+    "curl/8.5.0",
+)
+
+
+def access_record(
+    rng: random.Random, method: str, path: str, status: int, size: int, seconds: float
+) -> Record:
+    upstream = "-" if status in (499, 502) else str(status)
+    return ACCESS, (
+        f"{pick(rng, CLIENT_IPS)} - - ",
+        f'"{method} {path} HTTP/1.1" {status} {size} "-" "{pick(rng, USER_AGENTS)}" '
+        f"rt={seconds:.3f} us={upstream} ut={seconds:.3f}\n",
+    )
+
+
+def b_access_200(rng: random.Random) -> Record:
+    _, method, path, median, sigma = rng.choices(GIN_200_ROUTES, weights=[r[0] for r in GIN_200_ROUTES])[0]
+    seconds = lognormal_ns(rng, median, sigma) / 1e9
+    if f"{seconds:.3f}" == "0.400":
+        seconds += 0.001  # keep rt=0.400 for the explicit decoy only
+    size = rng.randint(20, 90000)
+    if size == 400:
+        size += 1
+    return access_record(rng, method, path, 200, size, seconds)
+
+
+def b_access_400(rng: random.Random) -> Record:
+    method, path, median = GIN_400_PATHS[rng.randrange(len(GIN_400_PATHS))]
+    return access_record(rng, method, path, 400, rng.randint(40, 200), lognormal_ns(rng, median, 0.6) / 1e9)
+
+
+def b_access_decoy(rng: random.Random) -> Record:
+    kind = rng.randrange(3)
+    if kind == 0:
+        status = pick(rng, ("404", "499", "500", "502", "429", "403"))
+        return access_record(rng, "POST", "/api/chat", int(status), rng.randint(0, 300), rng.uniform(0, 3))
+    if kind == 1:  # a 400-byte body
+        return access_record(rng, "GET", "/api/tags", 200, 400, rng.uniform(0.001, 0.01))
+    return access_record(rng, "GET", "/api/version", 200, rng.randint(20, 30), 0.4)
+
+
 # Weights are per mille of records. The 400 and decoy shares are chosen so that about 2 % of all
 # lines are 400-related: app 400 records are multi-line, so they get fewer records.
 SPECS: dict[str, tuple[tuple[float, str, Builder], ...]] = {
@@ -734,6 +900,17 @@ SPECS: dict[str, tuple[tuple[float, str, Builder], ...]] = {
         (0.8, "400:unknown", b_cause_record("unknown")),
         (1.0, "400:unknown", b_app_unknown_400),
     ),
+    "json-app": (
+        (500.0, "noise:json-call-200", b_json_call_200),
+        (460.0, "noise:json", b_json_noise),
+        (20.0, "400:json", b_json_400),
+        (20.0, "decoy:json", b_json_decoy),
+    ),
+    "access-log": (
+        (960.0, "noise:access-200", b_access_200),
+        (20.0, "400:access", b_access_400),
+        (20.0, "decoy:access", b_access_decoy),
+    ),
 }
 
 POOL_SIZE = 4000  # distinct rendered records per format; more adds variety, not realism
@@ -751,17 +928,32 @@ def record_lines(record: Record) -> int:
     kind, tail = record
     if kind == MULTI:
         return sum(text.count("\n") for _, text in tail)
+    if kind == ACCESS:
+        return int(tail[1].count("\n"))
     return int(tail.count("\n"))
 
 
-def build_pool(fmt: str, seed: int) -> Pool:
-    rng = random.Random(f"pool:{fmt}:{seed}")
+def scaled_specs(fmt: str, share_400: float | None) -> tuple[tuple[float, str, Builder], ...]:
+    """The format's mix, with the 400 records' weights scaled to ``share_400`` of all records
+    (None: as specified). The other records keep their proportions among themselves."""
     specs = SPECS[fmt]
-    total = sum(w for w, _, _ in specs)
+    if share_400 is None:
+        return specs
+    w400 = sum(w for w, cat, _ in specs if cat.startswith("400:"))
+    rest = sum(w for w, cat, _ in specs if not cat.startswith("400:"))
+    factor = share_400 * rest / ((1 - share_400) * w400)
+    return tuple((w * factor if cat.startswith("400:") else w, cat, b) for w, cat, b in specs)
+
+
+def build_pool(fmt: str, seed: int, share_400: float | None = None) -> Pool:
+    # The pool is drawn as without a share, so a dense corpus holds the same record variants.
+    rng = random.Random(f"pool:{fmt}:{seed}")
+    specs = scaled_specs(fmt, share_400)
+    total = sum(w for w, _, _ in SPECS[fmt])
     weights: dict[Record, float] = {}
     category: dict[Record, str] = {}
-    for weight, cat, builder in specs:
-        variants = max(12, round(POOL_SIZE * weight / total))
+    for (weight, cat, builder), (plain_weight, _, _) in zip(specs, SPECS[fmt], strict=True):
+        variants = max(12, round(POOL_SIZE * plain_weight / total))
         for _ in range(variants):
             record = builder(rng)
             # Identical renderings merge; their weights add up so the mix stays as specified.
@@ -791,6 +983,7 @@ class FileTask:
     duration_sec: int
     tz: str
     with_header: bool
+    share_400: float | None
     gzip: bool
     zstd: bool
     gz_path: str
@@ -817,6 +1010,10 @@ def stamp_bytes(kind: int, tz: str) -> int:
         return len("[GIN] 2025/05/07 - 00:00:00 ")
     if kind == PY:
         return len("2025-05-07 00:00:00,000 ")
+    if kind == JSON:
+        return len('{"timestamp":"2025-05-07T00:00:00.000Z",')
+    if kind == ACCESS:
+        return len("[07/May/2025:00:00:00 +0000] ")
     return 0
 
 
@@ -824,6 +1021,8 @@ def record_bytes(record: Record, tz: str) -> int:
     kind, tail = record
     if kind == MULTI:
         return sum(stamp_bytes(k, tz) + len(t.encode()) for k, t in tail)
+    if kind == ACCESS:
+        return stamp_bytes(kind, tz) + len("".join(tail).encode())
     return stamp_bytes(kind, tz) + len(tail.encode())
 
 
@@ -844,6 +1043,10 @@ def header(fmt: str) -> list[Record]:
             (PY, "INFO uvicorn.error: Started server process [1]\n"),
             (PY, "INFO uvicorn.error: Application startup complete.\n"),
         ]
+    if fmt == "json-app":
+        return [(JSON, '"level":"info","logger":"app","event":"startup","port":8400}\n')]
+    if fmt == "access-log":
+        return []
     return [
         (
             SLOG,
@@ -870,10 +1073,10 @@ def header(fmt: str) -> list[Record]:
 _HMS = [f"{h:02d}:{m:02d}:{s:02d}" for h in range(24) for m in range(60) for s in range(60)]
 
 
-def day_strings(day: int) -> tuple[str, str]:
-    """ISO and gin date for START_DATE + day (called once per day boundary)."""
+def day_strings(day: int) -> tuple[str, str, str]:
+    """ISO, gin and access-log date for START_DATE + day (called once per day boundary)."""
     d = dt.date(*START_DATE) + dt.timedelta(days=day)
-    return d.isoformat(), d.strftime("%Y/%m/%d")
+    return d.isoformat(), d.strftime("%Y/%m/%d"), f"{d.day:02d}/{MONTHS[d.month - 1]}/{d.year}"
 
 
 class Sink:
@@ -916,15 +1119,15 @@ class Sink:
             self.zst_out.close()
 
 
-_POOLS: dict[tuple[str, int], Pool] = {}
+_POOLS: dict[tuple[str, int, float | None], Pool] = {}
 FLUSH_CHARS = 4 * 1024 * 1024
 
 
 def generate_file(task: FileTask) -> FileResult:
     started = time.perf_counter()
-    key = (task.fmt, task.seed)
+    key = (task.fmt, task.seed, task.share_400)
     if key not in _POOLS:
-        _POOLS[key] = build_pool(task.fmt, task.seed)
+        _POOLS[key] = build_pool(task.fmt, task.seed, task.share_400)
     pool = _POOLS[key]
     rng = random.Random(f"file:{task.seed}:{task.index}")
     choices = rng.choices
@@ -936,8 +1139,10 @@ def generate_file(task: FileTask) -> FileResult:
     # Millisecond strings per stamp kind; GIN and bare lines carry none, so theirs are empty.
     slog_ms = [f"{m:03d}{task.tz} " for m in range(1000)]
     py_ms = [f"{m:03d} " for m in range(1000)]
+    json_ms = [f'{m:03d}Z",' for m in range(1000)]
     empty = [""] * 1000
-    ms_tables = (slog_ms, empty, py_ms, empty)
+    # Indexed by stamp kind; MULTI's slot is never used.
+    ms_tables = (slog_ms, empty, py_ms, empty, empty, json_ms, empty)
     # Sorted millisecond offsets for n records in one second, a few variants per n, so stamps
     # rise monotonically without sorting anything per second.
     ms_variants: dict[int, list[list[int]]] = {}
@@ -951,7 +1156,7 @@ def generate_file(task: FileTask) -> FileResult:
     second = task.start_sec
     emitted = 0.0
     day = -1
-    iso_day = gin_day = ""
+    iso_day = gin_day = access_day = ""
 
     def flush() -> None:
         nonlocal pending, pending_chars, written
@@ -967,9 +1172,17 @@ def generate_file(task: FileTask) -> FileResult:
         while written + pending_chars < task.target_bytes:
             if second // DAY != day:
                 day = second // DAY
-                iso_day, gin_day = day_strings(day)
+                iso_day, gin_day, access_day = day_strings(day)
             hms = _HMS[second % DAY]
-            heads = (f"time={iso_day}T{hms}.", f"[GIN] {gin_day} - {hms} ", f"{iso_day} {hms},", "")
+            heads = (
+                f"time={iso_day}T{hms}.",
+                f"[GIN] {gin_day} - {hms} ",
+                f"{iso_day} {hms},",
+                "",
+                "",
+                f'{{"timestamp":"{iso_day}T{hms}.',
+                f"[{access_day}:{hms} +0000] ",
+            )
             if first is not None:
                 # The start-up lines own the first second, so later stamps never go backwards.
                 picks, first = first, None
@@ -992,15 +1205,19 @@ def generate_file(task: FileTask) -> FileResult:
             parts: list[str] = []
             app = parts.append
             for (kind, tail), ms in zip(picks, variants[rng.randrange(8)], strict=True):
-                if kind != MULTI:
-                    app(heads[kind])
-                    app(ms_tables[kind][ms])
-                    app(tail)
-                else:
+                if kind == MULTI:
                     for sub_kind, text in tail:
                         app(heads[sub_kind])
                         app(ms_tables[sub_kind][ms])
                         app(text)
+                elif kind == ACCESS:
+                    app(tail[0])  # the client address comes before the time
+                    app(heads[kind])
+                    app(tail[1])
+                else:
+                    app(heads[kind])
+                    app(ms_tables[kind][ms])
+                    app(tail)
             chunk = "".join(parts)
             pending.append(chunk)
             pending_chars += len(chunk)
@@ -1050,7 +1267,7 @@ def make_tasks(args: argparse.Namespace, dirs: dict[str, Path], zstd: bool) -> l
     per_file = args.size // n_files
     tasks = []
     for i in range(n_files):
-        fmt = FORMATS[i % len(FORMATS)] if args.format == "mixed" else args.format
+        fmt = MIXED_FORMATS[i % len(MIXED_FORMATS)] if args.format == "mixed" else args.format
         name = f"{i:0{width}d}-{fmt}.log"
         if many:
             # Small files are rotated segments: each covers its own slice of the day.
@@ -1067,9 +1284,10 @@ def make_tasks(args: argparse.Namespace, dirs: dict[str, Path], zstd: bool) -> l
                 index=i,
                 start_sec=start,
                 duration_sec=duration,
-                tz=TIME_ZONES[(i // len(FORMATS)) % len(TIME_ZONES)],
+                tz=TIME_ZONES[(i // len(MIXED_FORMATS)) % len(TIME_ZONES)],
                 # Rotated segments after the first ones start mid-run, without start-up lines.
-                with_header=not many or i < len(FORMATS),
+                with_header=not many or i < len(MIXED_FORMATS),
+                share_400=args.share_400,
                 gzip=args.gzip,
                 zstd=zstd,
                 gz_path=str(dirs["gz"] / f"{name}.gz"),
@@ -1085,6 +1303,7 @@ def params_of(args: argparse.Namespace, zstd: bool) -> dict[str, Any]:
         "files": args.many_small or args.files,
         "many_small": bool(args.many_small),
         "format": args.format,
+        "share_400": args.share_400,
         "seed": args.seed,
         "gzip": args.gzip,
         "zstd": zstd,
@@ -1169,7 +1388,15 @@ def main(argv: list[str] | None = None) -> int:
         "--format",
         choices=("mixed", *FORMATS),
         default="mixed",
-        help="format of every file; 'mixed' alternates between them (default)",
+        help=f"format of every file; 'mixed' alternates between {' and '.join(MIXED_FORMATS)} (default)",
+    )
+    parser.add_argument(
+        "--share-400",
+        type=float,
+        default=None,
+        metavar="FRACTION",
+        help="make this fraction of the records 400-related, e.g. 0.10 for a dense corpus "
+        "(default: about 0.02, the built-in mix)",
     )
     parser.add_argument(
         "--name",
@@ -1181,6 +1408,8 @@ def main(argv: list[str] | None = None) -> int:
     n_files = args.many_small or args.files
     if n_files < 1 or args.size < n_files * 1024:
         parser.error("need at least one file and 1 KiB per file")
+    if args.share_400 is not None and not 0 < args.share_400 < 1:
+        parser.error("--share-400 must be between 0 and 1")
     name = args.name or ("small" if args.many_small else "plain")
     # The compressed copies of a set live in NAME-gz and NAME-zst (plain's in gz and zst).
     if (

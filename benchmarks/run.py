@@ -103,9 +103,32 @@ BUILTIN_PATTERNS: tuple[str, ...] = (
     r"400 (Bad Request|Client Error)",
     r"\| 400 \|",
 )
-CASES = ("plain", "gz", "zst", "small", "huge", "scale10", "inflate")
-DEFAULT_CASES = "plain,gz,small,inflate"
-TOOLS = ("logscan", "rg", "grep", "wc -l")
+CASES = (
+    "plain",
+    "dense",
+    "formats",
+    "gz",
+    "zst",
+    "small",
+    "huge",
+    "scale10",
+    "inflate",
+    "startup",
+    "prefilter",
+)
+DEFAULT_CASES = "plain,dense,formats,gz,small,inflate,startup"
+DENSE_SHARE = 0.10  # the dense case: this share of the records is 400-related (plain: about 0.02)
+FORMAT_CASES = {fmt: f"format-{fmt}" for fmt in generate.FORMATS}  # the formats case, one per format
+# The yardsticks first: the ratio columns compare with them. The rule-pack rows run the pack's
+# own patterns, which change whenever the pack does.
+GREP41 = "grep yardstick"
+RG41 = "rg yardstick"
+GREP_RULES = "grep rules"
+RG_RULES = "rg rules"
+TOOLS = ("logscan", GREP41, RG41, GREP_RULES, RG_RULES, "wc -l")
+YARDSTICK_ERE = "yardstick-ere41.txt"
+YARDSTICK_RUST = "yardstick-rust41.txt"
+YARDSTICK_JOBS = 2  # the yardsticks run on two cores, as logscan does on the reference machine
 SCALE = 10  # the scale10 case: this many copies of every plain file
 INFLATE_CHUNK = 1 << 20  # input bytes handed to an in-process decompressor at a time
 
@@ -393,13 +416,23 @@ def corpus_ok(data: Path, name: str, want: dict[str, Any]) -> dict[str, Any] | N
 
 
 def ensure_corpus(
-    data: Path, name: str, *, size: int, files: int, seed: int, gz: bool, zst: bool, fmt: str = "mixed"
+    data: Path,
+    name: str,
+    *,
+    size: int,
+    files: int,
+    seed: int,
+    gz: bool,
+    zst: bool,
+    fmt: str = "mixed",
+    share_400: float | None = None,
 ) -> dict[str, Any]:
     want = {
         "size": size,
         "files": files,
         "many_small": name == "small",
         "format": fmt,
+        "share_400": share_400,
         "seed": seed,
         "gzip": gz,
         "zstd": zst,
@@ -429,6 +462,8 @@ def ensure_corpus(
         "--quiet",
     ]
     cmd += ["--many-small", str(files)] if name == "small" else ["--files", str(files)]
+    if share_400 is not None:
+        cmd += ["--share-400", str(share_400)]
     if gz:
         cmd.append("--gzip")
     if zst:
@@ -843,43 +878,47 @@ def make_jobs(
             words += names  # a bare stand-in such as 'wc -l' gets the input files
         jobs.append(Job("logscan", words, cwd=ls_cwd))
     else:
+        # The per-format cases compare formats per byte, in one process each.
+        one_process = ["--jobs", "1"] if case in FORMAT_CASES.values() else []
         jobs.append(
             Job(
                 "logscan",
-                [*ls_base, "scan", str(input_dir), "-f", "csv", "-o", str(csv_out)],
+                [*ls_base, "scan", str(input_dir), *one_process, "-f", "csv", "-o", str(csv_out)],
                 cwd=ls_cwd,
                 report=csv_out,
             )
         )
 
+    jobs += yardstick_jobs(compressed, case, input_dir, names, args.yardstick, tools)
+
     rg = tools["rg"]
     if rg is None:
-        jobs.append(Job("rg", None, "rg not found on PATH"))
+        jobs.append(Job(RG_RULES, None, "rg not found on PATH"))
     elif not pats.rg:
-        jobs.append(Job("rg", None, "rg accepts none of the patterns"))
+        jobs.append(Job(RG_RULES, None, "rg accepts none of the patterns"))
     else:
         # --no-ignore: benchmarks/data is gitignored and rg would otherwise skip it silently.
         argv = [rg, "--no-config", "--no-ignore", "-c"]
         if compressed:
             argv.append("-z")
         argv += [a for p in pats.rg for a in ("-e", p)]
-        jobs.append(Job("rg", [*argv, str(input_dir)]))
+        jobs.append(Job(RG_RULES, [*argv, str(input_dir)]))
 
     grep = tools["grep"]
     decompressor = tools["zcat"] if case == "gz" else tools["zstdcat"]
     egrep = [a for p in pats.grep for a in ("-e", p)]
     if grep is None:
-        jobs.append(Job("grep", None, "grep not found on PATH"))
+        jobs.append(Job(GREP_RULES, None, "grep not found on PATH"))
     elif not pats.grep:
-        jobs.append(Job("grep", None, "grep -E accepts none of the patterns"))
+        jobs.append(Job(GREP_RULES, None, "grep -E accepts none of the patterns"))
     elif compressed and decompressor is None:
-        jobs.append(Job("grep", None, f"{'zcat' if case == 'gz' else 'zstdcat'} not found"))
+        jobs.append(Job(GREP_RULES, None, f"{'zcat' if case == 'gz' else 'zstdcat'} not found"))
     elif compressed:
         assert decompressor is not None
         line = f"{shlex.join([decompressor, *names])} | {shlex.join([grep, '-E', '-c', *egrep])}"
-        jobs.append(Job("grep", [line], shell=True))
+        jobs.append(Job(GREP_RULES, [line], shell=True))
     else:
-        jobs.append(Job("grep", [grep, "-E", "-c", "-r", *egrep, str(input_dir)]))
+        jobs.append(Job(GREP_RULES, [grep, "-E", "-c", "-r", *egrep, str(input_dir)]))
 
     if args.baseline:
         wc = tools["wc"]
@@ -892,6 +931,47 @@ def make_jobs(
             jobs.append(Job("wc -l", [f"{shlex.join([decompressor, *names])} | {wc} -l"], shell=True))
         else:
             jobs.append(Job("wc -l", [wc, "-l", *names]))
+    return jobs
+
+
+def yardstick_jobs(
+    compressed: bool,
+    case: str,
+    input_dir: Path,
+    names: list[str],
+    yardstick: Path,
+    tools: dict[str, str | None],
+) -> list[Job]:
+    """The fixed yardstick: 41 patterns that never change, so a ratio to them means the same
+    from one month to the next. grep runs one process per file, two at a time (output to a
+    file: GNU grep stops at the first match when it writes to /dev/null); rg runs two threads."""
+    ere, rust = yardstick / YARDSTICK_ERE, yardstick / YARDSTICK_RUST
+    jobs: list[Job] = []
+    grep, rg = tools["grep"], tools["rg"]
+    decompressor = tools["zcat"] if case == "gz" else tools["zstdcat"]
+    files = " ".join(shlex.quote(n) for n in names)
+    if grep is None or not ere.is_file():
+        jobs.append(Job(GREP41, None, "grep not found on PATH" if grep is None else f"{ere} not found"))
+    elif compressed and decompressor is None:
+        jobs.append(Job(GREP41, None, f"{'zcat' if case == 'gz' else 'zstdcat'} not found"))
+    else:
+        grep_c = f"LC_ALL=C {shlex.quote(grep)} -c -E -f {shlex.quote(str(ere))}"
+        if compressed and decompressor:
+            read, per_call = f'{shlex.quote(decompressor)} "$1" | {grep_c}', 1
+        else:
+            # One grep per big file; many small files share a grep (a process per file would
+            # measure process start-up), still in at least 4 batches per core.
+            read, per_call = f'{grep_c} "$@"', -(-len(names) // (YARDSTICK_JOBS * 4))
+        # grep exits 1 for a file without a match, and xargs turns that into 123 for the whole
+        # run; the wrapper keeps 2 (a real error) and passes 1 as success.
+        each = shlex.quote(f"{read} || [ $? -eq 1 ]")
+        line = f"printf '%s\\n' {files} | xargs -P{YARDSTICK_JOBS} -n{per_call} sh -c {each} sh"
+        jobs.append(Job(GREP41, [line], shell=True))
+    if rg is None or not rust.is_file():
+        jobs.append(Job(RG41, None, "rg not found on PATH" if rg is None else f"{rust} not found"))
+    else:
+        argv = [rg, "--no-config", "--no-ignore", f"-j{YARDSTICK_JOBS}", "-c", "-f", str(rust)]
+        jobs.append(Job(RG41, [*argv, *(["-z"] if compressed else []), str(input_dir)]))
     return jobs
 
 
@@ -958,7 +1038,7 @@ def run_case(case: str, root: Path, corpus: dict[str, Any], out_dir: Path, h: Ha
         for job in jobs:
             if job.argv is None or job.error:
                 continue
-            out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
+            out = output_path(out_dir, case, job.tool)
             run, problem = checked_run(job, out, h)
             if problem:
                 # One bad run voids the row: a median over crashes and successes means nothing.
@@ -978,6 +1058,10 @@ def run_case(case: str, root: Path, corpus: dict[str, Any], out_dir: Path, h: Ha
     return case_info
 
 
+def output_path(out_dir: Path, case: str, tool: str) -> Path:
+    return out_dir / f"{case}-{tool.replace(' ', '-')}.out"
+
+
 def checked_run(job: Job, out: Path, h: Harness) -> tuple[Run, str]:
     """One timed run, and why it does not count ("" when it does)."""
     started_at = time.time()
@@ -990,7 +1074,7 @@ def measure_pss(jobs: list[Job], case: str, out_dir: Path, h: Harness) -> None:
     for job in jobs:
         if job.argv is None or job.error or not job.runs:
             continue
-        out = out_dir / f"{case}-{job.tool.replace(' ', '')}.out"
+        out = output_path(out_dir, case, job.tool)
         run = run_once(job, out, h.args.timeout, h.subreaper, pss=True)
         job.pss_mib = run.pss_mib
         print(f"  PSS run {job.tool:8} {run.pss_mib:8.1f} MiB", flush=True)
@@ -1263,6 +1347,247 @@ def run_inflate_case(corpus: dict[str, Any], data: Path, out_dir: Path, h: Harne
     return info
 
 
+TINY_LOG = (
+    '[GIN] 2025/05/07 - 06:59:38 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"\n'
+    '[GIN] 2025/05/07 - 06:59:39 | 200 |  1.234567891s |       127.0.0.1 | POST     "/api/chat"\n'
+    "2025-05-07 06:59:40,112 ERROR app.chat: chat request failed: registry.ollama.ai/library/"
+    "gemma2:2b does not support tools (status code: 400)\n"
+)
+
+
+def startup_rows(h: Harness, tiny: Path, out: Path, caches: Path) -> list[tuple[str, list[str], str | None]]:
+    """(row, command, command run before each timed run): --help, and a scan of a three-line
+    file with the compiled rule pack cache emptied before each run (cold) or kept (warm)."""
+    assert h.ls_base is not None
+    scan = [*h.ls_base, "scan", str(tiny), "-f", "csv", "-o", str(out)]
+    cold, warm = caches / "cold", caches / "warm"
+    return [
+        ("logscan --help", [*h.ls_base, "--help"], None),
+        (
+            "logscan scan tiny.log, cold rule cache",
+            ["env", f"LOGSCAN_CACHE_DIR={cold}", *scan],
+            f"rm -rf {cold}",
+        ),
+        ("logscan scan tiny.log, warm rule cache", ["env", f"LOGSCAN_CACHE_DIR={warm}", *scan], None),
+    ]
+
+
+def run_startup_case(data: Path, out_dir: Path, h: Harness) -> dict[str, Any]:
+    """Start-up: whole-process wall time of commands that do almost no work, through hyperfine
+    when it is installed (it subtracts nothing: -N runs the command without a shell), else
+    through repeated runs here. Quoted as median and mean over --startup-runs runs."""
+    info: dict[str, Any] = {"kind": "startup", "runs": h.args.startup_runs, "rows": {}}
+    if h.ls_base is None or h.args.logscan_cmd:
+        info["error"] = "needs the logscan command (not --logscan-cmd)"
+        print(f"\nstartup: skipped ({info['error']})")
+        return info
+    folder = data / "startup"
+    folder.mkdir(exist_ok=True)
+    tiny = folder / "tiny.log"
+    tiny.write_text(TINY_LOG, encoding="utf-8")
+    hyperfine = shutil.which("hyperfine")
+    info["method"] = (
+        first_line([hyperfine, "--version"]) if hyperfine else "repeated runs (hyperfine not found)"
+    )
+    print(f"\nstartup: {info['method']}, {h.args.startup_runs} runs per row", flush=True)
+    for row, argv, prepare in startup_rows(h, tiny, out_dir / "startup-tiny.csv", folder / "cache"):
+        if hyperfine:
+            report = out_dir / "startup-hyperfine.json"
+            cmd = [
+                hyperfine,
+                "-N",
+                "--warmup",
+                "2",
+                "--runs",
+                str(h.args.startup_runs),
+                "--export-json",
+                str(report),
+            ]
+            cmd += ["--prepare", prepare] if prepare else []
+            proc = subprocess.run(
+                [*cmd, shlex.join(argv)], capture_output=True, text=True, check=False, cwd=h.ls_cwd
+            )
+            if proc.returncode != 0:
+                info["rows"][row] = {
+                    "status": "n/a",
+                    "reason": (proc.stderr.strip().splitlines() or ["failed"])[-1],
+                }
+                continue
+            times = json.loads(report.read_text())["results"][0]["times"]
+        else:
+            times = []
+            job = Job(row, argv, cwd=h.ls_cwd, ok_codes=(0, 1))
+            for _ in range(h.args.startup_runs + 2):
+                if prepare:
+                    subprocess.run(prepare, shell=True, check=False)
+                run, problem = checked_run(job, out_dir / "startup.out", h)
+                if problem:
+                    break
+                times.append(run.wall)
+            times = times[2:]  # the first two warm the page cache, as hyperfine's --warmup 2
+        if not times:
+            info["rows"][row] = {"status": "n/a", "reason": "no successful run"}
+            continue
+        info["rows"][row] = {
+            "status": "ok",
+            "command": argv,
+            "prepare": prepare,
+            "median_s": round(median(times), 4),
+            "mean_s": round(statistics.fmean(times), 4),
+            "min_s": round(min(times), 4),
+            "max_s": round(max(times), 4),
+        }
+        print(f"  {row:42} median {median(times):6.3f} s, mean {statistics.fmean(times):6.3f} s", flush=True)
+    return info
+
+
+def startup_markdown(info: dict[str, Any]) -> str:
+    if "error" in info:
+        return f"skipped: {info['error']}"
+    rows = ["| command | median s | mean s | min–max s |", "|---|---:|---:|---|"]
+    for row, e in info["rows"].items():
+        if e["status"] != "ok":
+            rows.append(f"| {row} | n/a | n/a | {e['reason']} |")
+        else:
+            rows.append(
+                f"| {row} | {e['median_s']:.3f} | {e['mean_s']:.3f} | {e['min_s']:.3f}–{e['max_s']:.3f} |"
+            )
+    return "\n".join(rows) + f"\n\n{info['runs']} runs per row; {info['method']}."
+
+
+def formats_summary(results: dict[str, Any]) -> dict[str, Any] | None:
+    """logscan's MiB/s on each format of the formats case, and the slowest against the fastest."""
+    speeds: dict[str, float] = {}
+    for fmt, name in FORMAT_CASES.items():
+        entry = results["cases"].get(name, {}).get("tools", {}).get("logscan", {})
+        if entry.get("status") == "ok":
+            speeds[fmt] = entry["mib_s"]
+    if not speeds:
+        return None
+    return {
+        "mib_s": speeds,
+        "max_over_min": round(max(speeds.values()) / min(speeds.values()), 2),
+        "note": "max_over_min = MiB/s of the fastest format / MiB/s of the slowest; 1 = the same per byte",
+    }
+
+
+def formats_markdown(summary: dict[str, Any]) -> str:
+    fastest = max(summary["mib_s"].values())
+    rows = ["| format | logscan MiB/s | fastest / this |", "|---|---:|---:|"]
+    for fmt, speed in summary["mib_s"].items():
+        rows.append(f"| {fmt} | {speed:,.0f} | {fastest / speed:.2f} |")
+    return "\n".join(rows) + f"\n\nfastest / slowest: {summary['max_over_min']:.2f}"
+
+
+# Runs in logscan's interpreter, on one core: the candidate test alone, on the blocks of the
+# plain corpus, by the raw-bytes prefilter and by today's per-line Polars test. argv: the
+# corpus files; the block size and repeats come from the environment. Prints one JSON object.
+PREFILTER_PROBE = r"""
+import json, os, re, statistics, sys, time
+import polars as pl
+from logscan import formats, rules
+try:
+    from logscan import prefilter
+except ImportError:
+    print(json.dumps({"error": "this logscan has no logscan.prefilter"})); sys.exit(0)
+
+block_bytes = int(os.environ["PROBE_BLOCK_BYTES"])
+repeat = int(os.environ["PROBE_REPEAT"])
+blocks = []
+for path in sys.argv[1:]:
+    with open(path, "rb") as f:
+        carry = b""
+        while data := f.read(block_bytes):
+            data = carry + data
+            cut = data.rfind(b"\n") + 1
+            blocks.append(data[:cut])
+            carry = data[cut:]
+        if carry:
+            blocks.append(carry)
+mib = sum(map(len, blocks)) / 2**20
+ruleset = rules.load()
+anchor_sets = {
+    "status and implied anchors": ["400", *ruleset.implied_anchors],
+    "every anchor": sorted({re.escape(a) for a in formats.STATUS_ANCHORS} | set(ruleset.anchors)),
+}
+
+def read_lines(block):
+    return pl.read_csv(block, has_header=False, separator="\x00", quote_char=None,
+                       schema={"line": pl.String}, encoding="utf8-lossy", raise_if_empty=False).get_column("line")
+
+tests = {}
+for label, anchors in anchor_sets.items():
+    compiled = prefilter.compile_prefilter(anchors)
+    alternation = "|".join(anchors)
+    tests[f"{label}: prefilter ({compiled.engine}) over raw blocks"] = (
+        lambda c=compiled: sum(len(c.candidate_lines(b)) for b in blocks))
+    if compiled.engine == "hyperscan":
+        def matches_only(c=compiled):
+            ends = []
+            for b in blocks:
+                c._database.scan(b, match_event_handler=lambda i, s, e, f, x: ends.append(e))
+            return len(ends)
+        tests[f"{label}: prefilter, Hyperscan matches only (no line numbers; count is of matches)"] = matches_only
+    tests[f"{label}: per-line Polars (read lines + str.contains)"] = (
+        lambda a=alternation: sum(int(read_lines(b).str.contains(a).fill_null(False).sum()) for b in blocks))
+tests["read lines only (the line reader)"] = lambda: sum(len(read_lines(b)) for b in blocks)
+times = {name: [] for name in tests}
+found = {}
+for _ in range(repeat):
+    for name, test in tests.items():
+        started = time.perf_counter()
+        found[name] = test()
+        times[name].append(time.perf_counter() - started)
+rows = {name: {"median_s": round(statistics.median(t), 4), "runs": [round(x, 4) for x in t],
+               "mib_s": round(mib / statistics.median(t), 1), "lines": found[name]} for name, t in times.items()}
+print(json.dumps({"mib": round(mib, 1), "blocks": len(blocks), "block_bytes": block_bytes,
+                  "anchors": {k: len(v) for k, v in anchor_sets.items()}, "rows": rows}))
+"""
+PROBE_BLOCK_BYTES = 8 << 20
+
+
+def run_prefilter_case(corpus: dict[str, Any], data: Path, h: Harness) -> dict[str, Any]:
+    """The candidate test alone, in logscan's interpreter pinned to one core: the raw-bytes
+    prefilter against the per-line Polars test, on the plain corpus in 8 MiB blocks."""
+    _, files = case_files("plain", data, corpus)
+    python = logscan_python(h.ls_base)
+    pin = ["taskset", "-c", str(min(os.sched_getaffinity(0)))] if shutil.which("taskset") else []
+    env = {**os.environ, "POLARS_MAX_THREADS": "1", "PROBE_BLOCK_BYTES": str(PROBE_BLOCK_BYTES)}
+    env["PROBE_REPEAT"] = str(h.args.repeat)
+    print(
+        f"\nprefilter: {len(files)} files, one core{' (taskset)' if pin else ''}, {h.args.repeat} runs",
+        flush=True,
+    )
+    warm_page_cache(files)
+    proc = subprocess.run(
+        [*pin, python, "-c", PREFILTER_PROBE, *map(str, files)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env=env,
+        cwd=h.ls_cwd,
+        timeout=h.args.timeout,
+    )
+    if proc.returncode != 0:
+        return {"error": (proc.stderr.strip().splitlines() or [f"exit code {proc.returncode}"])[-1]}
+    info: dict[str, Any] = json.loads(proc.stdout)
+    info["pinned"] = bool(pin)
+    return info
+
+
+def prefilter_markdown(info: dict[str, Any]) -> str:
+    if "error" in info:
+        return f"skipped: {info['error']}"
+    rows = ["| test | median s | MiB/s | candidate lines |", "|---|---:|---:|---:|"]
+    for name, e in info["rows"].items():
+        rows.append(f"| {name} | {e['median_s']:.2f} | {e['mib_s']:,.0f} | {e['lines']:,} |")
+    return "\n".join(rows) + (
+        f"\n\n{info['mib']:,.0f} MiB in {info['blocks']} blocks of {info['block_bytes'] >> 20} MiB; "
+        f"anchors: {', '.join(f'{k} {v}' for k, v in info['anchors'].items())}. POLARS_MAX_THREADS=1"
+        + (", pinned with taskset." if info.get("pinned") else ".")
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Reporting
 
@@ -1291,18 +1616,22 @@ def summarise(jobs: list[Job], input_bytes: int, out_dir: Path, case: str) -> di
                 peak_pss_mib=round(job.pss_mib, 1),
                 cpu_s=round(median([r.cpu for r in job.runs]), 3),
             )
-            if job.tool in ("rg", "grep"):
-                entry["matched_lines"] = count_matches(out_dir / f"{case}-{job.tool}.out")
+            if is_grep_like(job.tool):
+                entry["matched_lines"] = count_matches(output_path(out_dir, case, job.tool))
         by_tool[job.tool] = entry
     for entry in by_tool.values():
         if entry["status"] != "ok":
             continue
-        for ref in ("rg", "grep"):
+        for key, ref in (("vs_rg", RG41), ("vs_grep", GREP41), ("vs_grep_rules", GREP_RULES)):
             other = by_tool.get(ref, {})
             if other.get("status") == "ok":
                 # > 1 means faster than the reference, < 1 slower.
-                entry[f"vs_{ref}"] = round(other["median_s"] / entry["median_s"], 3)
+                entry[key] = round(other["median_s"] / entry["median_s"], 3)
     return by_tool
+
+
+def is_grep_like(tool: str) -> bool:
+    return tool.split(maxsplit=1)[0] in ("rg", "grep")
 
 
 def fmt(value: Any, spec: str) -> str:
@@ -1311,22 +1640,23 @@ def fmt(value: Any, spec: str) -> str:
 
 def markdown(results: dict[str, Any]) -> str:
     head = (
-        "| case | tool | median s | MiB/s | × rg | × grep | peak PSS MiB | peak RSS MiB | CPU s"
-        " | matched lines | notes |"
+        "| case | tool | median s | MiB/s | × rg41 | × grep41 | × grep rules | peak PSS MiB | peak RSS MiB"
+        " | CPU s | matched lines | notes |"
     )
-    rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    rows = [head, "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
     for case, c in results["cases"].items():
         for tool, e in c.get("tools", {}).items():  # inflate has a table of its own
             if e["status"] != "ok":
-                rows.append(f"| {case} | {tool} | n/a | n/a | | | | | | | {e['reason']} |")
+                rows.append(f"| {case} | {tool} | n/a | n/a | | | | | | | | {e['reason']} |")
                 continue
             n = len(e["runs"])
             spread = f"{n} run{'s' if n != 1 else ''}, {e['min_s']:.2f}–{e['max_s']:.2f} s"
             rows.append(
                 f"| {case} | {tool} | {e['median_s']:.2f} | {e['mib_s']:,.0f} "
                 f"| {fmt(e.get('vs_rg'), '.2f')} | {fmt(e.get('vs_grep'), '.2f')} "
+                f"| {fmt(e.get('vs_grep_rules'), '.2f')} "
                 f"| {e['peak_pss_mib']:,.0f} | {e['peak_rss_mib']:,.0f} | {e['cpu_s']:.2f} "
-                f"| {fmt(e.get('matched_lines'), ',d') if tool in ('rg', 'grep') else ''} "
+                f"| {fmt(e.get('matched_lines'), ',d') if is_grep_like(tool) else ''} "
                 f"| {spread} |"
             )
     return "\n".join(rows)
@@ -1402,6 +1732,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="total size of the 'small' case (default: --size, at most 128MiB)",
     )
     parser.add_argument(
+        "--format-size",
+        type=generate.parse_size,
+        default=generate.parse_size("64MiB"),
+        help="size of each file of the 'formats' case (default 64MiB)",
+    )
+    parser.add_argument(
+        "--startup-runs", type=int, default=20, help="runs per row of the 'startup' case (default 20)"
+    )
+    parser.add_argument(
         "--huge-format",
         choices=generate.FORMATS,
         default="python-app",
@@ -1420,6 +1759,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         type=Path,
         default=REPO / "rules",
         help="rule directory for the rg/grep patterns (default rules/)",
+    )
+    parser.add_argument(
+        "--yardstick",
+        type=Path,
+        default=HERE / "yardstick",
+        help=f"folder of {YARDSTICK_ERE} and {YARDSTICK_RUST}, the fixed 41 patterns (default "
+        "benchmarks/yardstick)",
     )
     parser.add_argument("--json", type=Path, help="also write the results as JSON here")
     parser.add_argument(
@@ -1513,7 +1859,7 @@ def main(argv: list[str] | None = None) -> int:
     need_gz = bool({"gz", "inflate"} & set(args.cases))
     need_zst = bool({"zst", "inflate"} & set(args.cases)) and zstd_cli
     corpora: dict[str, dict[str, Any]] = {}
-    if {"plain", "gz", "zst", f"scale{SCALE}", "inflate"} & set(args.cases):
+    if {"plain", "gz", "zst", f"scale{SCALE}", "inflate", "prefilter"} & set(args.cases):
         corpora["plain"] = ensure_corpus(
             data, "plain", size=args.size, files=args.files, seed=args.seed, gz=need_gz, zst=need_zst
         )
@@ -1525,6 +1871,22 @@ def main(argv: list[str] | None = None) -> int:
         corpora["huge"] = ensure_corpus(
             data, "huge", size=args.size, files=1, seed=args.seed, gz=False, zst=False, fmt=args.huge_format
         )
+    if "dense" in args.cases:
+        corpora["dense"] = ensure_corpus(
+            data,
+            "dense",
+            size=args.size,
+            files=args.files,
+            seed=args.seed,
+            gz=False,
+            zst=False,
+            share_400=DENSE_SHARE,
+        )
+    if "formats" in args.cases:
+        for fmt, name in FORMAT_CASES.items():
+            corpora[name] = ensure_corpus(
+                data, name, size=args.format_size, files=1, seed=args.seed, gz=False, zst=False, fmt=fmt
+            )
     for name, entry in corpora.items():
         results["corpus"][name] = corpus_summary(entry)
 
@@ -1537,30 +1899,46 @@ def main(argv: list[str] | None = None) -> int:
             results["cases"][case], summary = run_scale_case(corpora["plain"], data, scratch, harness)
             if summary is not None:
                 results["corpus"][case] = summary
+        elif case == "formats":
+            for name in FORMAT_CASES.values():
+                results["cases"][name] = run_case(name, data, corpora[name], out_dir, harness)
+        elif case == "startup":
+            results["cases"][case] = run_startup_case(data, out_dir, harness)
+        elif case == "prefilter":
+            results["cases"][case] = run_prefilter_case(corpora["plain"], data, harness)
         else:
-            corpus = corpora[case if case in ("small", "huge") else "plain"]
+            corpus = corpora[case if case in ("small", "huge", "dense") else "plain"]
             results["cases"][case] = run_case(case, data, corpus, out_dir, harness)
 
     print()
     print(markdown(results))
     print(
-        "\nMiB/s = uncompressed input MiB / median wall time; × rg, × grep = that tool's "
-        "median / this row's (above 1 = faster); peak RSS = max over runs of ru_maxrss or of the "
+        "\nMiB/s = uncompressed input MiB / median wall time; × rg41, × grep41, × grep rules = the "
+        f"median of {RG41}, {GREP41} or {GREP_RULES} / this row's (above 1 = faster); peak RSS = max over runs of ru_maxrss or of the "
         "summed RSS of the tool's processes, whichever is larger (a child doing nothing shows "
         f"{floor:.1f} MiB); peak PSS = summed PSS of the tool's processes, sampled every 200 ms in "
         "one more, untimed run: shared library pages counted once, the memory the tree really holds."
     )
-    rg_grep = {
-        c: (v["tools"].get("rg", {}).get("matched_lines"), v["tools"].get("grep", {}).get("matched_lines"))
-        for c, v in results["cases"].items()
-        if "tools" in v
-    }
-    for c, (a, b) in rg_grep.items():
-        if a is not None and b is not None and a != b:
-            print(
-                f"note: {c}: rg and grep count different lines ({a:,} vs {b:,}); their "
-                "pattern sets differ, see the notes above"
-            )
+    for c, v in results["cases"].items():
+        for rg_row, grep_row in ((RG_RULES, GREP_RULES), (RG41, GREP41)):
+            a = v.get("tools", {}).get(rg_row, {}).get("matched_lines")
+            b = v.get("tools", {}).get(grep_row, {}).get("matched_lines")
+            if a is not None and b is not None and a != b:
+                print(
+                    f"note: {c}: {rg_row} and {grep_row} count different lines ({a:,} vs {b:,}); "
+                    "their pattern sets differ"
+                )
+    per_format = formats_summary(results)
+    if per_format is not None:
+        results["formats"] = per_format
+        print("\nformats: logscan on one file of each format, one process (--jobs 1):\n")
+        print(formats_markdown(per_format))
+    if "startup" in results["cases"]:
+        print("\nstart-up:\n")
+        print(startup_markdown(results["cases"]["startup"]))
+    if "prefilter" in results["cases"]:
+        print("\nprefilter (in one process on one core; not a whole scan):\n")
+        print(prefilter_markdown(results["cases"]["prefilter"]))
     if "inflate" in results["cases"]:
         print("\ninflate (decompression only, no logscan):\n")
         print(inflate_markdown(results["cases"]["inflate"]))

@@ -30,7 +30,9 @@ def stitch_units(records: pl.DataFrame, options: JoinOptions) -> pl.DataFrame:
     gap = int(options.stitch_gap.total_seconds() * 1_000_000)
     optional = [name for name in ("header",) if name in records.columns]
     candidates = (
-        records.select(*_COMPARED, "kind", *optional).filter(pl.col("kind") != "gin").sort("file", "record_no")
+        records.select(*_COMPARED, "kind", *optional)
+        .filter(pl.col("kind") != "gin")
+        .sort("file", "record_no")
     )
 
     def near(offset: int) -> pl.Expr:
