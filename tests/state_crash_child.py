@@ -13,7 +13,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from logscan.sources import Source, open_decoded
+from logscan.inputs import ReadPolicy, Source, opened
 from logscan.state import FileRead, Run, StateDB
 
 # The SQL statement of the commit transaction at which each in-commit point dies.
@@ -32,10 +32,13 @@ def main(state_path: str, folder: str, report: str, kill_at: str | None) -> None
             _die()
         reads, found = [], []
         for plan in plans:
-            stream, _compression = open_decoded(Source(str(plan.path), plan.path))
-            with stream:
-                stream.read(plan.start)
-                data = stream.read() if plan.end is None else stream.read(plan.end - plan.start)
+            with opened(Source(str(plan.path), plan.path), ReadPolicy(binary=True)) as opened_file:
+                opened_file.stream.read(plan.start)
+                data = (
+                    opened_file.stream.read()
+                    if plan.end is None
+                    else opened_file.stream.read(plan.end - plan.start)
+                )
             found.extend(data.decode().splitlines())
             reads.append(FileRead(plan, plan.start + len(data)))
         partial = Path(report + ".partial")

@@ -139,7 +139,10 @@ def test_user_rule_classifies_and_output_files_are_written(tmp_path: Path) -> No
         "scan", str(log), "--rules", str(rules), "-f", "csv", "-o", str(report), "--events", str(events)
     )
     assert (result.exit_code, result.stdout) == (0, "")
-    assert report.read_text() == "window_start,window_end,category,ollama,requests,server_records,client_records\n,,server_misconfig,true,1,0,1\n"
+    assert (
+        report.read_text()
+        == "window_start,window_end,category,ollama,requests,server_records,client_records\n,,server_misconfig,true,1,0,1\n"
+    )
     assert events.read_text() == (
         "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message,"
         "request_id,attribution,matched_file,matched_line\n"

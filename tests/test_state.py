@@ -21,7 +21,7 @@ import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from logscan.sources import Source, open_decoded
+from logscan.inputs import ReadPolicy, Source, opened
 from logscan.state import (
     FORGET_AFTER_MISSING_RUNS,
     MAX_PENDING_RECORDS,
@@ -48,8 +48,8 @@ def read_planned(plan) -> tuple[list[str], int]:
     """What a scan reads of one plan: its lines, and the content offset reached."""
     if plan.reads_nothing:
         return [], plan.start
-    stream, _compression = open_decoded(Source(str(plan.path), plan.path))
-    with stream:
+    with opened(Source(str(plan.path), plan.path), ReadPolicy(binary=True)) as found:
+        stream = found.stream
         skipped = stream.read(plan.start)
         assert len(skipped) == plan.start
         data = stream.read() if plan.end is None else stream.read(plan.end - plan.start)

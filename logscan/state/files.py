@@ -17,12 +17,13 @@ from typing import BinaryIO
 import zstandard
 from isal.isal_zlib import IsalError
 
-from logscan.sources import Source, SourceReadError, open_decoded
+from logscan.compression import failure_under
+from logscan.inputs import ReadPolicy, Source, SourceReadError, opened
 
 FINGERPRINT_BYTES = 4096
 _TAIL_SEARCH_BYTES = 64 * 1024
 _OBSERVE_ATTEMPTS = 3
-# What a decompressor may raise on a broken archive, past the check open_decoded makes.
+# What a decompressor may raise on a broken archive, past the checks made on opening.
 _HEAD_READ_ERRORS = (
     OSError,
     EOFError,
@@ -210,9 +211,12 @@ def _observe(path: Path) -> _Observed | str:
             if not stat.S_ISREG(before.st_mode):
                 # A FIFO or a device has no offsets to come back to (and opening a FIFO waits).
                 return "not a regular file: it has no place to continue from"
-            stream, compression = open_decoded(Source(str(path), path))
-            with stream:
-                head = _read_head(stream)
+            with opened(Source(str(path), path), ReadPolicy(binary=True)) as found:
+                head, compression = _read_head(found.stream), found.compression
+                # A damaged archive ends its stream early; a fingerprint needs its first bytes.
+                damage = failure_under(found.decoded)
+                if damage is not None and len(head) < FINGERPRINT_BYTES:
+                    return f"read failed: {damage}"
             after = os.stat(path)
         except SourceReadError as error:
             return error.reason
