@@ -263,7 +263,7 @@ def _input_section(result: ScanResult, style: str) -> list[str]:
         ]
         for report in result.files
     ]
-    headers = ["file", "format", "compressed", "lines", "records", "400 records", "problem"]
+    headers = ["file", "format", "compressed", "lines", "records", "400s", "problem"]
     return [
         "Input",
         tabulate(
@@ -335,7 +335,7 @@ def _notes(result: ScanResult) -> list[str]:
             )
     if result.suppressed_total:
         notes.append(
-            f"- {_plural(result.suppressed_total, '400')} suppressed by rule files: counted under"
+            f"- {_plural(result.suppressed_total, '400 record')} suppressed by rule files: counted under"
             " 'Suppressed', in none of the totals."
         )
     notes += [f"- Slow rule: {timeout}." for timeout in result.regex_timeouts]
@@ -450,7 +450,7 @@ def _suppressed_section(result: ScanResult, style: str) -> list[str]:
     if not result.suppressed_total:
         return []
     rows = [list(row) for row in result.suppressed.iter_rows()]
-    headers = ["suppressed by", "rule", "category", "400s"]
+    headers = ["suppressed by", "rule", "category", "records"]
     return [
         "Suppressed (in none of the counts above)",
         tabulate(rows, headers=headers, tablefmt=style, colalign=_align(headers, 3)),
@@ -463,7 +463,7 @@ def _coverage_section(result: ScanResult, style: str) -> list[str]:
     never = result.never_fired
     out = [f"Rule coverage: {fired.height} of {_plural(result.coverage.height, 'rule')} fired on this input"]
     if fired.height:
-        headers = ["rule", "category", "400s"]
+        headers = ["rule", "category", "requests"]
         out.append(tabulate(fired.rows(), headers=headers, tablefmt=style, colalign=_align(headers, 2)))
     if never:
         out.append(f"Never fired ({len(never)}):")
@@ -544,7 +544,12 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         # Failed requests (the headline); the records they left per side; 400s that did not
         # reach Ollama, counted apart.
         "requests": summary.total,
-        "records": {"server": summary.server_records, "client": summary.client_records},
+        "records": {
+            "server": summary.server_records,
+            "client": summary.client_records,
+            "other": int(summary.other.get_column("records").sum() or 0),
+            "total": summary.records + int(summary.other.get_column("records").sum() or 0),
+        },
         "classified": summary.classified,
         "unclassified": summary.total - summary.classified,
         "untimed": summary.untimed,

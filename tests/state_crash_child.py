@@ -7,6 +7,7 @@ usage: state_crash_child.py STATE LOG_FOLDER REPORT [after-plan|after-outputs|in
 
 from __future__ import annotations
 
+import io
 import os
 import signal
 import sys
@@ -33,12 +34,10 @@ def main(state_path: str, folder: str, report: str, kill_at: str | None) -> None
         reads, found = [], []
         for plan in plans:
             with opened(Source(str(plan.path), plan.path), ReadPolicy(binary=True)) as opened_file:
-                opened_file.stream.read(plan.start)
-                data = (
-                    opened_file.stream.read()
-                    if plan.end is None
-                    else opened_file.stream.read(plan.end - plan.start)
-                )
+                # The stream may answer a read with fewer bytes than asked: read through a buffer.
+                stream = io.BufferedReader(opened_file.stream)
+                stream.read(plan.start)
+                data = stream.read() if plan.end is None else stream.read(plan.end - plan.start)
             found.extend(data.decode().splitlines())
             reads.append(FileRead(plan, plan.start + len(data)))
         partial = Path(report + ".partial")

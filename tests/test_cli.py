@@ -61,8 +61,8 @@ Unclassified requests by message (1 group; `logscan rules suggest PATH...` draft
     e.g. <stdin>:1: [GIN] 2025/05/07 - 06:05:59 | 400 | 213.546µs | 127.0.0.1 | POST "/api/chat"
 
 Input
-file     format         compressed      lines    records    400 records  problem
-<stdin>  ollama-server                      2          2              1
+file     format         compressed      lines    records    400s  problem
+<stdin>  ollama-server                      2          2       1
 
 Notes
 - Explained by a rule: 0 of 1 request (0.0%; 65 rules loaded, 0 fired). Unclassified: 1.
@@ -77,8 +77,8 @@ def test_no_400s_says_so() -> None:
         "logscan: no request to Ollama failed with HTTP 400; 1 file, 1 line read; times in UTC, window 1h\n"
         "\n"
         "Input\n"
-        "file     format    compressed      lines    records    400 records  problem\n"
-        "<stdin>  plain                         1          1              0\n"
+        "file     format    compressed      lines    records    400s  problem\n"
+        "<stdin>  plain                         1          1       0\n"
         "\n"
         "Notes\n"
         "- 1 line matched no known log format and was scanned as plain text (see `logscan formats PATH`).\n"

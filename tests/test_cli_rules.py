@@ -307,13 +307,13 @@ def test_scan_with_coverage_and_explain() -> None:
     assert (
         result.stdout
         == """\
-logscan: 3 HTTP 400s in 1 file (3 lines read); times in UTC, window 1h
+logscan: 3 requests failed with HTTP 400, seen in 3 records (0 server, 3 client); 1 file, 3 lines read; times in UTC, window 1h
 
-Causes
-cause         category        400s    share    server    client           first seen            last seen
-Tenant quota  quota              2    66.7%         0         2  2025-06-01 12:00:03  2025-06-01 12:10:03
-Unclassified  unclassified       1    33.3%         0         1  2025-06-01 12:20:03  2025-06-01 12:20:03
-Total                            3   100.0%         0         3
+Causes (failed requests; the records each left in server and client logs)
+cause         category        requests    share    server records    client records           first seen            last seen
+Tenant quota  quota                  2    66.7%                 0                 2  2025-06-01 12:00:03  2025-06-01 12:10:03
+Unclassified  unclassified           1    33.3%                 0                 1  2025-06-01 12:20:03  2025-06-01 12:20:03
+Total                                3   100.0%                 0                 3
 
 What to do
   quota: Raise the tenant's quota in the gateway.
@@ -341,18 +341,18 @@ unclassified: Unclassified
     - Scan the application logs of the same time as the server's access lines: the reason is there.
     - Run `logscan rules suggest PATH...` to draft rules for recurring unexplained messages.
 
-400s per 1h window
+Failed requests per 1h window
 window start        quota    unclassified    total
 2025-06-01 12:00        2               1        3
 
-Unclassified 400s by message (1 group; `logscan rules suggest PATH...` drafts rules for the client-side ones)
+Unclassified requests by message (1 group; `logscan rules suggest PATH...` drafts rules for the client-side ones)
   1 client, 2025-06-01 12:20:03 .. 2025-06-01 12:20:03
-    <time> ERROR chat failed: HTTP 400 {"code":"BAD_WIDGET"}
-    e.g. app.log:3: 2025-06-01 12:20:03 ERROR chat failed: HTTP 400 {"code":"BAD_WIDGET"}
+    <time> ERROR Ollama chat failed: HTTP 400 {"code":"BAD_WIDGET"}
+    e.g. app.log:3: 2025-06-01 12:20:03 ERROR Ollama chat failed: HTTP 400 {"code":"BAD_WIDGET"}
 
 Rule coverage: 1 of 2 rules fired on this input
-rule        category      400s
-acme.quota  quota            2
+rule        category      requests
+acme.quota  quota                2
 Never fired (1):
   acme.lookaround
 
@@ -361,7 +361,7 @@ file     format          compressed      lines    records    400s  problem
 app.log  python-logging                      3          3       3
 
 Notes
-- Explained by a rule: 2 of 3 (66.7%; 2 rules loaded, 1 fired). Unclassified: 1.
+- Explained by a rule: 2 of 3 requests (66.7%; 2 rules loaded, 1 fired). Unclassified: 1.
 """
     )
 
@@ -383,7 +383,7 @@ def test_json_has_coverage_clusters_and_suppressed(in_tmp: Path) -> None:
     result = invoke("scan", "app.log", "--rules", "mine.yaml", "--rules", "quiet.yaml", "-f", "json")
     assert result.exit_code == 0
     report = json.loads(result.stdout)
-    assert (report["total_400s"], report["classified"]) == (0, 0)
+    assert (report["requests"], report["classified"]) == (0, 0)
     assert report["suppressed"] == {
         "total": 3,
         "entries": [
@@ -404,14 +404,17 @@ def test_suppressed_occurrences_have_their_own_table_section(in_tmp: Path) -> No
     )  # fmt: skip
     assert result.exit_code == 0
     lines = result.stdout.splitlines()
-    assert lines[0] == "logscan: 1 HTTP 400 in 1 file (3 lines read); times in UTC, window 1h"
+    assert lines[0] == (
+        "logscan: 1 request failed with HTTP 400, seen in 1 record (0 server, 1 client); 1 file, 3 lines read;"
+        " times in UTC, window 1h"
+    )
     start = lines.index("Suppressed (in none of the counts above)")
     assert lines[start : start + 3] == [
         "Suppressed (in none of the counts above)",
-        "suppressed by    rule        category      400s",
-        "rule:acme.quota  acme.quota  quota            2",
+        "suppressed by    rule        category      records",
+        "rule:acme.quota  acme.quota  quota               2",
     ]
-    assert "- 2 400s suppressed by rule files: counted under 'Suppressed', in none of the totals." in lines
+    assert "- 2 400 records suppressed by rule files: counted under 'Suppressed', in none of the totals." in lines
 
 
 def test_scan_checks_the_examples_of_user_rules(in_tmp: Path) -> None:
@@ -459,11 +462,10 @@ UNKNOWN_400S = """\
 2025-06-01 12:05:13,930 ERROR embed failed: ResponseError: frobnicator queue rejected request 9001 (status code: 400)
 2025-06-01 12:07:44,001 WARNING chat failed: ResponseError: widget "blue-7" is not in the catalogue (status code: 400)
 2025-06-01 12:09:01,555 WARNING chat failed: ResponseError: widget "red" is not in the catalogue (status code: 400)
-2025-06-01 12:10:00,000 ERROR chat failed: HTTP 400 {"error":"sprocket alignment lost"}
+2025-06-01 12:10:00,000 ERROR Ollama chat failed: HTTP 400 {"error":"sprocket alignment lost"}
 """
 
-SUGGESTED = """\
-# Rule stubs for HTTP 400s that no loaded rule explains, drafted by `logscan rules suggest`:
+SUGGESTED = r"""# Rule stubs for HTTP 400s that no loaded rule explains, drafted by `logscan rules suggest`:
 # one stub per group of similar messages. For each stub, check the category (a guess from the
 # words of the message), give it a better id and title, and widen or narrow the pattern; add
 # an example that must not match (`category: none`) where the pattern could over-match.
@@ -475,50 +477,50 @@ rules:
   # template: <time> ERROR embed failed: ResponseError: frobnicator queue rejected request <num> (status code: 400)
   - id: local.embed-failed-responseerror-frobnicator-queue
     title: 'embed failed: ResponseError: frobnicator queue rejected request … (stat…'
-    category: request_format    # guessed from the words of the message: check it
+    category: unclassified    # the message names no cause: choose one of request_format, invalid_model_name, unsupported_capability, context_or_options, rate_limit, auth, server_misconfig
     priority: 60
     severity: medium
     match:
       all:
-        - message: {regex: 'embed\\s+failed:\\s+ResponseError:\\s+frobnicator\\s+queue\\s+rejected\\s+request\\s+.*?\\s+\\(status\\s+code:\\s+400\\)'}
+        - message: {regex: 'embed\s+failed:\s+ResponseError:\s+frobnicator\s+queue\s+rejected\s+request\s+.*?\s+\(status\s+code:\s+400\)'}
     examples:
       - line: '2025-06-01 12:00:03,101 ERROR embed failed: ResponseError: frobnicator queue rejected request 8812 (status code: 400)'
-        category: request_format
+        category: unclassified
 
   # 2 unclassified 400s, 2025-06-01 12:07:44 .. 2025-06-01 12:09:01
   # template: <time> WARNING chat failed: ResponseError: widget <*> is not in the catalogue (status code: 400)
   - id: local.chat-failed-responseerror-widget-is
     title: 'chat failed: ResponseError: widget … is not in the catalogue (status co…'
-    category: request_format    # guessed from the words of the message: check it
+    category: unclassified    # the message names no cause: choose one of request_format, invalid_model_name, unsupported_capability, context_or_options, rate_limit, auth, server_misconfig
     priority: 60
     severity: medium
     match:
       all:
-        - message: {regex: 'chat\\s+failed:\\s+ResponseError:\\s+widget\\s+\\S+\\s+is\\s+not\\s+in\\s+the\\s+catalogue\\s+\\(status\\s+code:\\s+400\\)'}
+        - message: {regex: 'chat\s+failed:\s+ResponseError:\s+widget\s+\S+\s+is\s+not\s+in\s+the\s+catalogue\s+\(status\s+code:\s+400\)'}
     examples:
       - line: '2025-06-01 12:07:44,001 WARNING chat failed: ResponseError: widget "blue-7" is not in the catalogue (status code: 400)'
-        category: request_format
+        category: unclassified
 
   # 1 unclassified 400, 2025-06-01 12:10:00 .. 2025-06-01 12:10:00
-  # template: <time> ERROR chat failed: HTTP 400 {"error":"sprocket alignment lost"}
-  - id: local.chat-failed-sprocket-alignment-lost
-    title: 'chat failed: HTTP 400 {"error":"sprocket alignment lost"}'
-    category: request_format    # guessed from the words of the message: check it
+  # template: <time> ERROR Ollama chat failed: HTTP 400 {"error":"sprocket alignment lost"}
+  - id: local.ollama-chat-failed-sprocket-alignment
+    title: 'Ollama chat failed: HTTP 400 {"error":"sprocket alignment lost"}'
+    category: unclassified    # the message names no cause: choose one of request_format, invalid_model_name, unsupported_capability, context_or_options, rate_limit, auth, server_misconfig
     priority: 60
     severity: medium
     match:
       all:
-        - message: {regex: 'chat\\s+failed:\\s+HTTP\\s+400\\s+\\{"error":"sprocket\\s+alignment\\s+lost"\\}'}
+        - message: {regex: 'Ollama\s+chat\s+failed:\s+HTTP\s+400\s+\{"error":"sprocket\s+alignment\s+lost"\}'}
     examples:
-      - line: '2025-06-01 12:10:00,000 ERROR chat failed: HTTP 400 {"error":"sprocket alignment lost"}'
-        category: request_format
+      - line: '2025-06-01 12:10:00,000 ERROR Ollama chat failed: HTTP 400 {"error":"sprocket alignment lost"}'
+        category: unclassified
 """
 
 
 def test_suggest_drafts_rules_that_check_and_then_classify_those_400s(in_tmp: Path) -> None:
     (in_tmp / "unknown.log").write_text(UNKNOWN_400S)
     before = json.loads(invoke("scan", "unknown.log", "-f", "json").stdout)
-    assert (before["total_400s"], before["classified"]) == (5, 0)
+    assert (before["requests"], before["classified"]) == (5, 0)
     assert [g["count"] for g in before["clusters"]["groups"]] == [2, 2, 1]
 
     suggested = invoke("rules", "suggest", "unknown.log")
@@ -533,13 +535,19 @@ def test_suggest_drafts_rules_that_check_and_then_classify_those_400s(in_tmp: Pa
         "ok: 3 rules, 3 examples",
     )
 
+    # The stubs match their 400s; the messages name no cause, so until the user chooses one
+    # they stay unclassified instead of taking a guessed one.
     after = json.loads(invoke("scan", "unknown.log", "--rules", "suggested.yaml", "-f", "json").stdout)
-    assert (after["total_400s"], after["classified"], after["clusters"]["groups"]) == (5, 5, [])
-    assert {hit["rule_id"]: hit["count"] for hit in after["rule_hits"]} == {
+    assert (after["requests"], after["classified"]) == (5, 0)
+    assert {hit["rule_id"]: hit["requests"] for hit in after["rule_hits"]} == {
         "local.embed-failed-responseerror-frobnicator-queue": 2,
         "local.chat-failed-responseerror-widget-is": 2,
-        "local.chat-failed-sprocket-alignment-lost": 1,
+        "local.ollama-chat-failed-sprocket-alignment": 1,
     }
+    chosen = suggested.stdout.replace("category: unclassified", "category: server_misconfig")
+    (in_tmp / "suggested.yaml").write_text(chosen)
+    after = json.loads(invoke("scan", "unknown.log", "--rules", "suggested.yaml", "-f", "json").stdout)
+    assert (after["requests"], after["classified"], after["clusters"]["groups"]) == (5, 5, [])
 
 
 def test_suggest_leaves_server_access_lines_out_with_the_reason(in_tmp: Path) -> None:

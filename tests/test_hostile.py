@@ -104,7 +104,7 @@ def test_hostile_corpus_file_by_file_with_every_line_accounted_for() -> None:
         reports["truncated.log.zst"]["error"]
         == "read failed: compressed data ends early (the file is truncated)"
     )
-    assert document["total_400s"] == sum(expected["400s"] for expected in EXPECTED.values())
+    assert document["records"]["total"] == sum(expected["400s"] for expected in EXPECTED.values())
     assert_accounted(document)
     totals = document["input"]
     assert (totals["files"], totals["empty"], totals["skipped"], totals["failed"]) == (20, 3, 4, 3)
@@ -139,7 +139,7 @@ def test_only_empty_inputs_scan_and_suggest_without_a_crash(tmp_path: Path, cont
     assert result.stderr == f"logscan: notice: {empty}: empty\n"
     compression = {b"\x1f": "gzip", b"\x28": "zstd"}.get(content[:1], "")
     assert result.stdout.splitlines()[:4] == [
-        "logscan: 0 HTTP 400s in 1 file (0 lines read); times in UTC, window 1h",
+        "logscan: no request to Ollama failed with HTTP 400; 1 file, 0 lines read; times in UTC, window 1h",
         "",
         "Input",
         "file"
@@ -265,7 +265,7 @@ def test_binary_files_are_skipped_unless_asked(tmp_path: Path) -> None:
     db = tmp_path / "history.sqlite"
     db.write_bytes(b"SQLite format 3\x00" + b"\x00" * 100 + CLIENT_400.encode())
     result, document = scan_json(str(db))
-    assert (result.exit_code, document["total_400s"], document["files"][0]["skipped"]) == (
+    assert (result.exit_code, document["records"]["total"], document["files"][0]["skipped"]) == (
         0,
         0,
         "binary file (NUL bytes in its first 32 KiB): not read (--binary reads it)",
@@ -275,7 +275,7 @@ def test_binary_files_are_skipped_unless_asked(tmp_path: Path) -> None:
         == f"logscan: notice: {db}: skipped: binary file (NUL bytes in its first 32 KiB): not read (--binary reads it)\n"
     )
     result, document = scan_json(str(db), "--binary")
-    assert (document["total_400s"], document["files"][0]["skipped"], document["files"][0]["lines"]) == (
+    assert (document["records"]["total"], document["files"][0]["skipped"], document["files"][0]["lines"]) == (
         1,
         None,
         1,
@@ -299,7 +299,7 @@ def test_fifos_sockets_and_devices_are_skipped_and_stdin_is_read(tmp_path: Path)
     ]
     result = invoke("scan", "-", "-f", "csv", stdin=CLIENT_400)
     assert result.stdout.splitlines()[1:] == [
-        "2025-05-07T07:00:00Z,2025-05-07T08:00:00Z,unclassified,client,1"
+        "2025-05-07T07:00:00Z,2025-05-07T08:00:00Z,unclassified,true,1,0,1"
     ]
 
 
@@ -318,14 +318,14 @@ def test_links_in_folders_are_not_followed_unless_asked_and_loops_are_reported(t
         (str(tree / "link.log"), link),
         (str(tree / "up"), link),
     ]
-    assert document["total_400s"] == 1
+    assert document["records"]["total"] == 1
     result, document = scan_json(str(tree), "--follow")
     assert [(r["name"], r["skipped"]) for r in document["files"]] == [
         (str(tree / "app.log"), None),
         (str(tree / "link.log"), None),
         (str(tree / "up"), "a symbolic link loop: not followed"),
     ]
-    assert document["total_400s"] == 2
+    assert document["records"]["total"] == 2
     # A link named on the command line is followed; a named loop is an input not read.
     (tmp_path / "a").symlink_to(tmp_path / "b")
     (tmp_path / "b").symlink_to(tmp_path / "a")
@@ -344,7 +344,7 @@ def test_a_missing_path_among_others_is_reported_and_the_rest_scanned(tmp_path: 
         str(tmp_path / "app.log"), str(tmp_path / "typo.log"), str(tmp_path / "*.nothing")
     )
     assert result.exit_code == 2
-    assert document["total_400s"] == 1
+    assert document["records"]["total"] == 1
     assert result.stderr == (
         f"logscan: warning: {tmp_path / 'typo.log'}: No such file or directory\n"
         f"logscan: warning: {tmp_path / '*.nothing'}: no file matches the pattern\n"
@@ -403,9 +403,9 @@ def test_decompressed_size_cap_stops_a_bomb_and_says_so(tmp_path: Path) -> None:
     assert report["error"] == "stopped after 1,048,576 decompressed bytes (--max-decompressed raises the cap)"
     assert report["bytes"] == 1024 * 1024
     assert report["lines"] == 1024 * 1024 // len(CLIENT_400) + 1  # the last one cut by the cap
-    assert document["total_400s"] == report["lines"] - 1
+    assert document["records"]["total"] == report["lines"] - 1
     assert result.exit_code == 2
-    assert scan_json(str(bomb), "--max-decompressed", "0")[1]["total_400s"] == 100_000
+    assert scan_json(str(bomb), "--max-decompressed", "0")[1]["records"]["total"] == 100_000
     assert invoke("scan", str(bomb), "--max-decompressed", "lots").stderr == (
         "logscan: error: --max-decompressed 'lots' is not a size such as 4GiB, 500MB or 0 (no cap)\n"
     )
@@ -478,7 +478,7 @@ def test_lines_of_any_length_are_cut_for_matching_and_counted(tmp_path: Path) ->
     assert lines[0].startswith(head)
     assert (counts.lines, counts.cut_lines, counts.bytes) == (3, 2, log.stat().st_size)
     _, document = scan_json(str(log))
-    assert (document["total_400s"], document["input"]["lines_cut"]) == (2, 2)
+    assert (document["records"]["total"], document["input"]["lines_cut"]) == (2, 2)
 
 
 def test_a_long_line_in_the_last_part_of_a_split_file_is_read_past_not_held(tmp_path: Path) -> None:

@@ -193,9 +193,10 @@ def test_events_to_stdout_with_the_report_in_a_file(gin_log: Path, tmp_path: Pat
     result = scan(str(gin_log), "-f", "csv", "-o", str(tmp_path / "report.csv"), "--events", "-")
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (
-        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message\n"
+        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message,"
+        "request_id,attribution,matched_file,matched_line\n"
         f"{gin_log},1,1,2025-05-07T06:05:59Z,server,400,POST,/api/chat,,unclassified,,,ollama-server,"
-        '"[GIN] 2025/05/07 - 06:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     ""/api/chat"""\n'
+        '"[GIN] 2025/05/07 - 06:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     ""/api/chat""",0,own,,\n'
     )
     assert (tmp_path / "report.csv").read_text() == REPORT_CSV
 
@@ -343,20 +344,22 @@ def test_csv_cells_that_spreadsheets_would_run_are_prefixed(
     assert (result.exit_code, result.stderr) == (0, "")
     hostile_message = HOSTILE.rstrip("\n").replace('"', '""')
     assert result.stdout == (
-        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message\n"
+        "file,line,end_line,timestamp,side,status,method,endpoint,model,category,rule_id,client,format,message,"
+        "request_id,attribution,matched_file,matched_line\n"
         "'+cmd|' calc'!A0.log,1,1,2025-05-07T06:05:59Z,client,400,,,'@SUM(1+1)*cmd,unclassified,,,json-lines,"
-        '"{""time"":""2025-05-07T06:05:59Z"",""status"":400,""model"":""@SUM(1+1)*cmd"",""msg"":""bad request""}"\n'
-        f'app.log,1,1,,client,400,,,,unclassified,,ollama-python,plain,"\'{hostile_message}"\n'
+        '"{""time"":""2025-05-07T06:05:59Z"",""status"":400,""model"":""@SUM(1+1)*cmd"",""msg"":""bad request""}",0,own,,\n'
+        f'app.log,1,1,,client,400,,,,unclassified,,ollama-python,plain,"\'{hostile_message}",1,own,,\n'
     )
     assert (hostile_logs / "report.csv").read_text() == (
         "window_start,window_end,category,ollama,requests,server_records,client_records\n"
-        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,true,1,0,1\n"
+        # The JSON line shows nothing of Ollama: an application's own 400, kept apart.
+        "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,false,1,0,1\n"
         ",,unclassified,true,1,0,1\n"
     )
     raw = scan("app.log", "-f", "csv", "-o", "report.csv", "--events", "-", "--raw-csv")
     assert (
         raw.stdout.splitlines()[1]
-        == f'app.log,1,1,,client,400,,,,unclassified,,ollama-python,plain,"{hostile_message}"'
+        == f'app.log,1,1,,client,400,,,,unclassified,,ollama-python,plain,"{hostile_message}",0,own,,'
     )
 
 
@@ -384,7 +387,7 @@ def test_warnings_show_escapes(tmp_path: Path) -> None:
     broken = tmp_path / "bad\x1b]0;pwned\x07.gz"
     broken.write_bytes(b"\x1f\x8b\x08\x00garbage")
     result = scan(str(broken), "-f", "csv")
-    assert result.exit_code == 0
+    assert result.exit_code == 2  # a file named on the command line could not be read
     assert result.stderr.startswith(f"logscan: warning: {tmp_path}/bad\\e]0;pwned\\a.gz: read failed: ")
     assert result.stderr.count("\n") == 1 and "\x1b" not in result.stderr
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import bz2
 import gzip
+import io
 import lzma
 import os
 import shutil
@@ -49,7 +50,8 @@ def read_planned(plan) -> tuple[list[str], int]:
     if plan.reads_nothing:
         return [], plan.start
     with opened(Source(str(plan.path), plan.path), ReadPolicy(binary=True)) as found:
-        stream = found.stream
+        # The stream may answer a read with fewer bytes than asked: read through a buffer.
+        stream = io.BufferedReader(found.stream)
         skipped = stream.read(plan.start)
         assert len(skipped) == plan.start
         data = stream.read() if plan.end is None else stream.read(plan.end - plan.start)

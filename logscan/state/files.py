@@ -157,6 +157,7 @@ def plan_reads(known_files: Sequence[KnownFile], paths: Sequence[Path | str]) ->
         if isinstance(seen, str)
     }
     readable = [(number, seen) for number, seen in enumerate(observed) if not isinstance(seen, str)]
+    by_path = {seen.path: seen for _, seen in readable}
     # The same file under its inode first, so that a copy cannot claim a file still there.
     for number, seen in readable:
         entry = known.claim(known.same_file(seen))
@@ -179,9 +180,13 @@ def plan_reads(known_files: Sequence[KnownFile], paths: Sequence[Path | str]) ->
             copy = PlanReason.COPIED if seen.compression == "none" else PlanReason.COMPRESSED
             plans[number] = _plan(seen, copy, entry.offset, entry)
         elif matching:
+            # Another file of this run took the known file: this one is a duplicate only if it
+            # holds what that one holds, not merely the same short start (a file that was a
+            # few bytes long when last seen).
             ids = {k.file_id for k in matching}
             twin = next(plan for plan in plans.values() if plan.file_id in ids)
-            plans[number] = _plan(seen, PlanReason.DUPLICATE, 0, None, known_as=str(twin.path))
+            if by_path[twin.path].head == seen.head:
+                plans[number] = _plan(seen, PlanReason.DUPLICATE, 0, None, known_as=str(twin.path))
     planned = {(p.device, p.inode): p for p in plans.values() if p.reason != PlanReason.UNREADABLE}
     for number, seen in readable:
         if number in plans:
