@@ -236,84 +236,21 @@ def _other_section(result: ScanResult, style: str) -> list[str]:
 
 
 def _offsets_section(result: ScanResult) -> list[str]:
+    found = [offset for offset in result.offsets if offset.source != "none"]
+    missing = [offset for offset in result.offsets if offset.source == "none"]
     # A server log with nothing to match against says nothing about its clock.
-    shown = [
-        offset
-        for offset in result.offsets
-        if offset.source != "none" or (result.summary.client_records and result.summary.server_records)
-    ]
-    if not shown:
+    if not (result.summary.client_records and result.summary.server_records):
+        missing = []
+    if not found and not missing:
         return []
     lines = ["Clock offsets (applied to the server files' times before matching)"]
-    for offset in shown:
-        lines.append(f"  {offset.describe()}")
+    lines += [f"  {offset.describe()}" for offset in found]
+    if missing:
+        lines.append(
+            f"  {_plural(len(missing), 'other server log')}: no offset estimated (too few requests"
+            " matched without ambiguity), read as written"
+        )
     return [*lines, ""]
-
-
-def _input_section(result: ScanResult, style: str) -> list[str]:
-    rows = [
-        [
-            report.name,
-            f"{report.format} in {report.envelopes}" if report.envelopes else report.format,
-            report.compression if report.compression != "none" else "",
-            report.lines,
-            report.records,
-            report.occurrences,
-            _input_problem(report),
-        ]
-        for report in result.files
-    ]
-    headers = ["file", "format", "compressed", "lines", "records", "400s", "problem"]
-    return [
-        "Input",
-        tabulate(
-            rows,
-            headers=headers,
-            tablefmt=style,
-            colalign=("left",) * 3 + ("right",) * 3 + ("left",),
-        ),
-        "",
-    ]
-
-
-def _input_problem(report: FileReport) -> str:
-    problems = []
-    if report.error:
-        problems.append(f"unreadable: {report.error}")
-    if report.skipped:
-        problems.append(f"skipped: {report.skipped}")
-    if report.empty:
-        problems.append("empty")
-    if report.lines_cut:
-        problems.append(f"{_plural(report.lines_cut, 'line')} cut")
-    return "; ".join(problems)
-
-
-def _input_notes(result: ScanResult) -> list[str]:
-    totals = result.input_totals
-    notes = []
-    if totals.skipped or totals.failed or totals.lines_cut or totals.hole_bytes:
-        notes.append(
-            f"- Read: {totals.bytes:,} bytes, {_plural(totals.lines, 'line')} ({totals.lines_used:,} scanned,"
-            f" {totals.lines_skipped:,} skipped), {_plural(totals.records, 'record')};"
-            f" {totals.skipped:,} skipped and {totals.failed:,} failed of {_plural(totals.files, 'input')}."
-        )
-    if totals.lines_cut:
-        notes.append(
-            f"- {_plural(totals.lines_cut, 'line')} longer than {MAX_LINE_BYTES // 1024} KiB"
-            f" {'was matched on its' if totals.lines_cut == 1 else 'were matched on their'} first"
-            f" {MAX_LINE_BYTES // 1024} KiB; the rest was read past."
-        )
-    if totals.hole_bytes:
-        notes.append(f"- {totals.hole_bytes:,} bytes in holes of sparse files were skipped, not read.")
-    if totals.skipped:
-        notes.append(
-            f"- {_plural(totals.skipped, 'input')} skipped ({totals.lines_skipped:,} lines read"
-            " to decide, not scanned); see 'problem' above."
-        )
-    if totals.empty:
-        notes.append(f"- {_plural(totals.empty, 'file')} empty.")
-    return notes
 
 
 def _notes(result: ScanResult) -> list[str]:

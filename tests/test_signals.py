@@ -170,6 +170,6 @@ def test_the_same_scan_left_alone_writes_both_files(start: Callable[[], Run], bi
     # 2,000 400s in each block of 10,000 lines (every fifth line, from the first).
     occurrences = big_log.stat().st_size // len(_block()) * 2_000
     assert (run.reports / "report.csv").read_text() == (
-        "window_start,window_end,category,side,count\n"
-        f"2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,server,{occurrences}\n"
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+        f"2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,true,{occurrences},{occurrences},0\n"
     )
