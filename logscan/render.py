@@ -253,6 +253,72 @@ def _offsets_section(result: ScanResult) -> list[str]:
     return [*lines, ""]
 
 
+def _input_section(result: ScanResult, style: str) -> list[str]:
+    rows = [
+        [
+            report.name,
+            f"{report.format} in {report.envelopes}" if report.envelopes else report.format,
+            report.compression if report.compression != "none" else "",
+            report.lines,
+            report.records,
+            report.occurrences,
+            _input_problem(report),
+        ]
+        for report in result.files
+    ]
+    headers = ["file", "format", "compressed", "lines", "records", "400s", "problem"]
+    return [
+        "Input",
+        tabulate(
+            rows,
+            headers=headers,
+            tablefmt=style,
+            colalign=("left",) * 3 + ("right",) * 3 + ("left",),
+        ),
+        "",
+    ]
+
+
+def _input_problem(report: FileReport) -> str:
+    problems = []
+    if report.error:
+        problems.append(f"unreadable: {report.error}")
+    if report.skipped:
+        problems.append(f"skipped: {report.skipped}")
+    if report.empty:
+        problems.append("empty")
+    if report.lines_cut:
+        problems.append(f"{_plural(report.lines_cut, 'line')} cut")
+    return "; ".join(problems)
+
+
+def _input_notes(result: ScanResult) -> list[str]:
+    totals = result.input_totals
+    notes = []
+    if totals.skipped or totals.failed or totals.lines_cut or totals.hole_bytes:
+        notes.append(
+            f"- Read: {totals.bytes:,} bytes, {_plural(totals.lines, 'line')} ({totals.lines_used:,} scanned,"
+            f" {totals.lines_skipped:,} skipped), {_plural(totals.records, 'record')};"
+            f" {totals.skipped:,} skipped and {totals.failed:,} failed of {_plural(totals.files, 'input')}."
+        )
+    if totals.lines_cut:
+        notes.append(
+            f"- {_plural(totals.lines_cut, 'line')} longer than {MAX_LINE_BYTES // 1024} KiB"
+            f" {'was matched on its' if totals.lines_cut == 1 else 'were matched on their'} first"
+            f" {MAX_LINE_BYTES // 1024} KiB; the rest was read past."
+        )
+    if totals.hole_bytes:
+        notes.append(f"- {totals.hole_bytes:,} bytes in holes of sparse files were skipped, not read.")
+    if totals.skipped:
+        notes.append(
+            f"- {_plural(totals.skipped, 'input')} skipped ({totals.lines_skipped:,} lines read"
+            " to decide, not scanned); see 'problem' above."
+        )
+    if totals.empty:
+        notes.append(f"- {_plural(totals.empty, 'file')} empty.")
+    return notes
+
+
 def _notes(result: ScanResult) -> list[str]:
     summary = result.summary
     notes: list[str] = []

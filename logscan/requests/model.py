@@ -98,6 +98,8 @@ class ClockOffset:
             return f"{self.server_file}: clock offset {_signed(self.offset)} as given"
         if self.source == "none":
             return f"{self.server_file}: too few unambiguous pairs ({self.pairs}) to estimate a clock offset"
+        if abs(self.offset) < timedelta(seconds=1):
+            return f"{self.server_file} runs in step with {self.reference_file}, from {self.pairs} pairs"
         direction = "behind" if self.offset >= timedelta(0) else "ahead of"
         return (
             f"{self.server_file} runs {_span(abs(self.offset))} {direction} {self.reference_file}, "
