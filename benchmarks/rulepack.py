@@ -196,7 +196,7 @@ def step(name: str, pack: Path, log: Path | None) -> None:
         if result.exit_code != 0:
             raise SystemExit(f"{name}: exit {result.exit_code}: {result.stderr[-2000:]}")
         report = json.loads(result.stdout)
-        detail = f"{report['total_400s']} 400s, {report['classified']} classified"
+        detail = f"{report['requests']} requests, {report['records']['total']} records, {report['classified']} classified"
     seconds = time.perf_counter() - started
     peaks.done.set()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

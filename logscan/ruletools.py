@@ -79,14 +79,21 @@ def run_examples(ruleset: rules.RuleSet, selected: Iterable[rules.Rule]) -> list
     """Run the examples of ``selected`` rules against the whole ``ruleset``. Suppress entries
     are left out: an example checks classification, which suppression does not change."""
     classifying = replace(ruleset, suppressions=())
+    cases = [
+        (rule, number, example) for rule in selected for number, example in enumerate(rule.examples, start=1)
+    ]
+    # Each example is a log of its own; all are scanned at once (thousands of rules have
+    # thousands of examples).
+    found = scan.scan_texts(
+        [(f"{example.place}#{index}", example.text) for index, (_, _, example) in enumerate(cases)],
+        classifying,
+    )
     results = []
-    for rule in selected:
-        for number, example in enumerate(rule.examples, start=1):
-            events = scan.scan_text(example.text, classifying, name=str(example.place))
-            occurrences = events.height
-            category = str(events.item(0, "category")) if occurrences else rules.NO_OCCURRENCE
-            rule_id = events.item(0, "rule_id") if occurrences else None
-            results.append(ExampleResult(rule, example, number, occurrences, category, rule_id))
+    for (rule, number, example), events in zip(cases, found, strict=True):
+        occurrences = events.height
+        category = str(events.item(0, "category")) if occurrences else rules.NO_OCCURRENCE
+        rule_id = events.item(0, "rule_id") if occurrences else None
+        results.append(ExampleResult(rule, example, number, occurrences, category, rule_id))
     return results
 
 

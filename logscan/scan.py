@@ -1066,9 +1066,17 @@ def survey(options: ScanOptions) -> list[FormatSurvey]:
 
 
 def scan_text(text: str, ruleset: rules.RuleSet, name: str = "<text>") -> pl.DataFrame:
-    """The occurrences in one piece of text, as a log file holding it would give them. Rule
-    examples are checked with this, so they go through exactly the pipeline a scan uses."""
-    source = sources.Source(name, data=text.encode("utf-8"))
-    events = run(ScanOptions(paths=()), ruleset, [source]).events
+    """The 400 records in one piece of text, as a log file holding it would give them."""
+    return scan_texts([(name, text)], ruleset)[0]
+
+
+def scan_texts(named_texts: Sequence[tuple[str, str]], ruleset: rules.RuleSet) -> list[pl.DataFrame]:
+    """The 400 records of each piece of text, each read as a file of its own, in one scan (a
+    scan per text costs far more than one of them all). Rule examples are checked with this,
+    so they go through exactly the pipeline a scan uses."""
+    inputs = [sources.Source(name, data=text.encode("utf-8")) for name, text in named_texts]
+    events = run(ScanOptions(paths=()), ruleset, inputs).events
     assert events is not None
-    return events.collect()
+    found = events.collect()
+    by_file = found.partition_by("file", as_dict=True, maintain_order=True) if found.height else {}
+    return [by_file.get((source.name,), found.clear()) for source in inputs]
