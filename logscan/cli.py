@@ -28,10 +28,11 @@ Examples:
     journalctl -u ollama --since yesterday | logscan scan -
 
 \b
-Exit codes: 0 ok, 2 usage or rule-file error, or a path named on the command
-line could not be read (the rest is scanned and reported), 3 runtime failure,
-or with --strict any input skipped or not read completely, 130 interrupted
-(Ctrl-C), 143 terminated (SIGTERM).
+Exit codes: 0 ok; 1 a --fail-above or --fail-on threshold breached (the report
+is written first); 2 usage or rule-file error, or a path named on the command
+line could not be read (the rest is scanned and reported); 3 runtime failure,
+or with --strict any input skipped or not read completely; 130 interrupted
+(Ctrl-C); 143 terminated (SIGTERM).
 """
 
 DEBUG_VARIABLE = "LOGSCAN_DEBUG"  # set to 1: an internal error prints its traceback too
@@ -301,6 +302,19 @@ def main() -> None:
     is_flag=True,
     help="Exit 3 when any input is skipped or cannot be read completely.",
 )
+@click.option(
+    "--fail-above",
+    type=click.IntRange(min=0),
+    metavar="N",
+    help="Exit 1 (after writing the report) when more than N requests failed with a 400.",
+)
+@click.option(
+    "--fail-on",
+    multiple=True,
+    metavar="CATEGORY[=N]",
+    help="Exit 1 (after writing the report) when more than N requests (default 0) of CATEGORY"
+    " failed. Repeatable.",
+)
 @_config_option
 @click.option(
     "--progress/--no-progress",
@@ -331,6 +345,8 @@ def scan(
     binary: bool,
     max_decompressed: str,
     strict: bool,
+    fail_above: int | None,
+    fail_on: tuple[str, ...],
     progress: bool | None,
 ) -> None:
     """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
@@ -360,6 +376,9 @@ def scan(
 
     show_progress = sys.stderr.isatty() if progress is None else progress
     try:
+        from logscan import thresholds  # noqa: PLC0415
+
+        limits = thresholds.limits(fail_above, fail_on)
         # Outputs first: one that cannot be written fails now, not after reading every input.
         report_out, events_out = _prepared_outputs(report_path, events_path)
         read_policy = inputs.ReadPolicy(
@@ -428,9 +447,15 @@ def scan(
                 if written is not None:
                     with _writing(written):
                         written.commit()
+        thresholds.check_categories(limits, result.categories)
+        breached = thresholds.breaches(result.summary, limits)
     except LogscanError as error:
         _fail(error)
-    sys.exit(int(_input_exit_code(result.files, strict=strict)))
+    for breach in breached:
+        click.echo(f"logscan: threshold breached: {breach}", err=True)
+    # An input that could not be read says more than a threshold.
+    code = _input_exit_code(result.files, strict=strict)
+    sys.exit(int(code or (ExitCode.THRESHOLD_BREACHED if breached else ExitCode.OK)))
 
 
 def _echo_input_problems(reports: Sequence[Any]) -> None:
