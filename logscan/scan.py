@@ -33,8 +33,6 @@ TASKS_PER_WORKER = 4
 # Files up to this size are read whole, many at a time (see _Pipeline.prepare_small).
 SMALL_FILE_BYTES = 1024 * 1024
 RECORDS_PER_CLASSIFICATION = 20_000
-# Partial tallies and templates are merged once this many have gathered.
-MERGE_EVERY = 16
 # A record longer than this many lines is cut: bounded memory matters more than one record.
 MAX_CARRIED_LINES = 100_000
 MAX_MESSAGE_CHARS = 2000
