@@ -56,7 +56,7 @@ class JoinOptions:
     slack: timedelta = timedelta(seconds=1)
     min_offset_pairs: int = 3
     # Bound on the (server line, other record) differences the offset search looks at.
-    offset_pair_budget: int = 3_000_000
+    offset_pair_budget: int = 500_000
 
     def __post_init__(self) -> None:
         problems = []
