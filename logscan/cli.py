@@ -780,7 +780,7 @@ class _ProgressLine:
             left = _clock_time(max(total - done, 0) / rate) if rate > 0 and not finished else "0:00"
             amount = (
                 f"{share:4.0%} [{'#' * filled}{'-' * (self.BAR_WIDTH - filled)}]"
-                f" {_bytes(done, total)} {_bytes(rate)}/s {left} left"
+                f" {_bytes(done, total) if done <= total else _bytes(done)} {_bytes(rate)}/s {left} left"
             )
         else:
             amount = f"{_bytes(done)} {_bytes(rate)}/s"

@@ -95,8 +95,14 @@ def time_bound(text: str, assume_tz: str, option: str, now: datetime | None = No
     """A --since/--until value as a UTC time: ISO 8601 (zone-less in ``assume_tz``), a span
     back from ``now`` (24h, 7d), or today/yesterday/tomorrow with an optional HH:MM[:SS] of
     that day in ``assume_tz``."""
+    try:
+        return _time_bound(text, assume_tz, option, now or datetime.now(UTC))
+    except OverflowError as error:  # 999999999d, 0001-01-01 in a zone east of UTC
+        raise UsageError(f"{option} '{text}' is out of range: times run from year 1 to 9999") from error
+
+
+def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> datetime:
     stripped = text.strip()
-    now = now or datetime.now(UTC)
     span = _SPAN_BACK.match(stripped)
     if span:
         amount, unit = int(span.group(1)), _SPAN_UNITS[span.group(2)]
