@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -43,12 +45,23 @@ def _fail(error: LogscanError) -> NoReturn:
     sys.exit(int(error.exit_code))
 
 
+# Set by -q/--quiet: warnings and notices are left out; errors and the report are not.
+_QUIET = "logscan.quiet"
+
+
+def _quiet() -> bool:
+    context = click.get_current_context(silent=True)
+    return bool(context and context.meta.get(_QUIET))
+
+
 def _warn(message: str) -> None:
-    click.echo(f"logscan: warning: {sanitize.terminal(message)}", err=True)
+    if not _quiet():
+        click.echo(f"logscan: warning: {sanitize.terminal(message)}", err=True)
 
 
 def _notice(message: str) -> None:
-    click.echo(f"logscan: notice: {sanitize.terminal(message)}", err=True)
+    if not _quiet():
+        click.echo(f"logscan: notice: {sanitize.terminal(message)}", err=True)
 
 
 _STOP_SIGNALS = {
@@ -257,10 +270,16 @@ def main() -> None:
 @click.option(
     "--since",
     metavar="TIME",
-    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --assume-tz) "
-    "or a span back from now (30m, 24h, 7d). 400s without a timestamp are then left out, and counted.",
+    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --assume-tz),"
+    " a span back from now (30m, 24h, 7d), or today, yesterday, tomorrow (midnight in --assume-tz)"
+    " with an optional time of that day ('yesterday 06:00'). 400s without a timestamp are then"
+    " left out, and counted.",
 )
-@click.option("--until", metavar="TIME", help="Count only 400s before TIME (same forms as --since).")
+@click.option(
+    "--until",
+    metavar="TIME",
+    help="Count only 400s before TIME (same forms as --since; --since today --until now is today so far).",
+)
 @click.option(
     "--format-hint",
     metavar="FORMAT",
@@ -319,7 +338,15 @@ def main() -> None:
 @click.option(
     "--progress/--no-progress",
     default=None,
-    help="Progress on stderr. Default: on when stderr is a terminal.",
+    help="Progress on stderr: bytes read of the total, rate, time left. Default: on when stderr"
+    " is a terminal (so cron mail stays clean).",
+)
+@click.option(
+    "-q",
+    "--quiet",
+    is_flag=True,
+    help="Print only errors and the report: no warnings, notices or progress. Exit codes still"
+    " tell of unread inputs and breached thresholds.",
 )
 def scan(
     paths: tuple[str, ...],
@@ -348,6 +375,7 @@ def scan(
     fail_above: int | None,
     fail_on: tuple[str, ...],
     progress: bool | None,
+    quiet: bool,
 ) -> None:
     """Scan PATHS (files, folders, glob patterns, or - for stdin) for HTTP 400s.
 
@@ -374,7 +402,8 @@ def scan(
     # Imported here, as the pipeline below, so that `--help` costs nothing of them.
     from logscan import inputs, sources, workers  # noqa: PLC0415
 
-    show_progress = sys.stderr.isatty() if progress is None else progress
+    click.get_current_context().meta[_QUIET] = quiet
+    show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
     try:
         from logscan import thresholds  # noqa: PLC0415
 
@@ -387,6 +416,7 @@ def scan(
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
         sources_list = sources.expand(paths, read_policy)
+        progress_line = _ProgressLine(_total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
         with (
@@ -421,12 +451,12 @@ def scan(
             result = pipeline.run(
                 options,
                 sources_list=sources_list,
-                on_progress=_progress_printer() if show_progress else None,
+                on_progress=progress_line,
                 spill_dir=Path(spill_dir),
                 pool=pool,
             )
-            if show_progress:
-                click.echo("", err=True)
+            if progress_line is not None:
+                progress_line.finish()
             _echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
                 _warn(str(timeout))
@@ -703,17 +733,88 @@ def _writing(destination: output.Output) -> Iterator[None]:
         raise ScanError(f"cannot write '{destination.shown}': {error.strerror or error}") from error
 
 
-def _progress_printer() -> Callable[[Any], None]:
-    def show(progress: Any) -> None:
-        click.echo(
-            f"\rlogscan: {progress.files_done}/{progress.files_total} files,"
-            f" {progress.bytes_read / 2**20:,.1f} MiB, {progress.occurrences:,} 400s"
-            f"  {sanitize.terminal(Path(progress.current).name)}\x1b[K",
-            err=True,
-            nl=False,
+def _total_bytes(sources_list: Sequence[Any]) -> int | None:
+    """About what the scan will read (a compressed file's size is guessed from its stored
+    size), when the size of every source it reads is known: not for stdin nor archive
+    members. Inputs skipped or unreadable are not read."""
+    from logscan import workers  # noqa: PLC0415
+
+    read = [source for source in sources_list if not (source.skipped or source.unreadable)]
+    if any(source.size is None for source in read):
+        return None
+    return sum(workers.estimated_size(source) for source in read)
+
+
+class _ProgressLine:
+    """One line on stderr, redrawn in place: bytes read of the total, rate, time left, files,
+    400s found and the file being read. A compressed file reads to more than its size: once
+    the bytes read pass the total, only the rate is shown, not a share or a time left."""
+
+    BAR_WIDTH = 10
+    REDRAW_SECONDS = 0.1  # a redraw per block of a fast scan would cost more than the scan
+
+    def __init__(self, total_bytes: int | None, clock: Callable[[], float] = time.monotonic) -> None:
+        self.total_bytes = total_bytes
+        self.clock = clock
+        self.started = clock()
+        self.drawn_at: float | None = None
+
+    def __call__(self, progress: Any) -> None:
+        now = self.clock()
+        last = progress.files_done == progress.files_total
+        if not last and self.drawn_at is not None and now - self.drawn_at < self.REDRAW_SECONDS:
+            return
+        self.drawn_at = now
+        # Cut to the width: a line that wraps cannot be redrawn in place.
+        width = max(shutil.get_terminal_size().columns - 1, 1)
+        click.echo(f"\r{self.line(progress, now - self.started)[:width]}\x1b[K", err=True, nl=False)
+
+    def line(self, progress: Any, elapsed: float) -> str:
+        done = progress.bytes_read
+        rate = done / elapsed if elapsed > 0 else 0.0
+        total = self.total_bytes
+        finished = progress.files_done == progress.files_total
+        if total is not None and (done <= total or finished):
+            share = 1.0 if finished or not total else done / total
+            filled = round(share * self.BAR_WIDTH)
+            left = _clock_time(max(total - done, 0) / rate) if rate > 0 and not finished else "0:00"
+            amount = (
+                f"{share:4.0%} [{'#' * filled}{'-' * (self.BAR_WIDTH - filled)}]"
+                f" {_bytes(done, total) if done <= total else _bytes(done)} {_bytes(rate)}/s {left} left"
+            )
+        else:
+            amount = f"{_bytes(done)} {_bytes(rate)}/s"
+        return (
+            f"logscan: {amount} {progress.files_done}/{progress.files_total} files"
+            f" {progress.occurrences:,} 400s {sanitize.terminal(Path(progress.current).name)}"
         )
 
-    return show
+    def finish(self) -> None:
+        if self.drawn_at is not None:
+            click.echo("", err=True)
+
+
+_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def _bytes(amount: float, total: float | None = None) -> str:
+    """1.5 MiB; with a total, both in the total's unit: 1.5/20.0 MiB."""
+    scale = total if total is not None else amount
+    power = 0
+    while scale >= 1024 and power < len(_BYTE_UNITS) - 1:
+        scale /= 1024
+        power += 1
+    digits = 0 if power == 0 else 1
+    shown = f"{amount / 1024**power:.{digits}f}"
+    if total is not None:
+        shown += f"/{total / 1024**power:.{digits}f}"
+    return f"{shown} {_BYTE_UNITS[power]}"
+
+
+def _clock_time(seconds: float) -> str:
+    minutes, second = divmod(round(seconds), 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
 
 
 if __name__ == "__main__":  # pragma: no cover

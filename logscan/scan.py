@@ -15,7 +15,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 from pathlib import Path
 
 import polars as pl
@@ -84,24 +84,56 @@ class Progress:
 
 _SPAN_BACK = re.compile(r"^(\d+)([smhdw])$")
 _SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+# As journalctl takes them: a day's midnight in --assume-tz, or a time of that day.
+_DAY_WORD = re.compile(r"^(today|yesterday|tomorrow)(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.IGNORECASE)
+_DAYS_FROM_TODAY = {"yesterday": -1, "today": 0, "tomorrow": 1}
 
 
 def time_bound(text: str, assume_tz: str, option: str, now: datetime | None = None) -> datetime:
-    """A --since/--until value as a UTC time."""
-    span = _SPAN_BACK.match(text.strip())
+    """A --since/--until value as a UTC time: ISO 8601 (zone-less in ``assume_tz``), a span
+    back from ``now`` (24h, 7d), or today/yesterday/tomorrow with an optional HH:MM[:SS] of
+    that day in ``assume_tz``."""
+    try:
+        return _time_bound(text, assume_tz, option, now or datetime.now(UTC))
+    except OverflowError as error:  # 999999999d, 0001-01-01 in a zone east of UTC
+        raise UsageError(f"{option} '{text}' is out of range: times run from year 1 to 9999") from error
+
+
+def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> datetime:
+    stripped = text.strip()
+    span = _SPAN_BACK.match(stripped)
     if span:
         amount, unit = int(span.group(1)), _SPAN_UNITS[span.group(2)]
-        return (now or datetime.now(UTC)) - timedelta(**{unit: amount})
+        return now - timedelta(**{unit: amount})
+    if stripped.lower() == "now":
+        return now.astimezone(UTC)
+    day_word = _DAY_WORD.match(stripped)
+    if day_word:
+        return _day_time(day_word, formats.tzinfo_of(assume_tz), now, text, option)
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(stripped)
     except ValueError as error:
         raise UsageError(
-            f"{option} '{text}' is neither an ISO 8601 time (2025-05-07T06:00, 2025-05-07)"
-            " nor a span back from now (30m, 24h, 7d)"
+            f"{option} '{text}' is neither an ISO 8601 time (2025-05-07T06:00, 2025-05-07),"
+            " a span back from now (30m, 24h, 7d), nor today, yesterday or tomorrow"
+            " (with an optional time such as 'yesterday 06:00')"
         ) from error
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=formats.tzinfo_of(assume_tz))
     return moment.astimezone(UTC)
+
+
+def _day_time(day_word: re.Match[str], zone: tzinfo, now: datetime, text: str, option: str) -> datetime:
+    """'yesterday 06:00' as a UTC time: the day counted from today in ``zone``. A wall time a
+    DST change skips reads as the time before the change (02:30 on a spring-forward day is
+    03:30 summer time), as timestamps in the logs do."""
+    word, hours, minutes, seconds = day_word.groups()
+    day = now.astimezone(zone).date() + timedelta(days=_DAYS_FROM_TODAY[word.lower()])
+    try:
+        wall = time(int(hours or 0), int(minutes or 0), int(seconds or 0))
+    except ValueError as error:
+        raise UsageError(f"{option} '{text}': {error} (use HH:MM or HH:MM:SS, 00:00 to 23:59:59)") from error
+    return datetime.combine(day, wall, tzinfo=zone).astimezone(UTC)
 
 
 def validate(options: ScanOptions) -> ScanOptions:
@@ -111,16 +143,25 @@ def validate(options: ScanOptions) -> ScanOptions:
         raise UsageError(f"--format-hint '{options.format_hint}' is not a format; use one of: {known}")
     if not _DURATION.match(options.window):
         raise UsageError(f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w")
+    if not any(int(amount) for amount in re.findall(r"\d+", options.window)):
+        raise UsageError(f"--window '{options.window}' is zero: windows need a width such as 5m, 1h or 1d")
     options = replace(options, assume_tz=resolve_zone(options.assume_tz))
-    for option, value in (("--since", options.since), ("--until", options.until)):
-        if value is not None:
-            time_bound(value, options.assume_tz, option)
+    bounds = _TimeBounds.of(options)
+    if bounds.since is not None and bounds.until is not None and bounds.since >= bounds.until:
+        raise UsageError(
+            f"--since '{options.since}' ({_shown(bounds.since)}) is not before"
+            f" --until '{options.until}' ({_shown(bounds.until)}): no 400 could be counted"
+        )
     if not _SIGNED_DURATION.match(options.match_window) or options.match_window.startswith("-"):
         raise UsageError(f"--match-window '{options.match_window}' is not a duration such as 3s or 1500ms")
     for offset in [options.server_offset, *options.server_offsets.values()]:
         if offset is not None and not _SIGNED_DURATION.match(offset):
             raise UsageError(f"--server-offset '{offset}' is not a signed duration such as -2h, +7203s or 0")
     return options
+
+
+def _shown(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 _SIGNED_DURATION = re.compile(r"^[+-]?(?:0|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)$")
@@ -163,10 +204,12 @@ class _TimeBounds:
     until: datetime | None = None
 
     @classmethod
-    def of(cls, options: ScanOptions) -> _TimeBounds:
+    def of(cls, options: ScanOptions, now: datetime | None = None) -> _TimeBounds:
+        # One now for both, so that --since 24h --until 1h is a day less an hour wide.
+        now = now or datetime.now(UTC)
         return cls(
-            since=time_bound(options.since, options.assume_tz, "--since") if options.since else None,
-            until=time_bound(options.until, options.assume_tz, "--until") if options.until else None,
+            since=time_bound(options.since, options.assume_tz, "--since", now) if options.since else None,
+            until=time_bound(options.until, options.assume_tz, "--until", now) if options.until else None,
         )
 
 
