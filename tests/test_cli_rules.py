@@ -414,7 +414,10 @@ def test_suppressed_occurrences_have_their_own_table_section(in_tmp: Path) -> No
         "suppressed by    rule        category      records",
         "rule:acme.quota  acme.quota  quota               2",
     ]
-    assert "- 2 400 records suppressed by rule files: counted under 'Suppressed', in none of the totals." in lines
+    assert (
+        "- 2 400 records suppressed by rule files: counted under 'Suppressed', in none of the totals."
+        in lines
+    )
 
 
 def test_scan_checks_the_examples_of_user_rules(in_tmp: Path) -> None:
