@@ -191,14 +191,16 @@ def _offsets(result: ScanResult) -> list[str]:
         for offset in found
     ]
     headers = ["server file", "reference file", "offset (s)", "pairs", "source"]
-    out = _section(
-        "Clock offsets (applied to the server files' times before matching)",
-        _table(rows, headers, ("left", "left", "right", "right", "left")),
+    title = "Clock offsets (applied to the server files' times before matching)"
+    out = (
+        _section(title, _table(rows, headers, ("left", "left", "right", "right", "left")))
+        if rows
+        else [f"## {title}", ""]
     )
     if missing:
+        logs = plural(missing, "other server log" if rows else "server log")
         out += [
-            f"{plural(missing, 'other server log')}: no offset estimated (too few requests matched"
-            " without ambiguity), read as written.",
+            f"{logs}: no offset estimated (too few requests matched without ambiguity), read as written.",
             "",
         ]
     return out
