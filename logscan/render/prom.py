@@ -1,5 +1,9 @@
 """Prometheus text exposition (format 0.0.4), for node_exporter's textfile collector: the
-counts of the scan as counters per cause and side, and when the report was written."""
+counts of the scan as counters per cause and side, and when the report was written.
+
+The counters are the totals of the logs scanned: they only ever grow from one run to the next
+when each run scans the same, growing logs (a reset, e.g. after rotation, is what Prometheus's
+rate() already allows for). The scan's duration is not known here, so it is not written."""
 
 from __future__ import annotations
 
@@ -46,7 +50,7 @@ def _per_category(frame: pl.DataFrame, column: str) -> dict[str, int]:
     return {category or UNCLASSIFIED: int(total) for category, total in sums.iter_rows()}
 
 
-def render_prom(result: ScanResult, options: RenderOptions, now: float | None = None) -> str:
+def render_prom(result: ScanResult, options: RenderOptions) -> str:
     del options
     summary = result.summary
     causes = summary.by_category
@@ -80,6 +84,6 @@ def render_prom(result: ScanResult, options: RenderOptions, now: float | None = 
         "logscan_last_run_timestamp_seconds",
         "gauge",
         "When logscan wrote this report, in seconds since the Unix epoch.",
-        [({}, round(time.time() if now is None else now, 3))],
+        [({}, round(time.time(), 3))],
     )
     return "\n".join(lines) + "\n"
