@@ -1,0 +1,215 @@
+"""Markdown: GitHub-flavoured pipe tables to paste into an incident write-up or a chat."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import polars as pl
+from tabulate import tabulate as _tabulate
+
+from logscan import sanitize
+from logscan.render.common import (
+    CAUSE_HEADERS,
+    INPUT_HEADERS,
+    NO_TIMESTAMP,
+    UNMATCHED_HEADERS,
+    RenderOptions,
+    cause_rows,
+    endpoint_rows,
+    input_rows,
+    model_rows,
+    one_line,
+    other_rows,
+    plural,
+    remediations,
+    unmatched_rows,
+    when,
+)
+from logscan.results import ScanResult
+
+# How many example lines of each unclassified cluster are shown, and how many clusters.
+EXAMPLES_PER_CLUSTER = 3
+MARKDOWN_CLUSTERS = 5
+# Characters that would end a cell (|), open code (`), or be read as HTML or an escape.
+_MARKDOWN_SPECIALS = str.maketrans({"\\": "\\\\", "|": "\\|", "`": "\\`", "<": "&lt;", ">": "&gt;"})
+
+
+def cell(text: str) -> str:
+    """``text`` as the content of a pipe-table cell: on one line, inert in a terminal (see
+    sanitize.terminal), and shown as written by a Markdown renderer."""
+    return sanitize.terminal(text).translate(_MARKDOWN_SPECIALS)
+
+
+def _table(rows: Iterable[Sequence[Any]], headers: Sequence[str], align: Sequence[str]) -> str:
+    cells = [[cell(value) if isinstance(value, str) else value for value in row] for row in rows]
+    return _tabulate(
+        cells, headers=[cell(header) for header in headers], tablefmt="github", colalign=tuple(align)
+    )
+
+
+def _section(title: str, table: str) -> list[str]:
+    return [f"## {title}", "", table, ""]
+
+
+def render_markdown(result: ScanResult, options: RenderOptions) -> str:
+    del options
+    out = _header(result)
+    if result.summary.total:
+        out += _causes(result)
+        out += _top(result)
+        out += _unmatched(result)
+        out += _clusters(result)
+    out += _other(result)
+    out += _offsets(result)
+    out += _inputs(result)
+    return sanitize.terminal_lines("\n".join(out).rstrip("\n") + "\n")
+
+
+def _header(result: ScanResult) -> list[str]:
+    summary = result.summary
+    by_category = summary.by_category
+    first = by_category.get_column("first_seen").min() if by_category.height else None
+    last = by_category.get_column("last_seen").max() if by_category.height else None
+    fired = result.coverage.filter(pl.col("hits") > 0).height
+    share = f"{summary.classified / summary.total:.1%}" if summary.total else "-"
+    totals = result.input_totals
+    lines = [
+        "# logscan: HTTP 400 report",
+        "",
+        f"- **Failed requests:** {summary.total:,} (in {plural(summary.records, 'record')}:"
+        f" {summary.server_records:,} server, {summary.client_records:,} client)",
+        f"- **Seen:** {when(first)} .. {when(last)} UTC"
+        if first is not None
+        else f"- **Seen:** {NO_TIMESTAMP}",
+        f"- **Window:** {cell(result.window)}; times in UTC, times without a zone read as"
+        f" {cell(result.assume_tz)}",
+        f"- **Inputs:** {plural(totals.files, 'file')}, {plural(totals.lines, 'line')} read"
+        f" ({totals.lines_used:,} scanned, {totals.lines_skipped:,} skipped),"
+        f" {totals.skipped:,} inputs skipped, {totals.failed:,} unreadable",
+        f"- **Coverage:** {summary.classified:,} of {plural(summary.total, 'request')} explained by a"
+        f" rule ({share}; {result.rules_loaded} rules loaded, {fired} fired)",
+    ]
+    if summary.untimed:
+        lines.append(f"- **Without a timestamp:** {plural(summary.untimed, 'request')}, in the totals")
+    if summary.other_total:
+        lines.append(
+            f"- **Other 400s:** {plural(summary.other_total, 'request')} the applications answered"
+            " themselves, in none of the counts above"
+        )
+    return [*lines, ""]
+
+
+def _causes(result: ScanResult) -> list[str]:
+    headers = [*CAUSE_HEADERS, "first seen (UTC)", "last seen (UTC)"]
+    out = _section(
+        "Failed requests by cause",
+        _table(
+            cause_rows(result, "**Total**"),
+            headers,
+            ("left", "left", "right", "right", "right", "right", "left", "left"),
+        ),
+    )
+    fixes = remediations(result)
+    if fixes:
+        out += _section("What to do", _table(fixes, ["category", "remediation"], ("left", "left")))
+    return out
+
+
+def _top(result: ScanResult) -> list[str]:
+    out: list[str] = []
+    endpoints = endpoint_rows(result)
+    models = model_rows(result)
+    if endpoints:
+        out += _section("Top endpoints", _table(endpoints, ["endpoint", "requests"], ("left", "right")))
+    if models:
+        out += _section("Top models", _table(models, ["model", "requests"], ("left", "right")))
+    return out
+
+
+def _unmatched(result: ScanResult) -> list[str]:
+    if result.unmatched_server.is_empty():
+        return []
+    return _section(
+        "Server 400s no client record explains",
+        _table(unmatched_rows(result), UNMATCHED_HEADERS, ("left", "left", "right", "right", "left")),
+    )
+
+
+def _clusters(result: ScanResult) -> list[str]:
+    shown = result.clusters.clusters[:MARKDOWN_CLUSTERS]
+    if not shown:
+        return []
+    rows = []
+    for number, cluster in enumerate(shown, start=1):
+        examples = cluster.examples[:EXAMPLES_PER_CLUSTER] or [None]
+        for index, example in enumerate(examples):
+            head = [number, cluster.count, cluster.side, when(cluster.first_seen), when(cluster.last_seen)]
+            template = one_line(cluster.template)
+            if index:
+                head, template = ["", "", "", "", ""], ""
+            where = f"{example.file}:{example.line}" if example else ""
+            rows.append([*head, template, where, one_line(example.message) if example else ""])
+    headers = ["#", "requests", "side", "first seen", "last seen", "message shape", "example at", "example"]
+    more = len(result.clusters.clusters) - len(shown)
+    notes = [f"{plural(more, 'more group')} not shown (see `-f json`)."] if more else []
+    if result.clusters.unclustered:
+        notes.append(f"{result.clusters.unclustered:,} more in rarer message shapes, not grouped.")
+    return [
+        *_section(
+            "Unclassified requests by message",
+            _table(rows, headers, ("right", "right", "left", "left", "left", "left", "left", "left")),
+        ),
+        *([*notes, ""] if notes else []),
+    ]
+
+
+def _other(result: ScanResult) -> list[str]:
+    if not result.summary.other_total:
+        return []
+    return _section(
+        "Other 400s (the applications answered them; in none of the counts above)",
+        _table(other_rows(result), ["endpoint", "category", "requests"], ("left", "left", "right")),
+    )
+
+
+def _offsets(result: ScanResult) -> list[str]:
+    found = [offset for offset in result.offsets if offset.source != "none"]
+    # As in the table: a server log with nothing to match against says nothing about its clock.
+    matched_both = result.summary.client_records and result.summary.server_records
+    missing = sum(offset.source == "none" for offset in result.offsets) if matched_both else 0
+    if not found and not missing:
+        return []
+    rows = [
+        [
+            offset.server_file,
+            offset.reference_file or "-",
+            f"{offset.offset.total_seconds():+g}",
+            offset.pairs,
+            offset.source,
+        ]
+        for offset in found
+    ]
+    headers = ["server file", "reference file", "offset (s)", "pairs", "source"]
+    title = "Clock offsets (applied to the server files' times before matching)"
+    out = (
+        _section(title, _table(rows, headers, ("left", "left", "right", "right", "left")))
+        if rows
+        else [f"## {title}", ""]
+    )
+    if missing:
+        logs = plural(missing, "other server log" if rows else "server log")
+        out += [
+            f"{logs}: no offset estimated (too few requests matched without ambiguity), read as written.",
+            "",
+        ]
+    return out
+
+
+def _inputs(result: ScanResult) -> list[str]:
+    return _section(
+        "Inputs",
+        _table(
+            input_rows(result), INPUT_HEADERS, ("left", "left", "left", "right", "right", "right", "left")
+        ),
+    )
