@@ -253,6 +253,14 @@ def _notes(result: ScanResult) -> list[str]:
             f"- Left out by --since/--until: {result.excluded.outside:,} outside the bounds and"
             f" {result.excluded.untimed:,} without a timestamp."
         )
+    zoned = [report for report in result.files if report.zone and report.zone != result.assume_tz]
+    if zoned:
+        shown = ", ".join(f"{report.name} ({report.zone})" for report in zoned[:3])
+        more = f" and {len(zoned) - 3:,} more" if len(zoned) > 3 else ""
+        notes.append(
+            f"- Zone-less times of {plural(len(zoned), 'server log')} were read in the offset their other"
+            f" lines show, not in {result.assume_tz}: {shown}{more}."
+        )
     unknown = sum(report.unknown_lines for report in result.files)
     if unknown:
         notes.append(
