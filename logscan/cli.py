@@ -463,6 +463,9 @@ def scan(
             _echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
                 _warn(str(timeout))
+            server_logs = {offset.server_file for offset in result.offsets}
+            for name in sorted(set(options.server_offsets) - server_logs):
+                _warn(f"--server-offset {name}=...: no server log of this scan has that name; ignored")
             render_options = render.RenderOptions(
                 table_style=table_style, coverage=coverage, explain=explain, raw_csv=raw_csv
             )

@@ -233,3 +233,16 @@ def test_a_reader_that_leaves_early_is_no_error(tmp_path: Path, to_stdout: list[
     process.stdout.close()
     stderr = process.stderr.read()
     assert (process.wait(timeout=60), stderr) == (141, b"")
+
+
+def test_a_given_server_offset_moves_that_log_and_a_wrong_name_is_a_warning(tmp_path: Path) -> None:
+    log = tmp_path / "server.log"
+    log.write_text(SMALL_LOG)
+    moved = invoke("scan", str(log), "-f", "csv", "--server-offset", f"{log}=+2h")
+    assert (moved.exit_code, moved.stderr) == (0, "")
+    assert moved.stdout.splitlines()[1] == "2025-05-07T08:00:00Z,2025-05-07T09:00:00Z,unclassified,true,1,1,0"
+    wrong = invoke("scan", str(log), "-f", "csv", "--server-offset", "other.log=+2h")
+    assert wrong.stdout.splitlines()[1].startswith("2025-05-07T06:00:00Z,")
+    assert wrong.stderr == (
+        "logscan: warning: --server-offset other.log=...: no server log of this scan has that name; ignored\n"
+    )
