@@ -10,6 +10,7 @@ parts add up; memory then depends on how varied the 400s are, not how many.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 import polars as pl
 
@@ -122,8 +123,19 @@ def merge_tallies(tallies: list[pl.DataFrame]) -> pl.DataFrame:
     )
 
 
-def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: int) -> Summary:
-    """The report's figures from a tally."""
+# Empty windows are shown up to this many (a day of 10 s windows): past it, a gap is a hole.
+MAX_EMPTY_WINDOWS = 8640
+
+
+def summarize(
+    tally: pl.DataFrame,
+    window: str,
+    category_order: list[str],
+    top: int,
+    span: tuple[datetime, datetime] | None = None,
+) -> Summary:
+    """The report's figures from a tally. Given the ``span`` a scan was bounded to
+    (--since and --until), its windows without a 400 are rows of zeros, so that a gap shows."""
     ollama = tally.filter(pl.col("ollama"))
     other = tally.filter(~pl.col("ollama"))
     total = _sum(ollama, "requests")
@@ -150,7 +162,11 @@ def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: 
         .agg(*(pl.col(name).sum() for name in _SUMS))
         .with_columns(window_end=pl.col("window_start").dt.offset_by(window))
         .select(WINDOW_COLUMNS)
-        .sort("window_start", "ollama", "category", descending=[False, True, False], nulls_last=True)
+    )
+    if span is not None:
+        windows = pl.concat([windows, _empty_windows(windows, window, *span)])
+    windows = windows.sort(
+        "window_start", "ollama", "category", descending=[False, True, False], nulls_last=True
     )
     return Summary(
         total=total,
@@ -172,6 +188,25 @@ def summarize(tally: pl.DataFrame, window: str, category_order: list[str], top: 
         .sort(["requests", "category", "endpoint"], descending=[True, False, False], nulls_last=True),
         other_total=_sum(other, "requests"),
     )
+
+
+def _empty_windows(windows: pl.DataFrame, window: str, since: datetime, until: datetime) -> pl.DataFrame:
+    """A row of zeros (no category) for each window of [since, until) that holds no 400."""
+    ends = pl.Series([since, until - timedelta(microseconds=1)], dtype=_TIME).dt.truncate(window)
+    every = pl.datetime_range(ends[0], ends[1], interval=window, eager=True, time_zone="UTC").alias(
+        "window_start"
+    )
+    if every.len() > MAX_EMPTY_WINDOWS:
+        return windows.clear()
+    seen = windows.filter(pl.col("window_start").is_not_null()).select("window_start").unique()
+    missing = every.to_frame().cast({"window_start": _TIME}).join(seen, on="window_start", how="anti")
+    return missing.select(
+        "window_start",
+        window_end=pl.col("window_start").dt.offset_by(window),
+        category=pl.lit(None, pl.String),
+        ollama=pl.lit(value=True),
+        **{name: pl.lit(0, pl.Int64) for name in _SUMS},
+    ).select(WINDOW_COLUMNS)
 
 
 def _sum(frame: pl.DataFrame, column: str) -> int:

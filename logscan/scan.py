@@ -273,7 +273,7 @@ def run(
         load_rules()
         found = _scan(loaded[0], settings, sources_list, on_progress)
         events = _event_frames(found.events)
-    return _finish(found, events, loaded[0], options)
+    return _finish(found, events, loaded[0], options, settings.bounds)
 
 
 # What the requests stage reads of each 400 record (the message text stays on disk).
@@ -286,7 +286,7 @@ _LINK_COLUMNS = ("key", "request_id", "final_category", "attribution", "matched_
 
 
 def _finish(
-    found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions
+    found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions, bounds: _TimeBounds
 ) -> ScanResult:
     """Join the records of each failed request, and sum the requests up."""
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
@@ -310,7 +310,13 @@ def _finish(
     )
     return ScanResult(
         events=linked_events if options.keep_events else None,
-        summary=aggregate.summarize(tally, options.window, list(ruleset.categories), options.top),
+        summary=aggregate.summarize(
+            tally,
+            options.window,
+            list(ruleset.categories),
+            options.top,
+            span=(bounds.since, bounds.until) if bounds.since and bounds.until else None,
+        ),
         tally=tally,
         files=found.reports,
         categories=ruleset.categories,

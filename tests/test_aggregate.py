@@ -82,3 +82,12 @@ def test_tallies_of_parts_merge_to_the_tally_of_the_whole() -> None:
     assert merged.windows.equals(whole.windows)
     assert merged.by_category.equals(whole.by_category)
     assert (merged.total, merged.untimed, merged.classified, merged.other_total) == (4, 1, 3, 1)
+
+
+def test_within_since_and_until_a_window_without_a_400_is_a_row_of_zeros() -> None:
+    summary = aggregate.summarize(aggregate.tally(SAMPLE, "1h"), "1h", ORDER, top=5, span=(at(5), at(9)))
+    empty = summary.windows.filter(pl.col("category").is_null())
+    assert empty.rows() == [(at(5), at(6), None, True, 0, 0, 0), (at(8), at(9), None, True, 0, 0, 0)]
+    # Unbounded, the report does not invent empty windows between old and new logs.
+    unbounded = aggregate.summarize(aggregate.tally(SAMPLE, "1h"), "1h", ORDER, top=5)
+    assert unbounded.windows.filter(pl.col("category").is_null()).is_empty()

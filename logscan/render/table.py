@@ -84,10 +84,18 @@ def _align(headers: list[str], text_columns: int) -> tuple[str, ...]:
 def _windows_section(result: ScanResult, style: str) -> list[str]:
     windows = result.summary.windows.filter(pl.col("ollama"))
     categories = result.summary.by_category.get_column("category").to_list()
+    # Windows without a 400 (rows without a category) are rows of zeros.
+    every = windows.select(pl.col("window_start").unique())
+    counted = windows.filter(pl.col("category").is_not_null())
     wide = (
-        windows.group_by("window_start", "category")
-        .agg(pl.col("requests").sum())
-        .pivot(on="category", index="window_start", values="requests")
+        every.join(
+            counted.group_by("window_start", "category")
+            .agg(pl.col("requests").sum())
+            .pivot(on="category", index="window_start", values="requests"),
+            on="window_start",
+            how="left",
+            nulls_equal=True,
+        )
         .sort("window_start", nulls_last=True)
         .fill_null(0)
     )
