@@ -191,14 +191,19 @@ def summarize(
 
 
 def _empty_windows(windows: pl.DataFrame, window: str, since: datetime, until: datetime) -> pl.DataFrame:
-    """A row of zeros (no category) for each window of [since, until) that holds no 400."""
+    """A row of zeros (no category) for each window of [since, until) that holds no 400 of
+    Ollama's (the table shows those alone)."""
     ends = pl.Series([since, until - timedelta(microseconds=1)], dtype=_TIME).dt.truncate(window)
     every = pl.datetime_range(ends[0], ends[1], interval=window, eager=True, time_zone="UTC").alias(
         "window_start"
     )
     if every.len() > MAX_EMPTY_WINDOWS:
         return windows.clear()
-    seen = windows.filter(pl.col("window_start").is_not_null()).select("window_start").unique()
+    seen = (
+        windows.filter(pl.col("window_start").is_not_null() & pl.col("ollama"))
+        .select("window_start")
+        .unique()
+    )
     missing = every.to_frame().cast({"window_start": _TIME}).join(seen, on="window_start", how="anti")
     return missing.select(
         "window_start",
