@@ -254,8 +254,9 @@ def main() -> None:
     "--events",
     "events_path",
     metavar="FILE",
-    help="Also write one CSV row per 400 to FILE (- for stdout): file, line, end_line, timestamp,"
-    " side, status, method, endpoint, model, category, rule_id, client, format, message.",
+    help="Also write one CSV row per 400 record to FILE (- for stdout): file, line, end_line,"
+    " timestamp, side, status, method, endpoint, model, category (its request's, where it took"
+    " one), rule_id, client, format, message, request_id, attribution, matched_file, matched_line.",
 )
 @click.option(
     "--raw-csv",
