@@ -10,12 +10,12 @@ in ``FORMATS`` or ``SHAPES``.
 from __future__ import annotations
 
 import re
-import zoneinfo
 from dataclasses import dataclass
-from datetime import timedelta, timezone, tzinfo
 from typing import Literal
 
 import polars as pl
+
+from logscan.timestamps import TIMESTAMP
 
 Side = Literal["server", "client"]
 
@@ -355,193 +355,6 @@ _KNOWN_LINE = "|".join(
 
 
 @dataclass(frozen=True)
-class Envelope:
-    """A wrapper that a collector puts around each line (journald, Docker, compose). It is
-    peeled off before the inner line is parsed; the timestamp it carries is kept."""
-
-    id: str
-    description: str
-    # Regex with a group named `inner` and optionally `ts`; None for JSON envelopes.
-    pattern: str | None = None
-    # For JSON envelopes: JSON paths of the inner line and of the timestamp.
-    json_paths: tuple[str, str] | None = None
-    # Containers run in UTC unless told otherwise, so zone-less times inside are UTC.
-    container: bool = False
-
-
-_ISO_TS = r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
-_JOURNAL_MONTH = r"[A-Z][a-z]{2}|\d{1,2}月"
-
-ENVELOPES: tuple[Envelope, ...] = (
-    Envelope(
-        "journald-json",
-        "journalctl -o json",
-        json_paths=("$.MESSAGE", "$.__REALTIME_TIMESTAMP"),
-    ),
-    Envelope("docker-json", "Docker json-file record", json_paths=("$.log", "$.time"), container=True),
-    Envelope(
-        "journald-short-iso",
-        "journalctl -o short-iso",
-        rf"^(?P<ts>{_ISO_TS}) \S+ [^\s:\[]+(?:\[\d+\])?: (?P<inner>.*)$",
-    ),
-    Envelope(
-        "journald-short",
-        "journalctl (short): local time, no year",
-        rf"^(?P<month>{_JOURNAL_MONTH}) {{1,2}}(?P<day>\d{{1,2}}) (?P<time>\d{{2}}:\d{{2}}:\d{{2}})"
-        r" \S+ [^\s:\[]+(?:\[\d+\])?: (?P<inner>.*)$",
-    ),
-    Envelope("docker-timestamps", "docker logs -t", rf"^(?P<ts>{_ISO_TS}) (?P<inner>.*)$", container=True),
-    Envelope(
-        "docker-desktop",
-        "Docker Desktop: host-local time before the container's own line",
-        r"^(?P<ts>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}) "
-        r"(?P<inner>(?:\[GIN|time=|\d{4}/\d{2}/\d{2} |\d{4}-\d{2}-\d{2}T|llama|ggml).*)$",
-        container=True,
-    ),
-    Envelope(
-        "compose", "docker compose service prefix", r"^[A-Za-z0-9][\w.-]* *\| (?P<inner>.*)$", container=True
-    ),
-)
-ENVELOPES_BY_ID = {envelope.id: envelope for envelope in ENVELOPES}
-# A line any envelope could be around (JSON ones included): most files have none, and one
-# pass of this spares a pass per envelope.
-_ANY_ENVELOPE = "|".join(
-    ["^\\{", *(f"(?:{re.sub(r'[(][?]P<[a-z]+>', '(?:', e.pattern)})" for e in ENVELOPES if e.pattern)]
-)
-_ENVELOPE_SHARE = 0.1
-_ENVELOPE_MIN_LINES = 2
-_MAX_ENVELOPE_DEPTH = 4
-_MONTHS = {
-    **{name: i for i, name in enumerate(
-        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"], 1)},
-    **{f"{i}月": i for i in range(1, 13)},
-}  # fmt: skip
-
-
-def detect_envelopes(sample: pl.Series) -> tuple[Envelope, ...]:
-    """The envelopes around the sample's lines, outermost first. They can stack (a compose
-    prefix around a `docker logs -t` timestamp around a GIN line) and mix (logs pasted from
-    several sources), so each one found around a fair share of lines is peeled where it fits."""
-    stack: list[Envelope] = []
-    lines = sample.head(DETECTION_SAMPLE_LINES).drop_nulls()
-    if not may_be_enveloped(lines).any():
-        return ()
-    for _ in range(_MAX_ENVELOPE_DEPTH):
-        depth = len(stack)
-        for envelope in ENVELOPES:
-            if envelope not in stack and _wraps_enough(lines, envelope):
-                stack.append(envelope)
-                lines = peel(lines, (envelope,), JournalYear(2000)).get_column("line")
-        if len(stack) == depth:
-            break
-    return tuple(stack)
-
-
-def may_be_enveloped(lines: pl.Series) -> pl.Series:
-    """True for lines some envelope may be around; a sample with none has no envelope."""
-    return lines.str.contains(_ANY_ENVELOPE).fill_null(value=False)
-
-
-def _wraps_enough(lines: pl.Series, envelope: Envelope) -> bool:
-    if envelope.json_paths is not None:
-        wrapped = int(lines.str.json_path_match(envelope.json_paths[0]).is_not_null().sum())
-    else:
-        wrapped = int(lines.str.contains(envelope.pattern or "").sum())
-    return wrapped >= _ENVELOPE_MIN_LINES and wrapped >= _ENVELOPE_SHARE * lines.len()
-
-
-@dataclass
-class JournalYear:
-    """The year of journald short timestamps, which print none. It starts from a hint (the
-    file's other timestamps, or its modification time) and moves on each time the month goes
-    back (December to January), across blocks."""
-
-    year: int
-    last_month: int | None = None
-
-    def years(self, months: pl.Series) -> pl.Series:
-        previous = months.shift(1).forward_fill()
-        if self.last_month is not None:
-            previous = previous.fill_null(self.last_month)
-        rolled_over = (months < previous).fill_null(value=False)
-        years = rolled_over.cast(pl.Int32).cum_sum() + self.year
-        last_known = months.drop_nulls()
-        if last_known.len():
-            self.last_month = int(last_known[-1])
-            self.year = int(years[-1])
-        return years
-
-
-def first_journal_month(lines: pl.Series, stack: tuple[Envelope, ...]) -> int | None:
-    """The month of the first journald short line, if the lines are in that envelope."""
-    if ENVELOPES_BY_ID["journald-short"] not in stack:
-        return None
-    months = (
-        lines.str.extract(ENVELOPES_BY_ID["journald-short"].pattern or "", 1)
-        .replace_strict(_MONTHS, default=None, return_dtype=pl.Int32)
-        .drop_nulls()
-    )
-    return int(months[0]) if months.len() else None
-
-
-def peel(lines: pl.Series, stack: tuple[Envelope, ...], journal_year: JournalYear) -> pl.DataFrame:
-    """Columns `line` (the inner line), `envelope_ts` (the most precise timestamp the envelopes
-    carried, as text; null if none) and `in_container` (a container envelope was peeled, so
-    the inner line's zone-less times are UTC). A line an envelope does not fit stays as it is."""
-    frame = pl.DataFrame(
-        {
-            "line": lines,
-            "envelope_ts": pl.Series([None], dtype=pl.String).new_from_index(0, lines.len()),
-            "in_container": pl.Series([False]).new_from_index(0, lines.len()),
-        }
-    )
-    for envelope in stack:
-        frame = _peel_one(frame, envelope, journal_year)
-    return frame
-
-
-def _peel_one(frame: pl.DataFrame, envelope: Envelope, journal_year: JournalYear) -> pl.DataFrame:
-    line = pl.col("line")
-    raw_ts: pl.Expr
-    if envelope.json_paths is not None:
-        inner_path, ts_path = envelope.json_paths
-        inner = line.str.json_path_match(inner_path).str.strip_suffix("\n")
-        raw_ts = line.str.json_path_match(ts_path)
-        if envelope.id == "journald-json":
-            microseconds = raw_ts.cast(pl.Int64, strict=False)
-            raw_ts = pl.from_epoch(microseconds, "us").dt.strftime("%Y-%m-%dT%H:%M:%S%.6fZ")
-    else:
-        parts = line.str.extract_groups(envelope.pattern or "")
-        inner = parts.struct.field("inner")
-        if envelope.id == "journald-short":
-            months = frame.select(
-                parts.struct.field("month").replace_strict(_MONTHS, default=None, return_dtype=pl.Int32)
-            ).to_series()
-            raw_ts = pl.format(
-                "{}-{}-{}T{}",
-                pl.lit(journal_year.years(months)),
-                pl.lit(months).cast(pl.String).str.zfill(2),
-                parts.struct.field("day").str.zfill(2),
-                parts.struct.field("time"),
-            )
-        elif "ts" in _group_names(envelope.pattern or ""):
-            raw_ts = parts.struct.field("ts")
-        else:
-            raw_ts = pl.lit(None, pl.String)
-    earlier = pl.col("envelope_ts")
-    more_precise = timestamp_precision(raw_ts).fill_null(-1) > timestamp_precision(earlier).fill_null(-1)
-    return frame.with_columns(
-        line=pl.coalesce(inner, line),
-        envelope_ts=pl.when(more_precise).then(raw_ts).otherwise(earlier),
-        in_container=pl.col("in_container") | (inner.is_not_null() & envelope.container),
-    )
-
-
-def _group_names(pattern: str) -> set[str]:
-    return set(re.findall(r"\(\?P<(\w+)>", pattern))
-
-
-@dataclass(frozen=True)
 class Shape:
     """A record shape that tells the side of the wire and, for clients, which library logged."""
 
@@ -679,11 +492,6 @@ _MODEL_PATTERNS = (
 )
 _REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
 
-_TIMESTAMP = (
-    r"(\d{4})[-/](\d{2})[-/](\d{2})(?:T| - | )(\d{2}:\d{2}:\d{2})(?:[.,](\d{1,9}))?"
-    r"\s?(Z|[+-]\d{2}:?\d{2})?"
-)
-
 
 def strip_ansi(column: pl.Expr) -> pl.Expr:
     return column.str.replace_all(ANSI_ESCAPE, "")
@@ -753,31 +561,6 @@ def model_expr(message: pl.Expr, text: pl.Expr) -> pl.Expr:
     return found.str.replace(_REGISTRY_PREFIX, "")
 
 
-# Access-log time (`07/May/2025:08:59:38 +0200`) and epoch times in JSON logs (pino
-# milliseconds, llama.cpp runner seconds).
-_ACCESS_LOG_TIME = r"\[(\d{2})/(\w{3})/(\d{4}):(\d{2}:\d{2}:\d{2}) ([+-]\d{4})\]"
-_EPOCH_TIME = r"\"(?:time|timestamp|ts)\"\s*:\s*(\d{13}|\d{10})\b"
-_MONTH_NUMBERS = {name: f"{number:02d}" for name, number in _MONTHS.items() if not name.endswith("月")}
-_ZONED = 100  # a zone outweighs any number of fraction digits
-
-
-def timestamp_precision(text: pl.Expr, zone_known: pl.Expr | bool = False) -> pl.Expr:
-    """How precise the first timestamp in ``text`` is; null where there is none. A timestamp
-    with a zone (or whose zone is known from elsewhere) outweighs any number of digits."""
-    parts = text.str.extract_groups(_TIMESTAMP)
-    zoned = (parts.struct.field("6").is_not_null() | zone_known).cast(pl.Int32) * _ZONED
-    digits = parts.struct.field("5").str.len_chars().fill_null(0).cast(pl.Int32)
-    epoch_digits = text.str.extract(_EPOCH_TIME, 1).str.len_chars().cast(pl.Int32)
-    return (
-        pl.when(parts.struct.field("1").is_not_null())
-        .then(zoned + digits)
-        .when(text.str.contains(_ACCESS_LOG_TIME))
-        .then(pl.lit(_ZONED))
-        .when(epoch_digits.is_not_null())
-        .then(_ZONED + epoch_digits - 10)
-    )
-
-
 def detect_zones(lines: pl.Series, groups: pl.Series) -> dict[int, str]:
     """For each group of lines (one file each) whose zone-less timestamps sit beside
     timestamps with a UTC offset (GIN lines beside Ollama's slog `+02:00`), the zone those
@@ -786,7 +569,7 @@ def detect_zones(lines: pl.Series, groups: pl.Series) -> dict[int, str]:
     found = (
         pl.DataFrame({"line": lines, "group": groups})
         .filter(pl.int_range(pl.len()).over("group") < DETECTION_SAMPLE_LINES)
-        .select("group", parts=pl.col("line").str.extract_groups(_TIMESTAMP))
+        .select("group", parts=pl.col("line").str.extract_groups(TIMESTAMP))
         .filter(pl.col("parts").struct.field("1").is_not_null())
         .select("group", zone=pl.col("parts").struct.field("6"))
         .group_by("group")
@@ -800,93 +583,3 @@ def _zone_name(offset: str) -> str:
     if offset == "Z" or offset.replace(":", "") in ("+0000", "-0000"):
         return "UTC"
     return offset if ":" in offset else f"{offset[:3]}:{offset[3:]}"
-
-
-def parse_timestamps(texts: pl.Series, assume_tz: str, utc_rows: pl.Series | None = None) -> pl.Series:
-    """The first timestamp in each text, in UTC (null where there is none). Times without a
-    zone are taken in ``assume_tz``, or in UTC on ``utc_rows``. A time that a DST change makes
-    ambiguous takes the earlier instant; one that falls in the gap is read with the offset in
-    force before the gap (as Python and Go do), so 02:30 on a spring-forward night in Berlin
-    is 01:30 UTC.
-
-    Evaluated in steps, each on columns the step before materialised: the pattern is searched
-    once per text, and the rarer shapes (access log, epoch) only in texts without a date."""
-    frame = (
-        pl.DataFrame({"text": texts})
-        .select(parts=pl.col("text").str.extract_groups(_TIMESTAMP))
-        .unnest("parts")
-        .select(
-            local=pl.format(
-                "{}-{}-{}T{}.{}", *(pl.col(str(group)) for group in range(1, 5)), pl.col("5").fill_null("0")
-            ),
-            zone=pl.col("6").str.replace("^Z$", "+00:00").str.replace(r"^([+-]\d{2})(\d{2})$", "$1:$2"),
-        )
-    )
-    zoned = pl.concat_str("local", "zone").str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f%:z", strict=False, time_unit="us", time_zone="UTC"
-    )
-    naive = pl.col("local").str.to_datetime("%Y-%m-%dT%H:%M:%S%.f", strict=False, time_unit="us")
-    localised = _localised(naive, assume_tz)
-    if utc_rows is not None and assume_tz != "UTC":
-        frame = frame.with_columns(utc=utc_rows)
-        localised = pl.when(pl.col("utc")).then(naive.dt.replace_time_zone("UTC")).otherwise(localised)
-    found = frame.select(pl.when(pl.col("zone").is_not_null()).then(zoned).otherwise(localised)).to_series()
-    undated = found.is_null()
-    if not undated.any():
-        return found
-    rest = pl.DataFrame({"text": texts.filter(undated)})
-    text = pl.col("text")
-    other = rest.select(pl.coalesce(_access_log_time(text), _epoch_time(text))).to_series()
-    return found.scatter(undated.arg_true(), other)
-
-
-_FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):?(\d{2})$")
-
-
-def fixed_offset_minutes(zone: str) -> int | None:
-    """A fixed offset such as +02:00 or -0530 in minutes east of UTC; None for a zone name."""
-    found = _FIXED_OFFSET.match(zone)
-    if not found:
-        return None
-    minutes = int(found.group(2)) * 60 + int(found.group(3))
-    return -minutes if found.group(1) == "-" else minutes
-
-
-def tzinfo_of(zone: str) -> tzinfo:
-    minutes = fixed_offset_minutes(zone)
-    return timezone(timedelta(minutes=minutes)) if minutes is not None else zoneinfo.ZoneInfo(zone)
-
-
-def _localised(naive: pl.Expr, zone: str) -> pl.Expr:
-    if zone == "UTC":
-        return naive.dt.replace_time_zone("UTC")
-    minutes = fixed_offset_minutes(zone)
-    if minutes is not None:
-        return naive.dt.replace_time_zone("UTC") - pl.duration(minutes=minutes)
-    hour = pl.duration(hours=1)
-    return pl.coalesce(
-        naive.dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null"),
-        (naive - hour).dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null") + hour,
-    ).dt.convert_time_zone("UTC")
-
-
-def _access_log_time(text: pl.Expr) -> pl.Expr:
-    access = text.str.extract_groups(_ACCESS_LOG_TIME).struct.field
-    return pl.format(
-        "{}-{}-{}T{}{}",
-        access("3"),
-        access("2").replace_strict(_MONTH_NUMBERS, default=None),
-        access("1"),
-        access("4"),
-        access("5"),
-    ).str.to_datetime("%Y-%m-%dT%H:%M:%S%z", strict=False, time_unit="us", time_zone="UTC")
-
-
-def _epoch_time(text: pl.Expr) -> pl.Expr:
-    epoch = text.str.extract(_EPOCH_TIME, 1)
-    return pl.from_epoch(
-        pl.when(epoch.str.len_chars() == 13)
-        .then(epoch.cast(pl.Int64) * 1000)
-        .otherwise(epoch.cast(pl.Int64) * 1_000_000),
-        "us",
-    ).dt.replace_time_zone("UTC")

@@ -20,7 +20,19 @@ from pathlib import Path
 
 import polars as pl
 
-from logscan import aggregate, classify, cluster, fields, formats, requests, rules, sources, workers
+from logscan import (
+    aggregate,
+    classify,
+    cluster,
+    envelopes,
+    fields,
+    formats,
+    requests,
+    rules,
+    sources,
+    timestamps,
+    workers,
+)
 from logscan.errors import UsageError
 from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
 
@@ -109,7 +121,7 @@ def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> dateti
         return now.astimezone(UTC)
     day_word = _DAY_WORD.match(stripped)
     if day_word:
-        return _day_time(day_word, formats.tzinfo_of(assume_tz), now, text, option)
+        return _day_time(day_word, timestamps.tzinfo_of(assume_tz), now, text, option)
     try:
         moment = datetime.fromisoformat(stripped)
     except ValueError as error:
@@ -119,7 +131,7 @@ def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> dateti
             " (with an optional time such as 'yesterday 06:00')"
         ) from error
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=formats.tzinfo_of(assume_tz))
+        moment = moment.replace(tzinfo=timestamps.tzinfo_of(assume_tz))
     return moment.astimezone(UTC)
 
 
@@ -184,7 +196,7 @@ def resolve_zone(text: str) -> str:
         import tzlocal  # noqa: PLC0415
 
         return tzlocal.get_localzone_name() or "UTC"
-    if formats.fixed_offset_minutes(text) is not None:
+    if timestamps.fixed_offset_minutes(text) is not None:
         return text
     try:
         zoneinfo.ZoneInfo(text)
@@ -524,7 +536,7 @@ def _split_points(source: sources.Source, part_bytes: int) -> list[int]:
         return [0]
     try:
         first = next(sources.read_blocks(source, 1024 * 1024), None)
-        if first is None or first.compression != "none" or formats.detect_envelopes(first.lines):
+        if first is None or first.compression != "none" or envelopes.detect_envelopes(first.lines):
             return [0]
         starts_record = re.compile(formats.RECORD_START).search
         return sources.split_points(source, part_bytes, lambda line: starts_record(line) is not None)
@@ -686,7 +698,7 @@ class _Pipeline:
                 # Series, not expressions: a query costs a tenth of a millisecond, many times
                 # over when the files are small.
                 first, rows = block.first_line, lines.len()
-                frame = formats.peel(lines, layout.envelopes, layout.journal_year).hstack(
+                frame = envelopes.peel(lines, layout.envelopes, layout.journal_year).hstack(
                     [
                         pl.Series("lineno", range(first, first + rows), pl.Int64),
                         pl.Series("source", [index], pl.UInt32).new_from_index(0, rows),
@@ -756,7 +768,7 @@ class _Pipeline:
         )
         sample = frame.filter(pl.col("lineno") <= formats.DETECTION_SAMPLE_LINES)
         enveloped = set(
-            sample.filter(formats.may_be_enveloped(sample.get_column("line"))).get_column("source")
+            sample.filter(envelopes.may_be_enveloped(sample.get_column("line"))).get_column("source")
         )
         reports = {index: report for index, _, report in entries}
         run: list[int] = []
@@ -912,9 +924,9 @@ def _note_read(report: FileReport, read: sources.ReadCounts) -> None:
 class _Layout:
     """How one source is written, decided from its first block."""
 
-    envelopes: tuple[formats.Envelope, ...]
+    envelopes: tuple[envelopes.Envelope, ...]
     format: formats.FileFormat
-    journal_year: formats.JournalYear
+    journal_year: envelopes.JournalYear
     zone: str | None  # of the zone-less times, where the file's other lines show one
 
 
@@ -922,20 +934,20 @@ def _detect_layout(
     source: sources.Source, sample: pl.Series, format_hint: str | None, report: FileReport
 ) -> _Layout:
     """How ``source`` is written, from its first block; noted in ``report`` too."""
-    envelopes = formats.detect_envelopes(sample)
-    inner = formats.peel(sample.head(2000), envelopes, formats.JournalYear(2000)).get_column("line")
+    stack = envelopes.detect_envelopes(sample)
+    inner = envelopes.peel(sample.head(2000), stack, envelopes.JournalYear(2000)).get_column("line")
     fmt = formats.FORMATS_BY_ID[format_hint] if format_hint else formats.detect_format(inner)
-    first_month = formats.first_journal_month(sample, envelopes)
+    first_month = envelopes.first_journal_month(sample, stack)
     # Only journald's short prefix lacks a year.
     year = _year_hint(source, inner, first_month) if first_month is not None else 0
     # Only a file of one program's lines says what zone its zone-less lines are in: in logs
     # pasted together from several machines, one part's offset says nothing of another's.
-    single_source = fmt.id == ZONE_FROM_FILE_FORMAT and not envelopes
+    single_source = fmt.id == ZONE_FROM_FILE_FORMAT and not stack
     zone = formats.detect_zones(inner, _constant(0, inner.len())).get(0) if single_source else None
     report.format = fmt.id
-    report.envelopes = "+".join(e.id for e in envelopes)
+    report.envelopes = "+".join(e.id for e in stack)
     report.zone = zone
-    return _Layout(envelopes, fmt, formats.JournalYear(year), zone)
+    return _Layout(stack, fmt, envelopes.JournalYear(year), zone)
 
 
 def _year_hint(source: sources.Source, inner_lines: pl.Series, first_month: int | None) -> int:
@@ -975,17 +987,17 @@ def _record_timestamp(records: pl.DataFrame, zones: dict[int, str], assume_tz: s
 def _timestamps_in_zone(records: pl.DataFrame, assume_tz: str) -> pl.Series:
     """(Timestamp parsing is the costliest field: envelope times are parsed only where they win.)"""
     inner = formats.strip_ansi(pl.col("header"))
-    inner_time = formats.parse_timestamps(
+    inner_time = timestamps.parse_timestamps(
         records.select(inner).to_series(), assume_tz, records.get_column("in_container")
     )
     envelope = records.get_column("envelope_ts")
     if envelope.null_count() == records.height:
         return inner_time
     envelope_wins = records.select(
-        formats.timestamp_precision(pl.col("envelope_ts")).fill_null(-1)
-        > formats.timestamp_precision(inner, pl.col("in_container")).fill_null(-1)
+        timestamps.timestamp_precision(pl.col("envelope_ts")).fill_null(-1)
+        > timestamps.timestamp_precision(inner, pl.col("in_container")).fill_null(-1)
     ).to_series()
-    envelope_time = formats.parse_timestamps(envelope.filter(envelope_wins), assume_tz)
+    envelope_time = timestamps.parse_timestamps(envelope.filter(envelope_wins), assume_tz)
     return inner_time.scatter(envelope_wins.arg_true(), envelope_time)
 
 
@@ -1099,7 +1111,7 @@ def survey(options: ScanOptions) -> list[FormatSurvey]:
                 report.lines_used += block.lines.len()
                 if layout is None:
                     layout = _detect_layout(source, block.lines, options.format_hint, report)
-                inner = formats.peel(block.lines, layout.envelopes, layout.journal_year).get_column("line")
+                inner = envelopes.peel(block.lines, layout.envelopes, layout.journal_year).get_column("line")
                 for shape, count in formats.line_shape_counts(inner).items():
                     shapes[shape] = shapes.get(shape, 0) + count
         except sources.SkippedSourceError as skipped:

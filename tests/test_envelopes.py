@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from logscan import formats, rules, scan, sources
+from logscan import envelopes, rules, scan, sources
 
 BUILTIN = rules.load()
 GIN_400 = '[GIN] 2024/05/07 - 06:59:38 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"'
@@ -81,7 +81,7 @@ def occurrences(text: str, assume_tz: str = "UTC") -> list[tuple[int, str, str, 
 def test_envelopes_are_detected_peeled_and_keep_the_most_precise_time(
     lines: list[str], stack: list[str], timestamp: datetime
 ) -> None:
-    assert [e.id for e in formats.detect_envelopes(pl.Series(lines))] == stack
+    assert [e.id for e in envelopes.detect_envelopes(pl.Series(lines))] == stack
     assert occurrences("\n".join(lines) + "\n") == [(1, "server", "unclassified", timestamp)]
 
 

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from logscan import formats
+from logscan import formats, timestamps
 
 # Real lines quoted in the Ollama 400 catalogue (section 1 and 4).
 GIN_400 = '[GIN] 2024/03/05 - 17:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"'
@@ -185,7 +185,7 @@ def test_plain_records_join_indented_lines_and_the_exception_after_them() -> Non
 )
 def test_timestamps_become_utc(header: str, zone: str, expected: datetime | None) -> None:
     texts = pl.Series([header, "no time here", header])
-    assert formats.parse_timestamps(texts, zone).to_list() == [expected, None, expected]
+    assert timestamps.parse_timestamps(texts, zone).to_list() == [expected, None, expected]
 
 
 def test_method_endpoint_and_model() -> None:

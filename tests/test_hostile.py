@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from golden_cases import REPO
-from logscan import compression, formats, scan, sources
+from logscan import compression, envelopes, formats, scan, sources
 from logscan.cli import main
 
 HOSTILE = REPO / "tests" / "hostile"
@@ -517,7 +517,7 @@ def test_any_bytes_read_with_documented_errors_only_and_every_line_accounted(
         for block in sources.read_blocks(source, 257, sources.ReadPolicy(binary=binary), counts=counts):
             rows += block.lines.len()
             formats.detect_format(block.lines)
-            formats.detect_envelopes(block.lines)
+            envelopes.detect_envelopes(block.lines)
     except sources.SourceReadError:
         pass
     assert counts.lines == rows + counts.skipped_lines
