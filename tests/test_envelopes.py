@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from logscan import envelopes, rules, scan, sources
+from logscan import envelopes, rules, scan, scanoptions, sources
 
 BUILTIN = rules.load()
 GIN_400 = '[GIN] 2024/05/07 - 06:59:38 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"'
@@ -118,8 +118,8 @@ def test_since_and_until_filter_occurrences_and_count_what_they_leave_out() -> N
 
 def test_relative_time_bounds() -> None:
     now = datetime(2025, 5, 8, 12, 0, tzinfo=UTC)
-    assert scan.time_bound("24h", "UTC", "--since", now) == datetime(2025, 5, 7, 12, 0, tzinfo=UTC)
-    assert scan.time_bound("7d", "UTC", "--since", now) == datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
-    assert scan.time_bound("2025-05-07", "Europe/Berlin", "--since") == datetime(
+    assert scanoptions.time_bound("24h", "UTC", "--since", now) == datetime(2025, 5, 7, 12, 0, tzinfo=UTC)
+    assert scanoptions.time_bound("7d", "UTC", "--since", now) == datetime(2025, 5, 1, 12, 0, tzinfo=UTC)
+    assert scanoptions.time_bound("2025-05-07", "Europe/Berlin", "--since") == datetime(
         2025, 5, 6, 22, 0, tzinfo=UTC
     )

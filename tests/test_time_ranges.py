@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from logscan import rules, scan, sources
+from logscan import rules, scan, scanoptions, sources
 from logscan.cli import _ProgressLine, main
 from logscan.errors import UsageError
 
@@ -29,7 +29,7 @@ def invoke(*args: str, stdin: str | None = None):
 
 
 def bound(text: str, zone: str, now: datetime) -> datetime:
-    return scan.time_bound(text, zone, "--since", now)
+    return scanoptions.time_bound(text, zone, "--since", now)
 
 
 # --- today / yesterday ---------------------------------------------------------------------
@@ -105,7 +105,7 @@ TIME_LIKE = st.one_of(
 @given(text=TIME_LIKE, zone=ZONES)
 def test_any_text_is_a_utc_time_or_a_usage_error(text: str, zone: str) -> None:
     try:
-        moment = scan.time_bound(text, zone, "--since", datetime(2026, 12, 3, 12, tzinfo=UTC))
+        moment = scanoptions.time_bound(text, zone, "--since", datetime(2026, 12, 3, 12, tzinfo=UTC))
     except UsageError as error:
         assert str(error).startswith("--since '")
     else:

@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from logscan import rules, scan, sources
+from logscan import rules, scan, scanoptions, sources
 from logscan.errors import UsageError
 
 BUILTIN = rules.load()
@@ -21,17 +21,17 @@ BUILTIN = rules.load()
     ],
 )
 def test_assume_tz_spellings(given: str, resolved: str) -> None:
-    assert scan.resolve_zone(given) == resolved
+    assert scanoptions.resolve_zone(given) == resolved
 
 
 def test_local_follows_tz(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Asia/Tokyo")
-    assert scan.resolve_zone("local") == "Asia/Tokyo"
+    assert scanoptions.resolve_zone("local") == "Asia/Tokyo"
 
 
 def test_an_unknown_zone_says_what_is_accepted() -> None:
     with pytest.raises(UsageError, match=r"an IANA name such as Europe/Berlin, UTC, local, or an offset"):
-        scan.resolve_zone("Mars/Olympus")
+        scanoptions.resolve_zone("Mars/Olympus")
 
 
 def first_time(text: str, assume_tz: str = "UTC") -> datetime:
