@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import signal
 import sys
 import tempfile
-import time
 import traceback
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
 from typing import Any, NoReturn
@@ -18,6 +16,16 @@ from typing import Any, NoReturn
 import click
 
 from logscan import __version__, output, sanitize
+from logscan.cli_common import (
+    QUIET,
+    check_table_style,
+    config_option,
+    echo_input_problems,
+    fail,
+    warn,
+)
+from logscan.cli_progress import ProgressLine, total_bytes
+from logscan.cli_rules import load_rules, rules_group
 from logscan.errors import ExitCode, Interrupted, LogscanError, ScanError, UsageError
 
 SCAN_EPILOG = """\b
@@ -38,30 +46,6 @@ or with --strict any input skipped or not read completely; 130 interrupted
 """
 
 DEBUG_VARIABLE = "LOGSCAN_DEBUG"  # set to 1: an internal error prints its traceback too
-
-
-def _fail(error: LogscanError) -> NoReturn:
-    click.echo(f"logscan: error: {sanitize.terminal_lines(str(error))}", err=True)
-    sys.exit(int(error.exit_code))
-
-
-# Set by -q/--quiet: warnings and notices are left out; errors and the report are not.
-_QUIET = "logscan.quiet"
-
-
-def _quiet() -> bool:
-    context = click.get_current_context(silent=True)
-    return bool(context and context.meta.get(_QUIET))
-
-
-def _warn(message: str) -> None:
-    if not _quiet():
-        click.echo(f"logscan: warning: {sanitize.terminal(message)}", err=True)
-
-
-def _notice(message: str) -> None:
-    if not _quiet():
-        click.echo(f"logscan: notice: {sanitize.terminal(message)}", err=True)
 
 
 _STOP_SIGNALS = {
@@ -110,7 +94,7 @@ class _Main(click.Group):
             except BrokenPipeError:
                 _stdout_gone()
             except BrokenProcessPool:
-                _fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
+                fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
             except Exception as error:  # the last resort: every other exception is handled above
@@ -141,34 +125,6 @@ def _internal_error(error: Exception) -> NoReturn:
         err=True,
     )
     sys.exit(int(ExitCode.RUNTIME_FAILURE))
-
-
-def _load_config(ctx: click.Context, _param: click.Parameter, value: Path | None) -> None:
-    """Eager, so it runs before the other options: the config file's values become their
-    defaults, and an option given on the command line still wins."""
-    from logscan import config  # noqa: PLC0415
-
-    try:
-        loaded = config.load(value)
-    except LogscanError as error:
-        _fail(error)
-    if loaded.ignored:
-        _warn(loaded.ignored)
-    names = {param.name for param in ctx.command.params if param.name}
-    ctx.default_map = {**loaded.defaults_for(names), **(ctx.default_map or {})}
-
-
-def _config_option(command: Callable[..., Any]) -> Callable[..., Any]:
-    return click.option(
-        "--config",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        is_eager=True,
-        expose_value=False,
-        callback=_load_config,
-        metavar="FILE",
-        help="Take option defaults from this TOML file instead of ./logscan.toml or the"
-        " [tool.logscan] table of ./pyproject.toml.",
-    )(command)
 
 
 @click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -236,7 +192,7 @@ def main() -> None:
 )
 @click.option(
     "--table-style",
-    callback=lambda _ctx, _param, value: _check_table_style(value),
+    callback=lambda _ctx, _param, value: check_table_style(value),
     default="simple",
     show_default=True,
     metavar="STYLE",
@@ -338,7 +294,7 @@ def main() -> None:
     help="Exit 1 (after writing the report) when more than N requests (default 0) of CATEGORY"
     " failed. Repeatable.",
 )
-@_config_option
+@config_option
 @click.option(
     "--progress/--no-progress",
     default=None,
@@ -397,7 +353,7 @@ def scan(
     reason in the Input table.
     """
     if (coverage or explain) and output_format != "table":
-        _fail(
+        fail(
             UsageError(
                 "--coverage and --explain add sections to the table report;"
                 " -f json always includes coverage and explanations"
@@ -406,7 +362,7 @@ def scan(
     # Imported here, as the pipeline below, so that `--help` costs nothing of them.
     from logscan import inputs, sources, workers  # noqa: PLC0415
 
-    click.get_current_context().meta[_QUIET] = quiet
+    click.get_current_context().meta[QUIET] = quiet
     show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
     try:
         from logscan import thresholds  # noqa: PLC0415
@@ -420,7 +376,7 @@ def scan(
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
         sources_list = sources.expand(paths, read_policy)
-        progress_line = _ProgressLine(_total_bytes(sources_list)) if show_progress else None
+        progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
         with (
@@ -435,7 +391,7 @@ def scan(
             if rule_paths:
                 # User files are small: their examples are checked on every scan, so a rule that
                 # does not do what its author meant is an error, not a silent miscount.
-                ruletools.check_user_examples(_load_rules(rule_paths, no_builtin_rules))
+                ruletools.check_user_examples(load_rules(rule_paths, no_builtin_rules))
             options = pipeline.ScanOptions(
                 paths=paths,
                 rule_paths=rule_paths,
@@ -461,12 +417,12 @@ def scan(
             )
             if progress_line is not None:
                 progress_line.finish()
-            _echo_input_problems(result.files)
+            echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
-                _warn(str(timeout))
+                warn(str(timeout))
             server_logs = {offset.server_file for offset in result.offsets}
             for name in sorted(set(options.server_offsets) - server_logs):
-                _warn(f"--server-offset {name}=...: no server log of this scan has that name; ignored")
+                warn(f"--server-offset {name}=...: no server log of this scan has that name; ignored")
             render_options = render.RenderOptions(
                 table_style=table_style, coverage=coverage, explain=explain, raw_csv=raw_csv
             )
@@ -487,25 +443,12 @@ def scan(
         thresholds.check_categories(limits, result.categories)
         breached = thresholds.breaches(result.summary, limits)
     except LogscanError as error:
-        _fail(error)
+        fail(error)
     for breach in breached:
         click.echo(f"logscan: threshold breached: {breach}", err=True)
     # An input that could not be read says more than a threshold.
     code = _input_exit_code(result.files, strict=strict)
     sys.exit(int(code or (ExitCode.THRESHOLD_BREACHED if breached else ExitCode.OK)))
-
-
-def _echo_input_problems(reports: Sequence[Any]) -> None:
-    """Each input not read, or not read completely, on stderr with its reason."""
-    from logscan.inputs import STDIN_NAME  # noqa: PLC0415
-
-    for report in reports:
-        if report.error:
-            _warn(f"{report.name}: {report.error}")
-        elif report.skipped:
-            _notice(f"{report.name}: skipped: {report.skipped}")
-        elif report.empty and report.name != STDIN_NAME:
-            _notice(f"{report.name}: empty")
 
 
 def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
@@ -537,160 +480,11 @@ def formats(paths: tuple[str, ...], format_hint: str | None, table_style: str) -
     try:
         surveys = pipeline.survey(pipeline.ScanOptions(paths=paths, format_hint=format_hint))
     except LogscanError as error:
-        _fail(error)
+        fail(error)
     click.echo(
-        render.render_formats(surveys, render.RenderOptions(table_style=_check_table_style(table_style))),
+        render.render_formats(surveys, render.RenderOptions(table_style=check_table_style(table_style))),
         nl=False,
     )
-
-
-RULES_EPILOG = """\b
-Examples:
-  What would a scan use, and which engine runs each rule:
-    logscan rules list --rules ./my-rules/
-  Validate a rule file and run its examples (exit 2 on any problem):
-    logscan rules check my-rules.yaml
-  Draft rules for the 400s no rule explains, then use them:
-    logscan rules suggest /var/log/myapp/ > suggested.yaml
-    logscan scan --rules suggested.yaml /var/log/myapp/
-
-\b
-The schema is described in rules/README.md.
-"""
-
-
-@main.group(name="rules", epilog=RULES_EPILOG)
-def rules_group() -> None:
-    """List, check, test and explain the rules that give each 400 its cause, and draft new
-    ones for the 400s no rule explains."""
-
-
-def _rule_context_options(command: Callable[..., Any]) -> Callable[..., Any]:
-    command = click.option("--no-builtin-rules", is_flag=True, help="Leave the built-in rules out.")(command)
-    command = click.option(
-        "--rules",
-        "rule_paths",
-        multiple=True,
-        type=click.Path(exists=True, path_type=Path),
-        help="Rule file or folder to load with the built-in rules (repeatable).",
-    )(command)
-    return _config_option(command)
-
-
-def _load_rules(rule_paths: Sequence[Path], no_builtin_rules: bool) -> Any:
-    from logscan import rules  # noqa: PLC0415
-
-    return rules.load(rule_paths, include_builtin=not no_builtin_rules)
-
-
-@rules_group.command(name="list")
-@_rule_context_options
-def list_rules(rule_paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
-    """List the loaded rules, highest priority first: id, category, priority, severity, the
-    regex engine that runs it, and the file and line it is written at."""
-    from logscan import ruletools  # noqa: PLC0415
-
-    try:
-        click.echo(ruletools.render_list(_load_rules(rule_paths, no_builtin_rules)), nl=False)
-    except LogscanError as error:
-        _fail(error)
-
-
-def _checked_rules(
-    paths: tuple[Path, ...], rule_paths: tuple[Path, ...], no_builtin_rules: bool
-) -> tuple[Any, list[Any], list[Any]]:
-    """Load the rules with PATHS, pick the rules of PATHS (all loaded rules if none), and run
-    their examples."""
-    from logscan import rules, ruletools  # noqa: PLC0415
-
-    ruleset = _load_rules([*rule_paths, *paths], no_builtin_rules)
-    files = {str(file) for path in paths for file in rules.rule_files(path)}
-    selected = ruletools.in_file_order(r for r in ruleset.rules if not files or r.place.file in files)
-    return ruleset, selected, ruletools.run_examples(ruleset, selected)
-
-
-@rules_group.command(name="check")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@_rule_context_options
-def check_rules(paths: tuple[Path, ...], rule_paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
-    """Validate the rule files PATHS (files or folders) and run their examples; print the
-    engine of each rule. Without PATHS, check every loaded rule. Every problem is printed as
-    file:line:column: reason; exit 2 if there is any."""
-    from logscan import ruletools  # noqa: PLC0415
-    from logscan.errors import RuleError  # noqa: PLC0415
-
-    try:
-        ruleset, selected, results = _checked_rules(paths, rule_paths, no_builtin_rules)
-        click.echo(ruletools.render_check(ruleset, selected, results), nl=False)
-        for note in ruletools.lint_notes(selected):
-            click.echo(note)
-        failed = [result for result in results if not result.passed]
-        if failed:
-            raise RuleError([result.problem() for result in failed])
-    except LogscanError as error:
-        _fail(error)
-    click.echo(f"ok: {ruletools.plural(len(selected), 'rule')}, {ruletools.plural(len(results), 'example')}")
-
-
-@rules_group.command(name="test")
-@click.argument("paths", nargs=-1, type=click.Path(exists=True, path_type=Path))
-@_rule_context_options
-def test_rules(paths: tuple[Path, ...], rule_paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
-    """Run the examples of the rules in PATHS (all loaded rules if none) through the scan
-    pipeline, and print each failure as a diff of expected against got. Exit 2 if any fails:
-    a failing example is a rule error, like a rule file that does not load."""
-    from logscan import ruletools  # noqa: PLC0415
-
-    try:
-        _, _, results = _checked_rules(paths, rule_paths, no_builtin_rules)
-    except LogscanError as error:
-        _fail(error)
-    click.echo(ruletools.render_test(results), nl=False)
-    if any(not result.passed for result in results):
-        sys.exit(int(ExitCode.USAGE_OR_RULE_ERROR))
-
-
-@rules_group.command(name="explain")
-@click.argument("name")
-@_rule_context_options
-def explain_rule(name: str, rule_paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
-    """Explain NAME, a rule id or a category id: what it means, what to do about it, how it
-    matches, and its examples."""
-    from logscan import ruletools  # noqa: PLC0415
-
-    try:
-        click.echo(ruletools.explain(_load_rules(rule_paths, no_builtin_rules), name), nl=False)
-    except LogscanError as error:
-        _fail(error)
-
-
-@rules_group.command(name="suggest")
-@click.argument("paths", nargs=-1, required=True)
-@_rule_context_options
-def suggest_rules(paths: tuple[str, ...], rule_paths: tuple[Path, ...], no_builtin_rules: bool) -> None:
-    """Scan PATHS, group the 400s no rule explains by message, and print a rule file with one
-    stub rule per group: a pattern built from the message template and an example line. The
-    file passes `logscan rules check` as printed; edit the categories (they are guesses) and
-    give it to `logscan scan --rules`."""
-    from logscan import ruletools  # noqa: PLC0415
-    from logscan import scan as pipeline  # noqa: PLC0415
-
-    try:
-        ruleset = _load_rules(rule_paths, no_builtin_rules)
-        options = pipeline.ScanOptions(
-            paths=paths, rule_paths=rule_paths, include_builtin_rules=not no_builtin_rules
-        )
-        result = pipeline.run(options, ruleset)
-        _echo_input_problems(result.files)
-        suggestion = ruletools.suggest(result.clusters, ruleset, rule_paths, not no_builtin_rules)
-    except LogscanError as error:
-        _fail(error)
-    click.echo(suggestion.text, nl=False)
-    unexplained = result.summary.total - result.summary.classified
-    summary = f"logscan: {suggestion.stubs} stub rule(s) for {unexplained} unclassified 400(s)"
-    if suggestion.skipped:
-        summary += f"; {suggestion.skipped} group(s) without a stub are listed at the top of the file"
-    click.echo(summary, err=True)
 
 
 def _server_offsets(given: Sequence[str]) -> dict[str, Any]:
@@ -698,16 +492,6 @@ def _server_offsets(given: Sequence[str]) -> dict[str, Any]:
     per_file = dict(value.rsplit("=", 1) for value in given if "=" in value)
     everywhere = [value for value in given if "=" not in value]
     return {"server_offset": everywhere[-1] if everywhere else None, "server_offsets": per_file}
-
-
-def _check_table_style(style: str) -> str:
-    from tabulate import tabulate_formats  # noqa: PLC0415
-
-    # unsafehtml writes log text into HTML unescaped: markup from a log line would run.
-    styles = [name for name in tabulate_formats if name != "unsafehtml"]
-    if style not in styles:
-        raise click.BadParameter(f"'{style}' is not a table style; choose one of: {', '.join(styles)}")
-    return style
 
 
 def _prepared_outputs(
@@ -740,89 +524,4 @@ def _writing(destination: output.Output) -> Iterator[None]:
         raise ScanError(f"cannot write '{destination.shown}': {error.strerror or error}") from error
 
 
-def _total_bytes(sources_list: Sequence[Any]) -> int | None:
-    """About what the scan will read (a compressed file's size is guessed from its stored
-    size), when the size of every source it reads is known: not for stdin nor archive
-    members. Inputs skipped or unreadable are not read."""
-    from logscan import workers  # noqa: PLC0415
-
-    read = [source for source in sources_list if not (source.skipped or source.unreadable)]
-    if any(source.size is None for source in read):
-        return None
-    return sum(workers.estimated_size(source) for source in read)
-
-
-class _ProgressLine:
-    """One line on stderr, redrawn in place: bytes read of the total, rate, time left, files,
-    400s found and the file being read. A compressed file reads to more than its size: once
-    the bytes read pass the total, only the rate is shown, not a share or a time left."""
-
-    BAR_WIDTH = 10
-    REDRAW_SECONDS = 0.1  # a redraw per block of a fast scan would cost more than the scan
-
-    def __init__(self, total_bytes: int | None, clock: Callable[[], float] = time.monotonic) -> None:
-        self.total_bytes = total_bytes
-        self.clock = clock
-        self.started = clock()
-        self.drawn_at: float | None = None
-
-    def __call__(self, progress: Any) -> None:
-        now = self.clock()
-        last = progress.files_done == progress.files_total
-        if not last and self.drawn_at is not None and now - self.drawn_at < self.REDRAW_SECONDS:
-            return
-        self.drawn_at = now
-        # Cut to the width: a line that wraps cannot be redrawn in place.
-        width = max(shutil.get_terminal_size().columns - 1, 1)
-        click.echo(f"\r{self.line(progress, now - self.started)[:width]}\x1b[K", err=True, nl=False)
-
-    def line(self, progress: Any, elapsed: float) -> str:
-        done = progress.bytes_read
-        rate = done / elapsed if elapsed > 0 else 0.0
-        total = self.total_bytes
-        finished = progress.files_done == progress.files_total
-        if total is not None and (done <= total or finished):
-            share = 1.0 if finished or not total else done / total
-            filled = round(share * self.BAR_WIDTH)
-            left = _clock_time(max(total - done, 0) / rate) if rate > 0 and not finished else "0:00"
-            amount = (
-                f"{share:4.0%} [{'#' * filled}{'-' * (self.BAR_WIDTH - filled)}]"
-                f" {_bytes(done, total) if done <= total else _bytes(done)} {_bytes(rate)}/s {left} left"
-            )
-        else:
-            amount = f"{_bytes(done)} {_bytes(rate)}/s"
-        return (
-            f"logscan: {amount} {progress.files_done}/{progress.files_total} files"
-            f" {progress.occurrences:,} 400s {sanitize.terminal(Path(progress.current).name)}"
-        )
-
-    def finish(self) -> None:
-        if self.drawn_at is not None:
-            click.echo("", err=True)
-
-
-_BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")
-
-
-def _bytes(amount: float, total: float | None = None) -> str:
-    """1.5 MiB; with a total, both in the total's unit: 1.5/20.0 MiB."""
-    scale = total if total is not None else amount
-    power = 0
-    while scale >= 1024 and power < len(_BYTE_UNITS) - 1:
-        scale /= 1024
-        power += 1
-    digits = 0 if power == 0 else 1
-    shown = f"{amount / 1024**power:.{digits}f}"
-    if total is not None:
-        shown += f"/{total / 1024**power:.{digits}f}"
-    return f"{shown} {_BYTE_UNITS[power]}"
-
-
-def _clock_time(seconds: float) -> str:
-    minutes, second = divmod(round(seconds), 60)
-    hours, minute = divmod(minutes, 60)
-    return f"{hours}:{minute:02}:{second:02}" if hours else f"{minute}:{second:02}"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(ExitCode.OK)
+main.add_command(rules_group)

@@ -11,7 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from logscan import rules, scan, scanoptions, sources
-from logscan.cli import _ProgressLine, main
+from logscan.cli import main
+from logscan.cli_progress import ProgressLine
 from logscan.errors import UsageError
 
 SMALL_LOG = """\
@@ -279,19 +280,19 @@ def test_no_progress_and_the_default_off_a_terminal_print_nothing(logs: Path) ->
 
 
 def test_progress_line_figures() -> None:
-    line = _ProgressLine(10 * 2**20, clock=lambda: 0.0).line
+    line = ProgressLine(10 * 2**20, clock=lambda: 0.0).line
     assert line(scan.Progress(1, 4, 5 * 2**20, 1234, "/var/log/a.log"), 2.0) == (
         "logscan:  50% [#####-----] 5.0/10.0 MiB 2.5 MiB/s 0:02 left 1/4 files 1,234 400s a.log"
     )
-    hours = _ProgressLine(100 * 2**30).line(scan.Progress(0, 3, 2**30, 0, "big.log"), 100.0)
+    hours = ProgressLine(100 * 2**30).line(scan.Progress(0, 3, 2**30, 0, "big.log"), 100.0)
     assert (
         hours == "logscan:   1% [----------] 1.0/100.0 GiB 10.2 MiB/s 2:45:00 left 0/3 files 0 400s big.log"
     )
     # A compressed file reads to more than the guessed total: no share, no time left.
-    over = _ProgressLine(2**20).line(scan.Progress(1, 2, 3 * 2**20, 7, "b.log.gz"), 1.0)
+    over = ProgressLine(2**20).line(scan.Progress(1, 2, 3 * 2**20, 7, "b.log.gz"), 1.0)
     assert over == "logscan: 3.0 MiB 3.0 MiB/s 1/2 files 7 400s b.log.gz"
     # Once every file is read, the bar is full whatever the guess.
-    done = _ProgressLine(2**20).line(scan.Progress(2, 2, 3 * 2**20, 7, "b.log.gz"), 1.0)
+    done = ProgressLine(2**20).line(scan.Progress(2, 2, 3 * 2**20, 7, "b.log.gz"), 1.0)
     assert done == "logscan: 100% [##########] 3.0 MiB 3.0 MiB/s 0:00 left 2/2 files 7 400s b.log.gz"
 
 
@@ -300,7 +301,7 @@ def test_progress_line_redraws_at_most_ten_times_a_second_but_always_at_the_end(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "64")
     times = iter([0.0, 1.0, 1.05, 1.2, 1.21])
-    printer = _ProgressLine(4096, clock=lambda: next(times))
+    printer = ProgressLine(4096, clock=lambda: next(times))
     for done in (1, 2, 3, 4):
         printer(scan.Progress(done, 4, done * 1024, done, f"f{done}.log"))
     printer.finish()
@@ -312,5 +313,5 @@ def test_progress_line_redraws_at_most_ten_times_a_second_but_always_at_the_end(
 
 
 def test_progress_line_unused_ends_nothing(capsys: pytest.CaptureFixture[str]) -> None:
-    _ProgressLine(None).finish()
+    ProgressLine(None).finish()
     assert capsys.readouterr().err == ""
