@@ -136,12 +136,11 @@ class Templates:
 _EXAMPLES_KEPT = EXAMPLES_PER_CLUSTER * 4  # two distinct messages are picked from these
 
 
-def templates(events: pl.DataFrame, first_index: int = 0) -> Templates:
-    """The templates of the occurrences no rule classified (``rule_id`` null). Occurrences are
-    numbered in scan order from ``first_index``, so that examples and ties stay in the order of
-    the whole scan when parts are merged."""
+def templates(events: pl.DataFrame) -> Templates:
+    """The templates of the records no rule classified (``rule_id`` null), numbered in scan
+    order, so that examples and ties follow it."""
     unclassified = (
-        events.with_row_index("index", offset=first_index)
+        events.with_row_index("index")
         .with_columns(pl.col("index").cast(pl.Int64))
         .filter(pl.col("rule_id").is_null())
         .with_columns(partly_masked=_earlier_masks(pl.col("message").fill_null("")))
