@@ -218,27 +218,31 @@ class Pipeline:
         method, endpoint = formats.method_and_endpoint(pl.col("text"))
         shape_names = {number: shape.name for number, shape in enumerate(formats.SHAPES)}
         text = pl.col("text")
+        # An access line is one line: its fields are read off the record's first line, not
+        # off its whole text (up to MAX_RECORD_TEXT_LINES lines).
+        first = pl.col("first_line")
         records = (
             records.with_columns(
                 text=formats.strip_ansi(text),
                 message=formats.strip_ansi(pl.col("message")),
+                first_line=formats.strip_ansi(pl.col("header")),
                 shape=formats.shape_expr(text),
             )
             .with_columns(
                 status=formats.status_expr(text),
-                side=fields.side_of(text, side),
+                side=fields.side_of(first, side),
                 client=client,
                 method=method,
                 endpoint=fields.normalised_endpoint(endpoint),
                 model=fields.normalised_model(formats.model_expr(pl.col("message"), text)),
                 timestamp=_record_timestamp(records, self.source_zones, self.options.assume_tz),
                 kind=fields.kind_expr(
-                    text, pl.col("shape").replace_strict(shape_names, default=None, return_dtype=pl.String)
+                    first, pl.col("shape").replace_strict(shape_names, default=None, return_dtype=pl.String)
                 ),
                 reasonless=fields.reasonless_expr(text),
-                address=fields.address_expr(text),
-                user_agent=fields.user_agent_expr(text),
-                latency=fields.latency_expr(text),
+                address=fields.address_expr(first),
+                user_agent=fields.user_agent_expr(first),
+                latency=fields.latency_expr(first),
             )
             .with_columns(method=fields.default_method(pl.col("method"), pl.col("endpoint")))
         )
@@ -268,7 +272,7 @@ class Pipeline:
             rule_id="rule_id",
             reasonless="reasonless",
             reason=fields.reason_expr(pl.col("message"), pl.col("reasonless")).str.slice(0, MAX_REASON_CHARS),
-            header=fields.header_expr(text),
+            header=fields.header_expr(pl.col("first_line")),
             ollama=fields.ollama_evidence(
                 text, pl.col("kind"), pl.col("endpoint"), pl.col("client"), pl.col("rule_id")
             ),
