@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 import polars as pl
 
@@ -11,6 +12,7 @@ from logscan.classify import RegexTimeout
 from logscan.cluster import Clusters
 from logscan.requests import ClockOffset, JoinStats
 from logscan.rules import Category, Rule
+from logscan.trends import CategoryTrend
 
 
 @dataclass
@@ -112,6 +114,20 @@ class TimeExclusions:
         return TimeExclusions(self.outside + other.outside, self.untimed + other.untimed)
 
 
+@dataclass(frozen=True)
+class RunInfo:
+    """What every report says about the run that made it: when, by which version, over which
+    bounds (as applied, in the report zone) and which inputs (as named on the command line)."""
+
+    generated_at: datetime
+    version: str
+    since: datetime | None = None
+    until: datetime | None = None
+    report_tz: str = "UTC"
+    inputs: tuple[str, ...] = ()
+    duration_seconds: float | None = None  # of the scan, when the report is written
+
+
 @dataclass
 class ScanResult:
     # Every 400 record, in scan order, with the request it belongs to (read lazily: it may
@@ -137,6 +153,10 @@ class ScanResult:
     join_stats: JoinStats = field(default_factory=JoinStats)
     # Server 400s no client record explains, per endpoint and client address.
     unmatched_server: pl.DataFrame = field(default_factory=pl.DataFrame)
+    # Filled by whoever writes the report (the CLI): None in a bare library scan.
+    run_info: RunInfo | None = None
+    # This run against the stored runs (--state): None without a state.
+    trends: list[CategoryTrend] | None = None
 
     @property
     def rules_loaded(self) -> int:
