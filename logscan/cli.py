@@ -182,13 +182,13 @@ def main() -> None:
     "-f",
     "--format",
     "output_format",
-    type=click.Choice(["table", "csv", "json", "markdown", "ndjson", "prom"]),
+    type=click.Choice(["table", "csv", "json", "markdown", "html", "ndjson", "prom"]),
     default="table",
     show_default=True,
     help="table: summary for people; csv: the windows (window_start, window_end, category, ollama,"
     " requests, server_records, client_records); json: everything; markdown: pipe tables for an"
-    " incident write-up; ndjson: one window and cause per line; prom: Prometheus text for the"
-    " node_exporter textfile collector.",
+    " incident write-up; html: one self-contained page with a chart; ndjson: one window and cause"
+    " per line; prom: Prometheus text for the node_exporter textfile collector.",
 )
 @click.option(
     "--table-style",

@@ -55,7 +55,7 @@ def test_every_format_is_a_choice_of_the_command_line() -> None:
     result = CliRunner().invoke(main, ["scan", "--help"])
     for name in RENDERERS:
         assert name in result.stdout
-    assert set(RENDERERS) == {"table", "csv", "json", "markdown", "ndjson", "prom"}
+    assert set(RENDERERS) == {"table", "csv", "json", "markdown", "html", "ndjson", "prom"}
 
 
 def test_markdown_exact(small_logs: list[str]) -> None:

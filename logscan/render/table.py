@@ -60,7 +60,7 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
     if options.coverage:
         out += _coverage_section(result, style)
     out += _input_section(result, style)
-    out += _notes(result)
+    out += report_notes(result)
     # Lines outside the tables (examples, notes, texts of user rule files) are made inert here.
     return sanitize.terminal_lines("\n".join(out).rstrip("\n") + "\n")
 
@@ -228,7 +228,7 @@ def _input_notes(result: ScanResult) -> list[str]:
     return notes
 
 
-def _notes(result: ScanResult) -> list[str]:
+def report_notes(result: ScanResult) -> list[str]:
     summary = result.summary
     notes: list[str] = []
     if summary.total:
