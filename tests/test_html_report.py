@@ -8,6 +8,7 @@ import os
 import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from collections import Counter
 from datetime import UTC, datetime
@@ -16,12 +17,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from golden_cases import REPO
+from logscan import sanitize
 from logscan import scan as pipeline
 from logscan.cli import main
 from logscan.render import RENDERERS, RenderOptions
-from logscan.render.html import BUILT_IN_COLOURS, CONTENT_SECURITY_POLICY, MAX_BARS, MAX_WINDOW_ROWS
+from logscan.render.html import CONTENT_SECURITY_POLICY, MAX_WINDOW_ROWS, text
+from logscan.render.html_chart import BUILT_IN_COLOURS, MAX_BARS
 from logscan.results import RunInfo
 from logscan.trends import CategoryTrend, Flag
 
@@ -231,6 +236,14 @@ def test_text_from_logs_and_file_names_is_escaped(tmp_path: Path) -> None:
         ["unclassified", f"{log}:1", "client", HOSTILE_LINES[0]],
         ["unclassified", f"{log}:2", "client", HOSTILE_LINES[1]],
     ]
+
+
+@given(st.text())
+def test_any_text_reads_back_as_itself_made_inert_and_opens_no_tag(value: str) -> None:
+    page = Page(f'<table><tr><td title="{text(value)}">{text(value)}</td></tr></table>')
+    assert page.tags == {"table": 1, "tr": 1, "td": 1}
+    assert page.attributes == [("td", "title", sanitize.terminal(value))]
+    assert page.tables[""] == [[sanitize.terminal(value).strip()]]
 
 
 def test_an_empty_scan_is_a_page_without_a_chart(tmp_path: Path) -> None:
@@ -461,3 +474,22 @@ def _png_colours(path: Path) -> set[tuple[int, int, int]]:
         colours.update(zip(line[0::channels], line[1::channels], line[2::channels], strict=True))
         previous = line
     return colours
+
+
+def test_a_category_of_a_user_rule_file_keeps_its_colour_from_run_to_run() -> None:
+    """Another process (with another string hash seed) gives a user's category the same colour,
+    one that no built-in category has."""
+    ask = "from logscan.render.html_chart import category_colour; print(category_colour('team_quota'))"
+    colours = {
+        subprocess.run(
+            [sys.executable, "-c", ask],
+            capture_output=True,
+            text=True,
+            check=True,
+            env={**os.environ, "PYTHONHASHSEED": seed},
+        ).stdout.strip()
+        for seed in ("1", "2")
+    }
+    assert len(colours) == 1
+    (colour,) = colours
+    assert colour.startswith("hsl(") and colour not in BUILT_IN_COLOURS.values()
