@@ -11,7 +11,7 @@ import subprocess
 import sys
 import zlib
 from collections import Counter
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -304,7 +304,7 @@ def test_run_info_and_trends_are_shown_when_set(tmp_path: Path) -> None:
     result = dataclasses.replace(
         _small_result(tmp_path),
         run_info=RunInfo(
-            generated_at=datetime(2025, 5, 8, 2, 0, 5, tzinfo=UTC),
+            generated_at=datetime(2025, 5, 8, 4, 0, 5, tzinfo=timezone(timedelta(hours=2))),
             version="9.8.7",
             since=datetime(2025, 5, 7, 2, 0, tzinfo=UTC),
             until=None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import polars as pl
@@ -203,7 +203,13 @@ def _run_info(info: RunInfo | None) -> list[str]:
     if info is None:
         return []
     facts = [
-        ("Generated", info.generated_at.strftime(ISO_UTC)),
+        # A naive time is taken as UTC, as everywhere in the pipeline.
+        (
+            "Generated",
+            info.generated_at.astimezone(UTC).strftime(ISO_UTC)
+            if info.generated_at.tzinfo
+            else info.generated_at.strftime(ISO_UTC),
+        ),
         ("logscan version", info.version),
         ("Since", when(info.since) + (f" ({info.report_tz})" if info.since else "")),
         ("Until", when(info.until) + (f" ({info.report_tz})" if info.until else "")),
