@@ -256,6 +256,7 @@ def _relative(spec: str, base: Path) -> str:
 
 def _line_of(text: str, key: str, start: int) -> int:
     """The line where ``key`` is set, for error messages."""
-    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    # Blanks, not \s: \s would match the empty lines above the key and count from them.
+    assignment = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
     found = assignment.search(text, start)
     return text.count("\n", 0, found.start()) + 1 if found else 1

@@ -272,3 +272,147 @@ def test_the_environment_variable_names_a_config_anywhere(
     with pytest.raises(config.ConfigError) as raised:
         load()
     assert str(raised.value) == "conf/missing.toml: cannot read config file: No such file or directory"
+
+
+# --- every option, and where cron finds the file ---------------------------------------------
+
+
+NIGHTLY = """\
+paths = ["app.log"]
+rules = ["team-rules"]
+since = "2025-06-01T14:00"
+until = "2025-06-01 15:00"
+window = "30m"
+report-tz = "+02:00"
+format = "csv"
+output = "reports/windows.csv"
+events = "reports/events.csv"
+jobs = 1
+quiet = true
+fail-above = 1
+"""
+
+
+def test_every_scan_option_can_be_in_the_config(project: Path) -> None:
+    (project / "conf").mkdir()
+    (project / "conf" / "reports").mkdir()
+    (project / "conf" / "app.log").write_text(LOG)
+    (project / "conf" / "team-rules").symlink_to(project / "team-rules")
+    (project / "conf" / "nightly.toml").write_text(NIGHTLY)
+    result = invoke("scan", "--config", "conf/nightly.toml")
+    # Two requests, more than --fail-above 1: the report is written, the run exits 1.
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        "",
+        "logscan: threshold breached: 2 failed requests, above --fail-above 1\n",
+    )
+    # Paths are relative to the file's folder; the zone-less bounds are read at +02:00 (12:00 to
+    # 13:00 UTC), which holds the two 400s (12:00:03 and 12:20:03 UTC).
+    windows = (project / "conf" / "reports" / "windows.csv").read_text()
+    assert windows == (
+        "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+        "2025-06-01T14:00:00+02:00,2025-06-01T14:30:00+02:00,server_misconfig,true,2,0,2\n"
+        "2025-06-01T14:30:00+02:00,2025-06-01T15:00:00+02:00,,true,0,0,0\n"
+    )
+    assert (project / "conf" / "reports" / "events.csv").read_text().startswith("file,line,end_line,")
+
+
+def test_the_command_line_wins_over_every_key(project: Path) -> None:
+    (project / "logscan.toml").write_text('format = "json"\nwindow = "1d"\nreport-tz = "Asia/Tokyo"\n')
+    result = invoke("scan", "app.log", "-f", "csv", "--window", "1h", "--report-tz", "UTC")
+    assert result.stdout == HONEST_CSV
+
+
+def test_lists_in_the_config_are_repeated_options(project: Path) -> None:
+    (project / "logscan.toml").write_text('fail-on = ["unclassified=1", "auth"]\nformat = "csv"\n')
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        1,
+        HONEST_CSV,
+        "logscan: threshold breached: 2 unclassified requests, above --fail-on unclassified=1\n",
+    )
+
+
+def test_an_unknown_key_names_file_line_and_a_close_key(project: Path) -> None:
+    (project / "logscan.toml").write_text('window = "1h"\n\nreport_tzz = "UTC"\n')
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        "logscan: error: logscan.toml:3:1: unknown key 'report_tzz'; did you mean 'report-tz'? (keys are"
+        " the long options of `logscan scan --help` without --, and paths)\n",
+    )
+
+
+def test_a_value_the_option_refuses_names_its_place(project: Path) -> None:
+    (project / "logscan.toml").write_text('format = "xml"\njobs = "four"\n')
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "logscan: error: logscan.toml:1:1: 'format' is invalid: 'xml' is not one of 'table', 'csv', 'json',"
+        " 'markdown', 'ndjson', 'prom'.\nlogscan.toml:2:1: 'jobs' must be an integer\n",
+    )
+
+
+def user_file(project: Path, text: str) -> Path:
+    path = project / "xdg" / "logscan" / "config.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def system_file(project: Path, text: str) -> Path:
+    path = config.SYSTEM_CONFIG
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text)
+    return path
+
+
+def test_cron_from_home_finds_the_user_config(project: Path) -> None:
+    user_file(project, 'format = "csv"\n')
+    result = invoke("scan", "app.log")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, HONEST_CSV, "")
+
+
+def test_without_xdg_config_home_the_user_config_is_under_home(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("XDG_CONFIG_HOME")
+    monkeypatch.setenv("HOME", str(project / "home"))
+    (project / "home" / ".config" / "logscan").mkdir(parents=True)
+    (project / "home" / ".config" / "logscan" / "config.toml").write_text('window = "1d"\n')
+    assert load().path == project / "home" / ".config" / "logscan" / "config.toml"
+    assert load().values == {"window": "1d"}
+
+
+def test_the_system_config_comes_last(project: Path) -> None:
+    system_file(project, 'window = "1d"\n')
+    assert load().values == {"window": "1d"}
+    user_file(project, 'window = "30m"\n')
+    assert load().values == {"window": "30m"}
+    (project / "logscan.toml").write_text('window = "5m"\n')
+    assert load().values == {"window": "5m"}
+
+
+def test_the_user_and_system_configs_have_the_ownership_checks_too(project: Path) -> None:
+    system = system_file(project, 'window = "1d"\n')
+    mine = user_file(project, 'rules = ["quiet.yaml"]\n')
+    mine.chmod(0o666)
+    loaded = load()
+    assert (loaded.path, loaded.values) == (system, {"window": "1d"})
+    assert loaded.ignored == (
+        f"ignoring {mine}: others may write it (mode -rw-rw-rw-); pass --config {mine} or set"
+        " LOGSCAN_CONFIG to read it anyway"
+    )
+    os.chown(system, OTHER_USER, OTHER_USER)
+    assert load().path is None
+
+
+def test_quiet_silences_the_warning_about_a_config_passed_over(planted: Path) -> None:
+    os.chown(planted, OTHER_USER, OTHER_USER)
+    result = invoke("scan", "app.log", "-f", "csv", "-q")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, HONEST_CSV, "")
+    # quiet set by a config that is read silences it too.
+    user_file(planted.parent, "quiet = true\n")
+    result = invoke("scan", "app.log", "-f", "csv")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, HONEST_CSV, "")
