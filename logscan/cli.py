@@ -138,6 +138,9 @@ def main() -> None:
     Ollama, give each one a cause, and count them by cause and time window.
 
     Start with `logscan scan PATH...`; `logscan scan --help` explains the options.
+
+    Exit codes: 0 ok; 1 a threshold breached; 2 usage or rule-file error; 3 runtime failure;
+    130 interrupted (details in `logscan scan --help`).
     """
 
 

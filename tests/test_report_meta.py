@@ -241,3 +241,11 @@ def test_help_documents_exit_codes_and_the_new_options() -> None:
     assert "--report-tz ZONE Zone of the report" in text
     assert "--config FILE Take option defaults from this TOML file" in text
     assert "~/.config/logscan/config.toml ($XDG_CONFIG_HOME) and /etc/logscan/config.toml" in text
+
+
+def test_the_main_help_names_the_exit_codes_too() -> None:
+    text = " ".join(CliRunner().invoke(main, ["--help"]).stdout.split())
+    assert (
+        "Exit codes: 0 ok; 1 a threshold breached; 2 usage or rule-file error; 3 runtime failure;"
+        " 130 interrupted (details in `logscan scan --help`)." in text
+    )

@@ -228,3 +228,25 @@ def test_every_time_falls_in_the_local_day_that_holds_it(moments: list[datetime]
         assert local_start.date() == moment.astimezone(tz).date()
         assert local_start.time() == local_end.time() == datetime.min.time()
         assert local_end.date() - local_start.date() == timedelta(days=1)
+
+
+def test_a_nightly_run_over_yesterday_is_one_row_of_one_local_day(in_tmp: Path) -> None:
+    zone = zoneinfo.ZoneInfo(BERLIN)
+    yesterday = datetime.now(zone).date() - timedelta(days=1)
+    midnight = datetime.combine(yesterday, datetime.min.time(), zone)
+    # A 400 a second after yesterday's midnight, one a second before today's, and one outside.
+    inside = [
+        midnight + timedelta(seconds=1),
+        datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), zone) - timedelta(seconds=1),
+    ]
+    outside = midnight - timedelta(seconds=1)
+    (in_tmp / "server.log").write_text(
+        gin(*(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S") for moment in [*inside, outside]))
+    )
+    text = scan(
+        "server.log", "-f", "csv", "--window", "1d", "--report-tz", BERLIN,
+        "--since", "yesterday", "--until", "today",
+    )  # fmt: skip
+    start = midnight.isoformat()
+    end = datetime.combine(yesterday + timedelta(days=1), datetime.min.time(), zone).isoformat()
+    assert rows(text) == [[start, end, "unclassified", "true", "2", "2", "0"]]
