@@ -156,6 +156,8 @@ def resolve_zone(text: str, option: str = "--assume-tz") -> str:
     if text.lower() == "local":
         import tzlocal  # noqa: PLC0415
 
+        # tzlocal keeps the first zone it finds; TZ may have changed since (an embedding program).
+        tzlocal.reload_localzone()
         return tzlocal.get_localzone_name() or "UTC"
     if timestamps.fixed_offset_minutes(text) is not None:
         return text
