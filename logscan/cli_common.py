@@ -64,26 +64,26 @@ def config_keys(ctx: click.Context) -> dict[str, Any]:
             return [command] + [c for sub in command.commands.values() for c in commands(sub)]
         return [command]
 
-    current = {id(param) for param in ctx.command.params}
     keys: dict[str, config.Key] = {}
     # The current command's parameters first: theirs is the parameter a key sets.
-    everyone = [ctx.command, *commands(ctx.find_root().command)]
-    for param in (param for command in everyone for param in command.params):
-        key = _key_name(param)
-        if key is None or key in _NOT_CONFIG_KEYS or key in keys:
-            continue
-        keys[key] = config.Key(
-            parameter=param.name or key if id(param) in current else "",
-            kind=_kind(param),
-            path=key in _PATH_KEYS or isinstance(param.type, click.Path),
-            check=_click_check(ctx, param),
-        )
+    for command in [ctx.command, *commands(ctx.find_root().command)]:
+        for param in command.params:
+            key = _key_name(command, param)
+            if key is None or key in _NOT_CONFIG_KEYS or key in keys:
+                continue
+            keys[key] = config.Key(
+                parameter=(param.name or key) if command is ctx.command else "",
+                kind=_kind(param),
+                path=key in _PATH_KEYS or isinstance(param.type, click.Path),
+                check=_click_check(ctx, param),
+            )
     return keys
 
 
-def _key_name(param: click.Parameter) -> str | None:
+def _key_name(command: click.Command, param: click.Parameter) -> str | None:
     if isinstance(param, click.Argument):
-        return param.name
+        # Only the inputs of a scan: those of `rules test` are rule files, not logs.
+        return param.name if command.name == "scan" else None
     longs = [name for name in param.opts if name.startswith("--")]
     return longs[0].removeprefix("--") if longs else None
 

@@ -416,3 +416,14 @@ def test_quiet_silences_the_warning_about_a_config_passed_over(planted: Path) ->
     user_file(planted.parent, "quiet = true\n")
     result = invoke("scan", "app.log", "-f", "csv")
     assert (result.exit_code, result.stdout, result.stderr) == (0, HONEST_CSV, "")
+
+
+def test_the_scan_keys_leave_the_rules_commands_alone(project: Path) -> None:
+    (project / "logscan.toml").write_text('paths = ["app.log"]\nsince = "yesterday"\nformat = "csv"\n')
+    listed = invoke("rules", "list")
+    assert (listed.exit_code, listed.stderr) == (0, "")
+    # Its PATHS are rule files (all loaded rules without): the scan's inputs are not taken.
+    tested = invoke("rules", "test")
+    (project / "logscan.toml").unlink()
+    assert (tested.exit_code, tested.stdout) == (0, invoke("rules", "test").stdout)
+    assert tested.stdout.endswith(" examples of 65 rules passed\n")
