@@ -7,6 +7,7 @@ import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -18,10 +19,13 @@ import click
 from logscan import __version__, output, sanitize
 from logscan.cli_common import (
     QUIET,
+    applied_bounds,
     check_table_style,
     config_option,
+    config_warning,
     echo_input_problems,
     fail,
+    run_info,
     warn,
 )
 from logscan.cli_progress import ProgressLine, total_bytes
@@ -134,6 +138,9 @@ def main() -> None:
     Ollama, give each one a cause, and count them by cause and time window.
 
     Start with `logscan scan PATH...`; `logscan scan --help` explains the options.
+
+    Exit codes: 0 ok; 1 a threshold breached; 2 usage or rule-file error; 3 runtime failure;
+    130 interrupted (details in `logscan scan --help`).
     """
 
 
@@ -159,9 +166,18 @@ def main() -> None:
     default="UTC",
     show_default=True,
     metavar="ZONE",
-    help="Zone for timestamps written without one (GIN lines, Python asctime) in files whose"
-    " other lines show none: an IANA name (Europe/Berlin), UTC, local (this machine's, honouring"
-    " TZ) or an offset (+02:00).",
+    help="Zone for timestamps in the logs written without one (GIN lines, Python asctime) in files"
+    " whose other lines show none: an IANA name (Europe/Berlin), UTC, local (this machine's,"
+    " honouring TZ) or an offset (+02:00).",
+)
+@click.option(
+    "--report-tz",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
+    help="Zone of the report (same forms as --assume-tz): windows are cut in it (--window 1d days"
+    " start at its midnight, 23 or 25 h long on DST days), times are shown in it with their offset,"
+    " and zone-less --since/--until and today/yesterday are read in it.",
 )
 @click.option(
     "--match-window",
@@ -230,8 +246,8 @@ def main() -> None:
 @click.option(
     "--since",
     metavar="TIME",
-    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --assume-tz),"
-    " a span back from now (30m, 24h, 7d), or today, yesterday, tomorrow (midnight in --assume-tz)"
+    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --report-tz),"
+    " a span back from now (30m, 24h, 7d), or today, yesterday, tomorrow (midnight in --report-tz)"
     " with an optional time of that day ('yesterday 06:00'). 400s without a timestamp are then"
     " left out, and counted.",
 )
@@ -314,6 +330,7 @@ def scan(
     no_builtin_rules: bool,
     window: str,
     assume_tz: str,
+    report_tz: str,
     match_window: str,
     server_offsets: tuple[str, ...],
     output_format: str,
@@ -352,6 +369,7 @@ def scan(
     skipped with a notice; every input skipped or not read completely is a row with its
     reason in the Input table.
     """
+    started = time.monotonic()
     if (coverage or explain) and output_format != "table":
         fail(
             UsageError(
@@ -363,6 +381,7 @@ def scan(
     from logscan import inputs, sources, workers  # noqa: PLC0415
 
     click.get_current_context().meta[QUIET] = quiet
+    config_warning()
     show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
     try:
         from logscan import thresholds  # noqa: PLC0415
@@ -398,6 +417,7 @@ def scan(
                 include_builtin_rules=not no_builtin_rules,
                 window=window,
                 assume_tz=assume_tz,
+                report_tz=report_tz,
                 top=top,
                 since=since,
                 until=until,
@@ -408,6 +428,7 @@ def scan(
                 read_policy=read_policy,
                 **_server_offsets(server_offsets),
             )
+            options, bounds = applied_bounds(options)
             result = pipeline.run(
                 options,
                 sources_list=sources_list,
@@ -417,6 +438,7 @@ def scan(
             )
             if progress_line is not None:
                 progress_line.finish()
+            result.run_info = run_info(options, bounds, started)
             echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
                 warn(str(timeout))

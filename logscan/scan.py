@@ -135,7 +135,7 @@ def _finish(
         server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
         client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
     )
-    tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window)
+    tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window, options.report_tz)
     links = joined.records.select(_LINK_COLUMNS).join(
         joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
         on="request_id",
@@ -155,6 +155,7 @@ def _finish(
             list(ruleset.categories),
             options.top,
             span=(bounds.since, bounds.until) if bounds.since and bounds.until else None,
+            zone=options.report_tz,
         ),
         tally=tally,
         files=found.reports,

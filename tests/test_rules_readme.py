@@ -5,9 +5,12 @@ import dataclasses
 import re
 from pathlib import Path
 
+import click
 import pytest
 
 from logscan import config, ruledoc, rules, ruletools
+from logscan.cli import main, scan
+from logscan.cli_common import config_keys
 
 README = Path(__file__).resolve().parent.parent / "rules" / "README.md"
 BLOCKS = re.findall(r"```(yaml|toml)\n(.*?)```", README.read_text(), flags=re.DOTALL)
@@ -42,8 +45,9 @@ def test_the_config_example_from_the_readme_loads(tmp_path: Path) -> None:
     [toml] = [text for kind, text in BLOCKS if kind == "toml"]
     (tmp_path / "ops" / "logscan-rules").mkdir(parents=True)
     (tmp_path / "logscan.toml").write_text(toml)
-    assert config.load(directory=tmp_path).values == {
-        "rules": [tmp_path / "ops/logscan-rules/"],
+    keys = config_keys(click.Context(scan, parent=click.Context(main)))
+    assert config.load(directory=tmp_path, keys=keys).values == {
+        "rules": (tmp_path / "ops/logscan-rules/",),
         "no-builtin-rules": False,
         "window": "15m",
         "assume-tz": "Europe/Berlin",

@@ -1,9 +1,11 @@
 """Prometheus text exposition (format 0.0.4), for node_exporter's textfile collector: the
-counts of the scan as counters per cause and side, and when the report was written.
+counts of the scan as counters per cause and side, and gauges for when the run was and how
+long its scan took.
 
 The counters are the totals of the logs scanned: they only ever grow from one run to the next
 when each run scans the same, growing logs (a reset, e.g. after rotation, is what Prometheus's
-rate() already allows for). The scan's duration is not known here, so it is not written."""
+rate() already allows for). No sample carries a timestamp: the textfile collector refuses
+them."""
 
 from __future__ import annotations
 
@@ -80,10 +82,18 @@ def render_prom(result: ScanResult, options: RenderOptions) -> str:
         "HTTP 400s the applications answered themselves (nothing shows they reached Ollama), by cause.",
         [({"category": category}, count) for category, count in sorted(other.items())],
     )
+    run = result.run_info
     lines += _family(
         "logscan_last_run_timestamp_seconds",
         "gauge",
-        "When logscan wrote this report, in seconds since the Unix epoch.",
-        [({}, round(time.time(), 3))],
+        "When logscan made this report, in seconds since the Unix epoch.",
+        [({}, round(run.generated_at.timestamp() if run else time.time(), 3))],
     )
+    if run is not None and run.duration_seconds is not None:
+        lines += _family(
+            "logscan_last_run_duration_seconds",
+            "gauge",
+            "How long the scan of the last run took, in seconds.",
+            [({}, round(run.duration_seconds, 3))],
+        )
     return "\n".join(lines) + "\n"

@@ -13,15 +13,19 @@ from logscan.render.common import (
     NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
+    bounds_text,
     cause_rows,
     endpoint_rows,
     input_problem,
     input_rows,
+    inputs_text,
     model_rows,
     one_line,
     other_rows,
     plural,
     remediations,
+    report_zone,
+    run_text,
     tabulate,
     unmatched_rows,
     when,
@@ -45,7 +49,11 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
         )
     else:
         found = "no request to Ollama failed with HTTP 400"
-    out: list[str] = [f"logscan: {found}; {read}; times in UTC, window {result.window}", ""]
+    out: list[str] = [
+        f"logscan: {found}; {read}; times in {report_zone(result)}, window {result.window}",
+        *_run_lines(result),
+        "",
+    ]
     if summary.total:
         out += _causes_section(result, style)
         if options.explain:
@@ -63,6 +71,13 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
     out += report_notes(result)
     # Lines outside the tables (examples, notes, texts of user rule files) are made inert here.
     return sanitize.terminal_lines("\n".join(out).rstrip("\n") + "\n")
+
+
+def _run_lines(result: ScanResult) -> list[str]:
+    run = result.run_info
+    if run is None:
+        return []
+    return [f"Run: {run_text(run)}; bounds: {bounds_text(run)}; inputs: {inputs_text(run)}"]
 
 
 def _causes_section(result: ScanResult, style: str) -> list[str]:
@@ -102,7 +117,11 @@ def _windows_section(result: ScanResult, style: str) -> list[str]:
     rows = []
     for row in wide.iter_rows(named=True):
         counts = [row.get(category) or 0 for category in categories]
-        label = when(row["window_start"], with_seconds=False) if row["window_start"] else NO_TIMESTAMP
+        label = (
+            when(row["window_start"], with_seconds=False, zone=report_zone(result))
+            if row["window_start"]
+            else NO_TIMESTAMP
+        )
         rows.append([label, *counts, sum(counts)])
     headers = ["window start", *categories, "total"]
     return [
@@ -337,6 +356,7 @@ def _clusters_section(result: ScanResult) -> list[str]:
     clusters = result.clusters.clusters
     if not clusters:
         return []
+    zone = report_zone(result)
     shown = clusters[:TABLE_CLUSTERS]
     which = (
         f"top {len(shown)} of {len(clusters)}" if len(clusters) > len(shown) else plural(len(shown), "group")
@@ -347,7 +367,9 @@ def _clusters_section(result: ScanResult) -> list[str]:
     ]
     for cluster in shown:
         span = (
-            f"{when(cluster.first_seen)} .. {when(cluster.last_seen)}" if cluster.first_seen else NO_TIMESTAMP
+            f"{when(cluster.first_seen, zone=zone)} .. {when(cluster.last_seen, zone=zone)}"
+            if cluster.first_seen
+            else NO_TIMESTAMP
         )
         out.append(f"  {cluster.count:,} {cluster.side}, {span}")
         out.append(f"    {one_line(cluster.template)}")
