@@ -350,7 +350,7 @@ def test_a_value_the_option_refuses_names_its_place(project: Path) -> None:
     assert (result.exit_code, result.stderr) == (
         2,
         "logscan: error: logscan.toml:1:1: 'format' is invalid: 'xml' is not one of 'table', 'csv', 'json',"
-        " 'markdown', 'ndjson', 'prom'.\nlogscan.toml:2:1: 'jobs' must be an integer\n",
+        " 'markdown', 'html', 'ndjson', 'prom'.\nlogscan.toml:2:1: 'jobs' must be an integer\n",
     )
 
 

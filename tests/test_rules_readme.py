@@ -47,13 +47,19 @@ def test_the_config_example_from_the_readme_loads(tmp_path: Path) -> None:
     (tmp_path / "logscan.toml").write_text(toml)
     keys = config_keys(click.Context(scan, parent=click.Context(main)))
     assert config.load(directory=tmp_path, keys=keys).values == {
+        "paths": ("/var/log/ollama", "/var/log/myapp"),
         "rules": (tmp_path / "ops/logscan-rules/",),
-        "no-builtin-rules": False,
-        "window": "15m",
-        "assume-tz": "Europe/Berlin",
-        "format": "table",
-        "table-style": "github",
-        "top": 10,
+        "window": "1h",
+        "report-tz": "Europe/Berlin",
+        "since": "yesterday",
+        "until": "today",
+        "format": "markdown",
+        "output": "/srv/reports/400s.md",
+        "events": "/srv/reports/400-events.csv",
+        "jobs": 2,
+        "fail-above": 50,
+        "fail-on": ("auth=5",),
+        "quiet": True,
     }
 
 
