@@ -8,6 +8,7 @@ import polars as pl
 
 from logscan import sanitize
 from logscan.render.common import ISO_UTC, RenderOptions, iso
+from logscan.render.trend import trend_document
 from logscan.results import ScanResult
 
 
@@ -110,5 +111,6 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "regex_timeouts": [timeout.__dict__ for timeout in result.regex_timeouts],
         "input": result.input_totals.__dict__,
         "files": [report.__dict__ for report in result.files],
+        "trend": trend_document(result),
     }
     return sanitize.json_document(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"
