@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -413,3 +414,13 @@ def test_history_of_a_state_never_committed_to(tmp_path: Path) -> None:
     StateDB.open(tmp_path / "state.db").close()
     result = CliRunner().invoke(main, ["history", "--state", str(tmp_path / "state.db"), "-f", "json"])
     assert (result.exit_code, json.loads(result.stdout)) == (0, {"runs": []})
+
+
+def test_the_members_of_an_archive_are_read_once(tmp_path: Path, logs: Path) -> None:
+    with zipfile.ZipFile(logs / "old.zip", "w") as archive:
+        archive.writestr("server.log", gin(1, 2))
+    first = run(tmp_path)
+    assert first["requests"] == 2
+    second = run(tmp_path)
+    assert second["requests"] == 0
+    assert files(second) == {"old.zip:server.log": (0, "an archive read by an earlier run")}

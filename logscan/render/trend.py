@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from logscan.results import ScanResult
+from logscan.results import FileReport, ScanResult
 from logscan.trends import MEAN_RUNS, SPIKE_FACTOR, SPIKE_FLOOR, CategoryTrend
 
 TREND_HEADERS = ("category", "now", "previous", f"mean of last {MEAN_RUNS}", "change", "flags")
@@ -60,6 +60,11 @@ def trend_document(result: ScanResult) -> dict[str, Any] | None:
         ],
         "pending": None if result.pending is None else result.pending.__dict__,
     }
+
+
+def file_document(report: FileReport, *, incremental: bool) -> dict[str, Any]:
+    """A file's figures as JSON; ``incremental`` only from a run with --state."""
+    return {key: value for key, value in vars(report).items() if incremental or key != "incremental"}
 
 
 def pending_note(result: ScanResult) -> str | None:
