@@ -214,9 +214,9 @@ def _finish(
     pending_figures = None
     if continuation is not None:
         carried = continuation.pending.height
-        held_keys, over_bound = _held_back(joined, records, carried, join_options.match_window)
-        if not continuation.hold_back:
-            held_keys, over_bound = held_keys.clear(), 0
+        held_keys, over_bound = pl.Series(dtype=pl.Int64), 0
+        if continuation.hold_back:
+            held_keys, over_bound = _held_back(joined, records, carried, join_options.match_window)
         if held_keys.len():
             # The join again without them: they belong to no request of this run.
             held = keyed.filter(pl.col("key").is_in(held_keys.implode())).drop("key").collect()

@@ -424,3 +424,15 @@ def test_the_members_of_an_archive_are_read_once(tmp_path: Path, logs: Path) -> 
     second = run(tmp_path)
     assert second["requests"] == 0
     assert files(second) == {"old.zip:server.log": (0, "an archive read by an earlier run")}
+
+
+def test_a_run_whose_outputs_cannot_be_written_commits_nothing(tmp_path: Path, logs: Path) -> None:
+    (logs / "server.log").write_text(gin(1, 2))
+    settle(logs)
+    failed = invoke(tmp_path, logs, "-f", "csv", "--events", "/dev/full")  # a device that is always full
+    assert failed.exit_code == 3
+    assert (
+        failed.stderr == "logscan: error: cannot write '/dev/full': No space left on device (os error 28)\n"
+    )
+    assert read_history(tmp_path / "state.db") == []
+    assert run(tmp_path)["requests"] == 2
