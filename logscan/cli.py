@@ -11,7 +11,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -28,6 +28,10 @@ from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
 from logscan.errors import ExitCode, Interrupted, LogscanError, ScanError, UsageError
+
+if TYPE_CHECKING:
+    from logscan.incremental import IncrementalScan
+    from logscan.inputs import Source
 
 SCAN_EPILOG = """\b
 Examples:
@@ -477,10 +481,10 @@ def scan(
 
 
 def _incremental_scan(
-    state_path: Path | None, fail_on_new_category: bool, listed: list[Any]
-) -> tuple[Any, list[Any]]:
-    """With --state, the run over the locked state (an IncrementalScan) and the sources as it
-    reads them; else None and the sources as listed."""
+    state_path: Path | None, fail_on_new_category: bool, listed: list[Source]
+) -> tuple[IncrementalScan | None, list[Source]]:
+    """With --state, the run over the locked state and the sources as it reads them; else
+    None and the sources as listed."""
     if state_path is None:
         if fail_on_new_category:
             raise UsageError("--fail-on-new-category compares with stored runs: it needs --state FILE")
