@@ -165,7 +165,7 @@ def _to_read(planned: _Planned) -> Source:
     if planned.archive:
         # An archive does not grow: its members are read the first time it is seen, or when
         # it has been replaced by another one.
-        if plan.start > 0:
+        if plan.reason not in (PlanReason.NEW, PlanReason.TRUNCATED):
             return dataclasses.replace(source, skipped=f"{_NOT_READ}an archive read by an earlier run")
         return source
     if plan.reads_nothing:
