@@ -12,7 +12,7 @@ import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -28,9 +28,14 @@ from logscan.cli_common import (
     run_info,
     warn,
 )
+from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
 from logscan.errors import ExitCode, Interrupted, LogscanError, ScanError, UsageError
+
+if TYPE_CHECKING:
+    from logscan.incremental import IncrementalScan
+    from logscan.inputs import Source
 
 SCAN_EPILOG = """\b
 Examples:
@@ -310,6 +315,22 @@ def main() -> None:
     help="Exit 1 (after writing the report) when more than N requests (default 0) of CATEGORY"
     " failed. Repeatable.",
 )
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Incremental runs: read only what was added to each file since the last run with this"
+    " state (an SQLite file, created if missing), following rotation, and compare this run's"
+    " counts with the stored runs (see `logscan history`). Saved once the report is written;"
+    " a second run while one holds FILE fails at once (exit 3), naming the process.",
+)
+@click.option(
+    "--fail-on-new-category",
+    is_flag=True,
+    help="Exit 1 (after writing the report) when a category appears that no run stored in"
+    " --state had. Needs --state.",
+)
 @config_option
 @click.option(
     "--progress/--no-progress",
@@ -351,6 +372,8 @@ def scan(
     strict: bool,
     fail_above: int | None,
     fail_on: tuple[str, ...],
+    state_path: Path | None,
+    fail_on_new_category: bool,
     progress: bool | None,
     quiet: bool,
 ) -> None:
@@ -395,6 +418,7 @@ def scan(
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
         sources_list = sources.expand(paths, read_policy)
+        state, sources_list = _incremental_scan(state_path, fail_on_new_category, sources_list)
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
@@ -403,6 +427,7 @@ def scan(
             events_out or contextlib.nullcontext(),
             tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir,
             workers.started(sources_list, jobs) as pool,
+            state.db if state is not None else contextlib.nullcontext(),
         ):
             from logscan import render, ruletools  # noqa: PLC0415
             from logscan import scan as pipeline  # noqa: PLC0415
@@ -429,7 +454,7 @@ def scan(
                 **_server_offsets(server_offsets),
             )
             options, bounds = applied_bounds(options)
-            result = pipeline.run(
+            result = (state.scan if state is not None else pipeline.run)(
                 options,
                 sources_list=sources_list,
                 on_progress=progress_line,
@@ -462,8 +487,12 @@ def scan(
                 if written is not None:
                     with _writing(written):
                         written.commit()
+            if state is not None:
+                state.commit()
         thresholds.check_categories(limits, result.categories)
         breached = thresholds.breaches(result.summary, limits)
+        if fail_on_new_category:
+            breached += thresholds.new_categories(result.trends or [])
     except LogscanError as error:
         fail(error)
     for breach in breached:
@@ -471,6 +500,21 @@ def scan(
     # An input that could not be read says more than a threshold.
     code = _input_exit_code(result.files, strict=strict)
     sys.exit(int(code or (ExitCode.THRESHOLD_BREACHED if breached else ExitCode.OK)))
+
+
+def _incremental_scan(
+    state_path: Path | None, fail_on_new_category: bool, listed: list[Source]
+) -> tuple[IncrementalScan | None, list[Source]]:
+    """With --state, the run over the locked state and the sources as it reads them; else
+    None and the sources as listed."""
+    if state_path is None:
+        if fail_on_new_category:
+            raise UsageError("--fail-on-new-category compares with stored runs: it needs --state FILE")
+        return None, listed
+    from logscan.incremental import IncrementalScan  # noqa: PLC0415
+
+    state = IncrementalScan.open(state_path)
+    return state, state.plan(listed)
 
 
 def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
@@ -547,3 +591,4 @@ def _writing(destination: output.Output) -> Iterator[None]:
 
 
 main.add_command(rules_group)
+main.add_command(history_command)

@@ -54,6 +54,8 @@ class FileReport:
     skipped: str | None = None
     error: str | None = None
     named: bool = False  # given on the command line (not found in a folder)
+    # With --state: what of the file was new (e.g. "continued from line 1,041"), or why none was.
+    incremental: str | None = None
 
     @property
     def accounted(self) -> bool:
@@ -62,7 +64,9 @@ class FileReport:
 
     @property
     def empty(self) -> bool:
-        return self.bytes == 0 and self.hole_bytes == 0 and not self.skipped and not self.error
+        return (
+            self.bytes == 0 and self.hole_bytes == 0 and not (self.skipped or self.error or self.incremental)
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +119,17 @@ class TimeExclusions:
 
 
 @dataclass(frozen=True)
+class PendingRecords:
+    """With --state: records of requests that may straddle two runs. ``carried`` came from the
+    last run and are counted now; ``held`` wait for the next run's join; ``over_bound`` would
+    have waited but were counted now, past the bound on waiting records."""
+
+    carried: int = 0
+    held: int = 0
+    over_bound: int = 0
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """What every report says about the run that made it: when, by which version, over which
     bounds (as applied, in the report zone) and which inputs (as named on the command line)."""
@@ -157,6 +172,7 @@ class ScanResult:
     run_info: RunInfo | None = None
     # This run against the stored runs (--state): None without a state.
     trends: list[CategoryTrend] | None = None
+    pending: PendingRecords | None = None  # --state only
 
     @property
     def rules_loaded(self) -> int:

@@ -10,9 +10,10 @@ import dataclasses
 import re
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -29,8 +30,9 @@ from logscan import (
     sources,
     workers,
 )
-from logscan.results import FileReport, FormatSurvey, ScanResult, TimeExclusions
+from logscan.results import FileReport, FormatSurvey, PendingRecords, ScanResult, TimeExclusions
 from logscan.scanoptions import ScanOptions, TimeBounds, duration, validate
+from logscan.state import MAX_PENDING_RECORDS
 
 # Workers get tasks of about a quarter of their share of the input, so that they finish
 # together, within these bounds: a task has a fixed cost, and its size bounds nothing in memory.
@@ -74,6 +76,27 @@ class _Partial:
     events: list[pl.DataFrame | Path]
 
 
+@dataclass(frozen=True)
+class Continuation:
+    """What an incremental scan (``--state``) brings from the last run: per source name, the
+    lines of the file before the bytes read now (so that lines keep their numbers), and the
+    records left waiting for a join partner (EVENT_SCHEMA rows), joined before counting."""
+
+    lines_before: Mapping[str, int]
+    pending: pl.DataFrame
+    # Whether a log may still be written to as this run reads it: only then can a partner
+    # record arrive after the data read, and records wait for the next run.
+    hold_back: bool = True
+
+
+@dataclass(frozen=True)
+class Continued:
+    """An incremental scan's result, and the records held back for the next run's join."""
+
+    result: ScanResult
+    held: pl.DataFrame
+
+
 def run(
     options: ScanOptions,
     ruleset: rules.RuleSet | None = None,
@@ -87,6 +110,32 @@ def run(
     the result's ``events`` reads them from it. Large inputs are scanned by worker processes:
     those of ``pool`` (see workers.start), or ones started here. Given a ``ruleset``, the scan
     runs in this process, since workers load the rules from the options."""
+    return _run(options, ruleset, sources_list, on_progress, spill_dir, pool, None).result
+
+
+def run_continued(
+    options: ScanOptions,
+    continuation: Continuation,
+    sources_list: Sequence[sources.Source],
+    on_progress: Callable[[Progress], None] | None = None,
+    spill_dir: Path | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> Continued:
+    """``run`` over the parts of files an incremental scan reads, continuing the last run:
+    its pending records are joined with this run's, and the requests near the end of this
+    run's data still lacking a partner are held back for the next one (see ``_held_back``)."""
+    return _run(options, None, sources_list, on_progress, spill_dir, pool, continuation)
+
+
+def _run(
+    options: ScanOptions,
+    ruleset: rules.RuleSet | None,
+    sources_list: Sequence[sources.Source] | None,
+    on_progress: Callable[[Progress], None] | None,
+    spill_dir: Path | None,
+    pool: ProcessPoolExecutor | None,
+    continuation: Continuation | None,
+) -> Continued:
     options = validate(options)
     if sources_list is None:
         sources_list = sources.expand(options.paths, options.read_policy)
@@ -112,7 +161,30 @@ def run(
         load_rules()
         found = _scan(loaded[0], settings, sources_list, on_progress)
         events = _event_frames(found.events)
-    return _finish(found, events, loaded[0], options, settings.bounds)
+    if continuation is not None:
+        events = _continued_events(events, continuation)
+    return _finish(found, events, loaded[0], options, settings.bounds, continuation)
+
+
+def _continued_events(events: pl.LazyFrame, continuation: Continuation) -> pl.LazyFrame:
+    """The last run's pending records first, then this run's with their files' true line
+    numbers."""
+    before = pl.LazyFrame(
+        {"file": list(continuation.lines_before), "lines_before": list(continuation.lines_before.values())},
+        schema={"file": pl.String, "lines_before": pl.Int64},
+    )
+    shifted = (
+        events.join(before, on="file", how="left", maintain_order="left")
+        .with_columns(
+            (pl.col(column) + pl.col("lines_before").fill_null(0)).alias(column)
+            for column in ("line", "end_line")
+        )
+        .drop("lines_before")
+    )
+    pending = continuation.pending
+    if pending.height == 0:
+        return shifted
+    return pl.concat([aggregate.empty_events().lazy(), pending.lazy(), shifted], how="vertical_relaxed")
 
 
 # What the requests stage reads of each 400 record (the message text stays on disk).
@@ -125,12 +197,33 @@ _LINK_COLUMNS = ("key", "request_id", "final_category", "attribution", "matched_
 
 
 def _finish(
-    found: _Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions, bounds: TimeBounds
-) -> ScanResult:
+    found: _Partial,
+    events: pl.LazyFrame,
+    ruleset: rules.RuleSet,
+    options: ScanOptions,
+    bounds: TimeBounds,
+    continuation: Continuation | None = None,
+) -> Continued:
     """Join the records of each failed request, and sum the requests up."""
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
     counted = keyed.filter(pl.col("suppressed_by").is_null())
-    joined = requests.join(counted.select(_JOIN_COLUMNS).collect(), _join_options(options))
+    join_options = _join_options(options)
+    records = counted.select(_JOIN_COLUMNS).collect()
+    joined = requests.join(records, join_options)
+    held = aggregate.empty_events()
+    pending_figures = None
+    if continuation is not None:
+        carried = continuation.pending.height
+        held_keys, over_bound = pl.Series(dtype=pl.Int64), 0
+        if continuation.hold_back:
+            held_keys, over_bound = _held_back(joined, records, carried, join_options.match_window)
+        if held_keys.len():
+            # The join again without them: they belong to no request of this run.
+            held = keyed.filter(pl.col("key").is_in(held_keys.implode())).drop("key").collect()
+            keyed = keyed.filter(~pl.col("key").is_in(held_keys.implode()))
+            counted = keyed.filter(pl.col("suppressed_by").is_null())
+            joined = requests.join(counted.select(_JOIN_COLUMNS).collect(), join_options)
+        pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
     sides = joined.records.group_by("request_id").agg(
         server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
         client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
@@ -147,7 +240,7 @@ def _finish(
     linked_events = keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
         matched.lazy(), on="matched_key", how="left", maintain_order="left"
     )
-    return ScanResult(
+    result = ScanResult(
         events=linked_events if options.keep_events else None,
         summary=aggregate.summarize(
             tally,
@@ -175,7 +268,41 @@ def _finish(
         offsets=joined.offsets,
         join_stats=joined.stats,
         unmatched_server=requests.unmatched_server(joined),
+        pending=pending_figures,
     )
+    return Continued(result, held)
+
+
+def _held_back(
+    joined: requests.Joined, records: pl.DataFrame, carried: int, match_window: timedelta
+) -> tuple[pl.Series, int]:
+    """The keys of the records to hold back for the next run, and how many more would have
+    waited but are counted now, over MAX_PENDING_RECORDS. Held back: the records of a request
+    seen on one side only, all within ``match_window`` of the newest record of their file
+    (its partner may be written after this run's data ends). Records carried from the last
+    run (keys below ``carried``) are never held again: they are counted now, partner or not."""
+    newest = records.filter(pl.col("key") >= carried).group_by("file").agg(newest=pl.col("timestamp").max())
+    per_request = (
+        joined.records.select("key", "request_id", "side")
+        .join(records.select("key", "file", "timestamp"), on="key")
+        .join(newest, on="file", how="left")
+        .group_by("request_id")
+        .agg(
+            keys=pl.col("key"),
+            one_side=pl.col("side").n_unique() == 1,
+            near_end=(pl.col("timestamp") >= pl.col("newest") - match_window).fill_null(value=False).all(),
+            carried=(pl.col("key") < carried).any(),
+            since=pl.col("timestamp").min(),
+        )
+        .filter(pl.col("one_side") & pl.col("near_end") & ~pl.col("carried"))
+        .sort("since", "request_id", descending=True)
+        .with_columns(held_so_far=pl.col("keys").list.len().cum_sum())
+    )
+    kept = per_request.filter(pl.col("held_so_far") <= MAX_PENDING_RECORDS)
+    over_bound = int(per_request.get_column("keys").list.len().sum()) - int(
+        kept.get_column("keys").list.len().sum()
+    )
+    return kept.get_column("keys").explode().drop_nulls().cast(pl.Int64), over_bound
 
 
 def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> cluster.Clusters:
@@ -342,9 +469,11 @@ def _tasks(
             else:
                 held.callback(release)
         points = _split_points(splittable, part_bytes) if size >= 2 * part_bytes else [0]
+        # A file continued from an earlier scan is cut within the part still to read.
+        points = [source.start, *(p for p in points if source.start < p < (source.end or size))]
         if len(points) > 1:
             close_run()
-            ends = [*points[1:], size]
+            ends = [*points[1:], source.end or size]
             for number, (start, end) in enumerate(zip(points, ends, strict=True)):
                 part = dataclasses.replace(splittable, start=start, end=end)
                 tasks.append(_Task((index,), (part,), (number,)))

@@ -622,3 +622,54 @@ def test_a_run_killed_anywhere_loses_nothing_and_counts_nothing_twice(tmp_path: 
             [] if committed_second_night else ["line 4 half", "line 5", "line 6"]
         )
         assert (folder / "report").read_text().splitlines() == last_night
+
+
+def test_a_continued_file_keeps_counting_its_lines(tmp_path: Path, state: StateDB) -> None:
+    log = tmp_path / "server.log"
+    log.write_bytes(lines(1, 2, 3))
+    (plan,) = state.plan([log])
+    assert plan.lines_before == 0
+    state.commit(Run(START, START, [FileRead(plan, plan.end or 0, 3)], 3, {}))
+    with log.open("ab") as out:
+        out.write(lines(4))
+    os.rename(log, tmp_path / "server.log.1")
+    (rotated,) = state.plan([tmp_path / "server.log.1"])
+    assert (rotated.reason, rotated.start, rotated.lines_before) == (
+        PlanReason.ROTATED,
+        len(lines(1, 2, 3)),
+        3,
+    )
+    # Nothing read: the count stays.
+    state.commit(Run(START, START, [FileRead(rotated, rotated.start)], 0, {}))
+    (again,) = state.plan([tmp_path / "server.log.1"])
+    assert again.lines_before == 3
+
+
+def test_a_version_1_state_is_upgraded_keeping_its_files_and_runs(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as connection:
+        for statement in (
+            "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT NOT NULL, fingerprint BLOB NOT NULL,"
+            " fingerprint_length INTEGER NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL,"
+            " compression TEXT NOT NULL, size INTEGER NOT NULL, offset INTEGER NOT NULL,"
+            " missing_runs INTEGER NOT NULL DEFAULT 0)",
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,"
+            " first_event TEXT, last_event TEXT, files INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+            " lines INTEGER NOT NULL, pending_dropped INTEGER NOT NULL DEFAULT 0)",
+            "CREATE TABLE run_requests (run_id INTEGER NOT NULL, category TEXT NOT NULL,"
+            " requests INTEGER NOT NULL, PRIMARY KEY (run_id, category))",
+            "CREATE TABLE pending (id INTEGER PRIMARY KEY CHECK (id = 1), records INTEGER NOT NULL,"
+            " frame BLOB NOT NULL)",
+            "INSERT INTO runs VALUES (1, '2026-11-01T02:15:00+00:00', '2026-11-01T02:16:00+00:00',"
+            " NULL, NULL, 1, 10, 2, 0)",
+            "INSERT INTO run_requests VALUES (1, 'auth', 2)",
+            "PRAGMA user_version = 1",
+        ):
+            connection.execute(statement)
+    connection.close()
+    with StateDB.open(path) as db:
+        assert [(run.run_id, dict(run.requests)) for run in db.history()] == [(1, {"auth": 2})]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert "lines" in [row[1] for row in connection.execute("PRAGMA table_info(files)")]
+    connection.close()

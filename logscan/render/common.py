@@ -79,6 +79,8 @@ def input_problem(report: FileReport) -> str:
         problems.append(f"unreadable: {report.error}")
     if report.skipped:
         problems.append(f"skipped: {report.skipped}")
+    if report.incremental:
+        problems.append(report.incremental)
     if report.empty:
         problems.append("empty")
     if report.lines_cut:

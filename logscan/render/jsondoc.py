@@ -8,6 +8,7 @@ import polars as pl
 
 from logscan import sanitize
 from logscan.render.common import RenderOptions, iso, iso_time, report_zone, run_document
+from logscan.render.trend import file_document, trend_document
 from logscan.results import ScanResult
 
 
@@ -112,6 +113,8 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "clusters": _clusters_document(result),
         "regex_timeouts": [timeout.__dict__ for timeout in result.regex_timeouts],
         "input": result.input_totals.__dict__,
-        "files": [report.__dict__ for report in result.files],
+        "files": [file_document(report, incremental=result.trends is not None) for report in result.files],
+        # Without --state, none of the incremental figures: the document is as it was.
+        **({"trend": trend_document(result)} if result.trends is not None else {}),
     }
     return sanitize.json_document(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"

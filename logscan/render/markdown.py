@@ -30,6 +30,7 @@ from logscan.render.common import (
     unmatched_rows,
     when,
 )
+from logscan.render.trend import TREND_HEADERS, TREND_TITLE, pending_note, trend_note, trend_rows
 from logscan.results import ScanResult
 
 # How many example lines of each unclassified cluster are shown, and how many clusters.
@@ -64,6 +65,7 @@ def render_markdown(result: ScanResult, options: RenderOptions) -> str:
         out += _top(result)
         out += _unmatched(result)
         out += _clusters(result)
+    out += _trend(result)
     out += _other(result)
     out += _offsets(result)
     out += _inputs(result)
@@ -224,6 +226,15 @@ def _offsets(result: ScanResult) -> list[str]:
             "",
         ]
     return out
+
+
+def _trend(result: ScanResult) -> list[str]:
+    if result.trends is None:
+        return []
+    align = ("left", *("right",) * (len(TREND_HEADERS) - 2), "left")
+    table = _table(trend_rows(result.trends), TREND_HEADERS, align) if result.trends else ""
+    pending = pending_note(result)
+    return [*_section(TREND_TITLE, table), trend_note(result), "", *([pending, ""] if pending else [])]
 
 
 def _inputs(result: ScanResult) -> list[str]:

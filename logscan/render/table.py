@@ -30,6 +30,7 @@ from logscan.render.common import (
     unmatched_rows,
     when,
 )
+from logscan.render.trend import TREND_HEADERS, TREND_TITLE, pending_note, trend_note, trend_rows
 from logscan.results import FormatSurvey, ScanResult
 from logscan.sources import MAX_LINE_BYTES
 
@@ -62,6 +63,7 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
         out += _top_section(result, style)
         out += _unmatched_section(result, style)
         out += _clusters_section(result)
+    out += _trend_section(result, style)
     out += _other_section(result, style)
     out += _offsets_section(result)
     out += _suppressed_section(result, style)
@@ -205,6 +207,22 @@ def _offsets_section(result: ScanResult) -> list[str]:
             " matched without ambiguity), read as written"
         )
     return [*lines, ""]
+
+
+def _trend_section(result: ScanResult, style: str) -> list[str]:
+    if result.trends is None:
+        return []
+    table = tabulate(
+        trend_rows(result.trends), headers=TREND_HEADERS, tablefmt=style, colalign=_align([*TREND_HEADERS], 1)
+    )
+    pending = pending_note(result)
+    return [
+        TREND_TITLE,
+        *([table] if result.trends else []),
+        trend_note(result),
+        *([pending] if pending else []),
+        "",
+    ]
 
 
 def _input_section(result: ScanResult, style: str) -> list[str]:

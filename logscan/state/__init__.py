@@ -30,7 +30,9 @@ Identity of a file
     the file.
 
 Offsets
-    Of the file for plain files, of decompressed content for compressed ones. A plain file is
+    Of the file for plain files, of decompressed content for compressed ones, with the count
+    of lines before them (``ReadPlan.lines_before``), so that a continued file's lines keep
+    their numbers. A plain file is
     read up to its last newline only: a last line still being written waits for the next run
     and is never split. A compressed file is complete (nothing appends to it), so it is read
     to its end, last line included.

@@ -37,10 +37,12 @@ MAX_PENDING_RECORDS = 10_000
 
 @dataclass(frozen=True)
 class FileRead:
-    """What a run counted of one planned file: its lines up to content offset ``end``."""
+    """What a run counted of one planned file: its lines up to content offset ``end``, and
+    how many lines of the file that is (0 when none was read: those before ``plan.start``)."""
 
     plan: ReadPlan
     end: int
+    lines: int = 0
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,8 @@ class Run:
     last_event: datetime | None = None
     # Records waiting for a join partner, oldest first; None keeps none.
     pending: pl.DataFrame | None = None
+    # Records that would have waited but were counted at once, over MAX_PENDING_RECORDS.
+    pending_over_bound: int = 0
 
 
 @dataclass(frozen=True)
@@ -132,7 +136,7 @@ class StateDB:
     def plan(self, paths: Sequence[Path | str]) -> list[ReadPlan]:
         """Where to start reading each of ``paths`` (in their order), and why."""
         rows = self._connection.execute(
-            "SELECT id, path, fingerprint, fingerprint_length, device, inode, offset FROM files"
+            "SELECT id, path, fingerprint, fingerprint_length, device, inode, offset, lines FROM files"
             " ORDER BY offset DESC, id"
         )
         plans = plan_reads([KnownFile(*row) for row in rows], paths)
@@ -183,7 +187,7 @@ class StateDB:
                     len(run.files),
                     sum(read.end - read.plan.start for read in run.files),
                     run.lines,
-                    dropped,
+                    dropped + run.pending_over_bound,
                 ),
             ).lastrowid
             connection.executemany(
@@ -275,17 +279,18 @@ def _store_file(connection: sqlite3.Connection, read: FileRead) -> int | None:
         plan.compression,
         plan.size,
         read.end,
+        max(read.lines, plan.lines_before),
     )
     if plan.file_id is None:
         return connection.execute(
             "INSERT INTO files (path, fingerprint, fingerprint_length, device, inode, compression,"
-            " size, offset, missing_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            " size, offset, lines, missing_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             values,
         ).lastrowid
     else:
         connection.execute(
             "UPDATE files SET path = ?, fingerprint = ?, fingerprint_length = ?, device = ?, inode = ?,"
-            " compression = ?, size = ?, offset = ?, missing_runs = 0 WHERE id = ?",
+            " compression = ?, size = ?, offset = ?, lines = ?, missing_runs = 0 WHERE id = ?",
             (*values, plan.file_id),
         )
         return plan.file_id
