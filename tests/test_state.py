@@ -21,12 +21,14 @@ import pytest
 import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_prom_state import version_2_state
 
 from logscan.inputs import ReadPolicy, Source, opened
 from logscan.state import (
     FORGET_AFTER_MISSING_RUNS,
     MAX_PENDING_RECORDS,
     SCHEMA_VERSION,
+    CategoryCounts,
     FileRead,
     PlanReason,
     Run,
@@ -672,4 +674,46 @@ def test_a_version_1_state_is_upgraded_keeping_its_files_and_runs(tmp_path: Path
     with sqlite3.connect(path) as connection:
         assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
         assert "lines" in [row[1] for row in connection.execute("PRAGMA table_info(files)")]
+    connection.close()
+
+
+def test_the_totals_add_up_every_committed_run(tmp_path: Path, state: StateDB) -> None:
+    assert state.totals() == CategoryCounts()
+    state.commit(
+        Run(START, START, [], 0, {"auth": 2, "unclassified": 1},
+            records={("auth", "client"): 4, ("unclassified", "server"): 1},
+            other_requests={"unclassified": 3})
+    )  # fmt: skip
+    state.commit(Run(START, START, [], 0, {}))  # a run that found nothing adds nothing
+    state.commit(
+        Run(START, START, [], 0, {"unclassified": 2},
+            records={("unclassified", "server"): 2, ("unclassified", "client"): 5},
+            other_requests={"auth": 1})
+    )  # fmt: skip
+    assert state.totals() == CategoryCounts(
+        requests={"auth": 2, "unclassified": 3},
+        records={("auth", "client"): 4, ("unclassified", "server"): 3, ("unclassified", "client"): 5},
+        other_requests={"auth": 1, "unclassified": 3},
+    )
+
+
+def test_counts_add_up_per_key() -> None:
+    night = CategoryCounts({"auth": 1}, {("auth", "server"): 1}, {})
+    assert night + CategoryCounts({"auth": 2, "rate_limit": 1}, {("auth", "client"): 3}, {"auth": 4}) == (
+        CategoryCounts(
+            {"auth": 3, "rate_limit": 1}, {("auth", "server"): 1, ("auth", "client"): 3}, {"auth": 4}
+        )
+    )
+
+
+def test_a_version_2_state_is_upgraded_its_runs_counting_their_requests(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    version_2_state(path)
+    with StateDB.open(path) as db:
+        assert db.totals() == CategoryCounts(requests={"auth": 2, "unclassified": 6})
+        assert [run.total_requests for run in db.history()] == [1, 7]
+    with sqlite3.connect(path) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"run_records", "run_other_requests"} <= tables
+        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
     connection.close()
