@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -695,6 +696,33 @@ def test_the_totals_add_up_every_committed_run(tmp_path: Path, state: StateDB) -
         records={("auth", "client"): 4, ("unclassified", "server"): 3, ("unclassified", "client"): 5},
         other_requests={"auth": 1, "unclassified": 3},
     )
+
+
+_CATEGORIES = st.sampled_from(["auth", "rate_limit", "unclassified", "team.queue"])
+_COUNTS = st.integers(min_value=1, max_value=10**9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.dictionaries(_CATEGORIES, _COUNTS),
+            st.dictionaries(st.tuples(_CATEGORIES, st.sampled_from(["server", "client"])), _COUNTS),
+            st.dictionaries(_CATEGORIES, _COUNTS),
+        ),
+        max_size=6,
+    )
+)
+def test_the_totals_are_the_sums_of_any_runs(
+    tmp_path_factory: pytest.TempPathFactory, runs: list[tuple[dict, dict, dict]]
+) -> None:
+    expected = [Counter(), Counter(), Counter()]
+    with StateDB.open(tmp_path_factory.mktemp("state") / "state.db") as db:
+        for requests, records, other in runs:
+            db.commit(Run(START, START, [], 0, requests, records=records, other_requests=other))
+            for total, counted in zip(expected, (requests, records, other), strict=True):
+                total.update(counted)
+        assert db.totals() == CategoryCounts(*map(dict, expected))
 
 
 def test_counts_add_up_per_key() -> None:
