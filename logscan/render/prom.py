@@ -49,11 +49,11 @@ def _over_stored_runs(stored: bool) -> str:
 
 def render_prom(result: ScanResult, options: RenderOptions) -> str:
     del options
-    counts = result.cumulative if result.cumulative is not None else result.counts
-    categories = _categories(result, counts)
     # With --state each run reads only what is new, so its own counts would fall from night to
     # night: the counters are the state's totals, and their help says so.
     stored = result.cumulative is not None
+    counts = result.cumulative if result.cumulative is not None else result.counts
+    categories = _categories(result, counts)
     lines = _family(
         "logscan_failed_requests_total",
         "counter",
