@@ -93,7 +93,11 @@ class IncrementalScan:
         result = continued.result
         for planned, report in zip(self._planned, result.files, strict=True):
             _note_plan(planned, report)
-        result.trends = trends.compare(requests_per_category(result), self.db.history())
+        counts = result.counts
+        result.trends = trends.compare(counts.requests, self.db.history())
+        # What the stored runs counted and this one, which is stored at its commit: every
+        # request is counted by exactly one run, so these are totals over all of them.
+        result.cumulative = self.db.totals() + counts
         self._result, self._held = result, continued.held
         return result
 
@@ -127,25 +131,22 @@ class IncrementalScan:
         tally = result.tally
         timed = tally.filter(pl.col("first_seen").is_not_null())
         pending = result.pending
+        counts = result.counts
         return self.db.commit(
             Run(
                 started_at=self.started_at,
                 finished_at=datetime.now(UTC),
                 files=list(reads.values()),
                 lines=result.lines,
-                requests=requests_per_category(result),
+                requests=counts.requests,
+                records=counts.records,
+                other_requests=counts.other_requests,
                 first_event=timed.get_column("first_seen").min() if timed.height else None,  # type: ignore[arg-type]
                 last_event=timed.get_column("last_seen").max() if timed.height else None,  # type: ignore[arg-type]
                 pending=held,
                 pending_over_bound=pending.over_bound if pending else 0,
             )
         )
-
-
-def requests_per_category(result: ScanResult) -> dict[str, int]:
-    """Ollama's failed requests per cause category, as the headline and thresholds count."""
-    rows = result.summary.by_category.select("category", "requests").iter_rows()
-    return {category: int(count) for category, count in rows if count}
 
 
 def _plannable(source: Source) -> bool:

@@ -11,8 +11,13 @@ from logscan.aggregate import COVERAGE_COLUMNS, SUPPRESSED_COLUMNS, Summary
 from logscan.classify import RegexTimeout
 from logscan.cluster import Clusters
 from logscan.requests import ClockOffset, JoinStats
+from logscan.rulemodel import UNCLASSIFIED
 from logscan.rules import Category, Rule
+from logscan.state import CategoryCounts
 from logscan.trends import CategoryTrend
+
+# The sides of the wire a 400 record is on: Ollama's or a proxy's logs, or the application's.
+SIDES = ("server", "client")
 
 
 @dataclass
@@ -173,6 +178,20 @@ class ScanResult:
     # This run against the stored runs (--state): None without a state.
     trends: list[CategoryTrend] | None = None
     pending: PendingRecords | None = None  # --state only
+    # --state only: the counts of every run stored in the state plus this run's, so that
+    # counters written from them only grow from one run to the next.
+    cumulative: CategoryCounts | None = None
+
+    @property
+    def counts(self) -> CategoryCounts:
+        """This scan's counts per cause category (zeros left out)."""
+        summary = self.summary
+        records = {side: _per_category(summary.by_category, f"{side}_records") for side in SIDES}
+        return CategoryCounts(
+            requests=_per_category(summary.by_category, "requests"),
+            records={(category, side): count for side in SIDES for category, count in records[side].items()},
+            other_requests=_per_category(summary.other, "requests"),
+        )
 
     @property
     def rules_loaded(self) -> int:
@@ -201,6 +220,17 @@ class ScanResult:
     @property
     def never_fired(self) -> list[str]:
         return self.coverage.filter(pl.col("hits") == 0).get_column("rule_id").to_list()
+
+
+def _per_category(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """The sums of ``column`` per category, in the frame's order, zeros left out."""
+    # A category is always set on a counted request; "unclassified" keeps a stray null counted.
+    sums = (
+        frame.with_columns(pl.col("category").fill_null(UNCLASSIFIED))
+        .group_by("category", maintain_order=True)
+        .agg(pl.col(column).sum())
+    )
+    return {category: int(total) for category, total in sums.iter_rows() if total}
 
 
 @dataclass

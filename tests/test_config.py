@@ -1,13 +1,15 @@
 import os
+import time
 from pathlib import Path
 
 import click
 import pytest
-from click.testing import CliRunner
+from click.testing import CliRunner, Result
 
 from logscan import config
 from logscan.cli import main, scan
 from logscan.cli_common import config_keys
+from logscan.state import read_history
 
 RULE = """\
 rules:
@@ -427,3 +429,35 @@ def test_the_scan_keys_leave_the_rules_commands_alone(project: Path) -> None:
     (project / "logscan.toml").unlink()
     assert (tested.exit_code, tested.stdout) == (0, invoke("rules", "test").stdout)
     assert tested.stdout.endswith(" examples of 65 rules passed\n")
+
+
+def test_a_nightly_state_and_fail_on_new_category_come_from_the_config(project: Path) -> None:
+    (project / "conf" / "logs").mkdir(parents=True)
+    log = project / "conf" / "logs" / "app.log"
+    log.write_text(LOG.splitlines(keepends=True)[0])
+    (project / "conf" / "nightly.toml").write_text(
+        'paths = ["logs"]\nstate = "nightly.db"\nfail-on-new-category = true\nformat = "csv"\n'
+    )
+
+    def night() -> Result:
+        an_hour_ago = time.time() - 3600  # written long ago: no record waits for a partner
+        os.utime(log, (an_hour_ago, an_hour_ago))
+        return invoke("scan", "--config", "conf/nightly.toml")
+
+    first = night()
+    assert (first.exit_code, first.stderr) == (0, "")  # a first run has nothing to compare with
+    with log.open("a") as out:
+        out.write(
+            "2025-06-02 12:00:03 ERROR ResponseError: registry.ollama.ai/library/gemma:2b does not"
+            " support tools (status code: 400)\n"
+        )
+    second = night()
+    assert (second.exit_code, second.stderr) == (
+        1,
+        "logscan: threshold breached: 1 unsupported_capability requests, a category no stored run"
+        " had (--fail-on-new-category)\n",
+    )
+    # The state is the config's, beside it; each run counted its own new line.
+    assert not (project / "nightly.db").exists()
+    history = read_history(project / "conf" / "nightly.db")
+    assert [dict(run.requests) for run in history] == [{"unsupported_capability": 1}, {"unclassified": 1}]

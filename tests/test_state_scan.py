@@ -348,10 +348,18 @@ def test_a_second_run_is_refused_at_once_while_one_holds_the_state(tmp_path: Pat
     (logs / "server.log").write_text(gin(1))
     state = tmp_path / "state.db"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from logscan.state import StateDB; StateDB.open({str(state)!r}); input()"],
+        [
+            sys.executable,
+            "-c",
+            f"from logscan.state import StateDB; StateDB.open({str(state)!r}); print('open', flush=True); input()",
+        ],
         stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
     )
     try:
+        # Locked first, then created and migrated: the history below needs the state opened.
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
         wait_for_lock(tmp_path / "state.db.lock", holder)
         started = time.monotonic()
         result = invoke(tmp_path, logs)

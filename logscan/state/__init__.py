@@ -48,12 +48,16 @@ Lock
 Files that disappear are kept (a rotated file may come back compressed) and forgotten after
 ``FORGET_AFTER_MISSING_RUNS`` runs without them.
 
+The history of runs is never pruned: each run's counts per cause category are kept, and
+``StateDB.totals`` adds them up for counters that only grow from run to run.
+
 The schema is described in ``storage.py``.
 """
 
 from logscan.state.db import (
     FORGET_AFTER_MISSING_RUNS,
     MAX_PENDING_RECORDS,
+    CategoryCounts,
     CommitResult,
     FileRead,
     Run,
@@ -69,6 +73,7 @@ __all__ = [
     "FORGET_AFTER_MISSING_RUNS",
     "MAX_PENDING_RECORDS",
     "SCHEMA_VERSION",
+    "CategoryCounts",
     "CommitResult",
     "FileRead",
     "PlanReason",

@@ -14,6 +14,10 @@ one is refused with ``StateSchemaError``)::
         figures, and the pending records dropped over the bound
     run_requests(run_id, category, requests)
         that run's failed requests per cause category
+    run_records(run_id, category, side, records)
+        the 400 records those requests left, per category and side (server or client)
+    run_other_requests(run_id, category, requests)
+        the 400s the applications answered themselves, per category
     pending(id = 1, records, frame BLOB)
         records waiting for a join partner, a Polars frame as Arrow IPC bytes
 """
@@ -30,7 +34,7 @@ from pathlib import Path
 
 from logscan.errors import ExitCode, LogscanError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 class StateError(LogscanError):
@@ -172,8 +176,34 @@ def _add_line_counts(connection: sqlite3.Connection) -> None:
     connection.execute("ALTER TABLE files ADD COLUMN lines INTEGER NOT NULL DEFAULT 0")
 
 
+def _add_record_counts(connection: sqlite3.Connection) -> None:
+    # Runs stored before version 3 kept their requests alone: they add nothing to these tables,
+    # so the totals of records and other 400s count from the upgrade on.
+    connection.execute(
+        """CREATE TABLE run_records (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('server', 'client')),
+            records INTEGER NOT NULL,
+            PRIMARY KEY (run_id, category, side)
+        )"""
+    )
+    connection.execute(
+        """CREATE TABLE run_other_requests (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            PRIMARY KEY (run_id, category)
+        )"""
+    )
+
+
 # MIGRATIONS[n] upgrades a state of schema version n to n + 1 (0: an empty file).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1, _add_line_counts)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_v1,
+    _add_line_counts,
+    _add_record_counts,
+)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
