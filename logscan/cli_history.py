@@ -125,7 +125,7 @@ def _prom(run: Any) -> str:
         lines.extend(f"{name}{labels} {value!r}" for labels, value in samples)
 
     family(
-        "logscan_last_run_failed_requests",
+        "logscan_stored_run_failed_requests",
         "Requests to Ollama that failed with HTTP 400 in the last stored run, by cause.",
         [
             (f'{{category="{label_value(category)}"}}', count)
@@ -133,16 +133,16 @@ def _prom(run: Any) -> str:
         ],
     )
     family(
-        "logscan_last_run_finished_timestamp_seconds",
+        "logscan_stored_run_finished_timestamp_seconds",
         "When the last stored run finished, in seconds since the Unix epoch.",
         [("", round(run.finished_at.timestamp(), 3))],
     )
     family(
-        "logscan_last_run_duration_seconds",
+        "logscan_stored_run_duration_seconds",
         "How long the last stored run took.",
         [("", round((run.finished_at - run.started_at).total_seconds(), 3))],
     )
-    family("logscan_last_run_files", "Files the last stored run planned to read.", [("", run.files)])
-    family("logscan_last_run_bytes", "New bytes the last stored run read.", [("", run.bytes)])
-    family("logscan_last_run_lines", "Lines the last stored run read.", [("", run.lines)])
+    family("logscan_stored_run_files", "Files the last stored run planned to read.", [("", run.files)])
+    family("logscan_stored_run_bytes", "New bytes the last stored run read.", [("", run.bytes)])
+    family("logscan_stored_run_lines", "Lines the last stored run read.", [("", run.lines)])
     return "\n".join(lines) + "\n"

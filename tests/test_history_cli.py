@@ -144,15 +144,15 @@ def test_prom_has_the_last_runs_figures_as_gauges_without_timestamps(
         for sample in family.samples
     }
     assert samples == {
-        ("logscan_last_run_failed_requests", (("category", "unclassified"),)): 1,
-        ("logscan_last_run_failed_requests", (("category", "unsupported_capability"),)): 1,
-        ("logscan_last_run_finished_timestamp_seconds", ()): round(second.finished_at.timestamp(), 3),
-        ("logscan_last_run_duration_seconds", ()): round(
+        ("logscan_stored_run_failed_requests", (("category", "unclassified"),)): 1,
+        ("logscan_stored_run_failed_requests", (("category", "unsupported_capability"),)): 1,
+        ("logscan_stored_run_finished_timestamp_seconds", ()): round(second.finished_at.timestamp(), 3),
+        ("logscan_stored_run_duration_seconds", ()): round(
             (second.finished_at - second.started_at).total_seconds(), 3
         ),
-        ("logscan_last_run_files", ()): 2,
-        ("logscan_last_run_bytes", ()): second.bytes,
-        ("logscan_last_run_lines", ()): 5,
+        ("logscan_stored_run_files", ()): 2,
+        ("logscan_stored_run_bytes", ()): second.bytes,
+        ("logscan_stored_run_lines", ()): 5,
     }
     # No sample carries a timestamp: the textfile collector refuses them.
     assert all(len(line.split()) == 2 for line in text.splitlines() if not line.startswith("#"))
