@@ -130,25 +130,16 @@ def _finish(
     """Join the records of each failed request, and sum the requests up."""
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
     counted = keyed.filter(pl.col("suppressed_by").is_null())
-    joined = requests.join(counted.select(_JOIN_COLUMNS).collect(), _join_options(options))
+    joined = requests.join(
+        requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming"), _join_options(options)
+    )
     sides = joined.records.group_by("request_id").agg(
         server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
         client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
     )
     tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window)
-    links = joined.records.select(_LINK_COLUMNS).join(
-        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
-        on="request_id",
-        how="left",
-    )
-    matched = links.select(matched_key="key").join(
-        keyed.select(matched_key="key", matched_file="file", matched_line="line").collect(), on="matched_key"
-    )
-    linked_events = keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
-        matched.lazy(), on="matched_key", how="left", maintain_order="left"
-    )
     return ScanResult(
-        events=linked_events if options.keep_events else None,
+        events=_linked_events(keyed, joined) if options.keep_events else None,
         summary=aggregate.summarize(
             tally,
             options.window,
@@ -177,17 +168,36 @@ def _finish(
     )
 
 
+def _linked_events(keyed: pl.LazyFrame, joined: requests.Joined) -> pl.LazyFrame:
+    """Every occurrence with its request, its cause and the record it took it from (read from
+    the spill when the result is read, not now)."""
+    links = joined.records.select(_LINK_COLUMNS).join(
+        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
+        on="request_id",
+        how="left",
+    )
+    matched = keyed.select(matched_key="key", matched_file="file", matched_line="line")
+    return keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
+        matched, on="matched_key", how="left", maintain_order="left"
+    )
+
+
 def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> cluster.Clusters:
     """The unexplained requests of Ollama's, grouped by the message of the record that stands
     for each (the one that carries a reason, if any)."""
     unexplained = joined.requests.filter(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED))
     representatives = (
-        keyed.join(unexplained.select(key="representative_key").lazy(), on="key", how="semi")
-        .sort("key")
+        keyed.select(_CLUSTERED_COLUMNS)
+        .filter(pl.col("key").is_in(unexplained["representative_key"].implode()))
         .with_columns(rule_id=pl.lit(None, pl.String))
-        .collect()
+        .collect(engine="streaming")
+        .sort("key")
     )
     return cluster.cluster_templates(cluster.templates(representatives))
+
+
+# What clustering reads of a record.
+_CLUSTERED_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
 
 
 def _join_options(options: ScanOptions) -> requests.JoinOptions:

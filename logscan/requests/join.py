@@ -22,6 +22,7 @@ import polars as pl
 
 from logscan.requests.attribution import attribute, summarise
 from logscan.requests.clocks import clock_offsets
+from logscan.requests.encoding import as_strings, compact
 from logscan.requests.matching import StageMatch, match_one_to_one
 from logscan.requests.model import Joined, JoinOptions, JoinStats, check_records
 from logscan.requests.stitch import stitch_units
@@ -40,9 +41,13 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     timestamp = pl.col("timestamp")
     if records.schema["timestamp"].time_zone is None:  # type: ignore[union-attr]
         timestamp = timestamp.dt.replace_time_zone("UTC")  # zone-less times are already UTC
-    work = records.with_columns(
-        timestamp.dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
-        pos=pl.int_range(pl.len(), dtype=pl.Int64),
+    work = (
+        compact(records)
+        .with_columns(
+            timestamp.dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+            pos=pl.int_range(pl.len(), dtype=pl.Int64),
+        )
+        .collect()
     )
     stitched = stitch_units(work.with_columns(key="pos"), options).sort("key")
     work = work.with_columns(unit=stitched["unit"])
@@ -90,7 +95,7 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
         "matched_key",
         "corrected_timestamp",
     )
-    return Joined(records.hstack(added), requests, reports, stats)
+    return Joined(records.hstack(as_strings(added)), requests, reports, stats)
 
 
 def _units(records: pl.DataFrame) -> pl.DataFrame:

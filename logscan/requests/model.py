@@ -35,6 +35,8 @@ INPUT_COLUMNS: dict[str, type[pl.DataType] | None] = {
 }
 
 UNCLASSIFIED = "unclassified"
+# Other dtypes a column may come in: strings as categories, long texts as their hashes.
+_ENCODED: dict[type[pl.DataType], tuple[type[pl.DataType], ...]] = {pl.String: (pl.Categorical, pl.UInt64)}
 
 
 @dataclass(frozen=True)
@@ -149,7 +151,7 @@ def check_records(records: pl.DataFrame) -> None:
         if dtype is None:
             if not isinstance(actual, pl.Datetime):
                 problems.append(f"column {name!r} is {actual}, not a Datetime")
-        elif actual not in (dtype, pl.Null):
+        elif actual not in (dtype, pl.Null, *_ENCODED.get(dtype, ())):
             problems.append(f"column {name!r} is {actual}, not {dtype}")
     if not problems and records["key"].null_count():
         problems.append("column 'key' has nulls")
