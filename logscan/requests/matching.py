@@ -129,21 +129,49 @@ def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: in
     ]
     edges = pl.concat(found).select(left="probe", right="build")
     if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
-        edges = (
-            edges.join(left.select(left="id", family="family"), on="left")
-            .join(right.select(right="id", agent="agent"), on="right")
-            .filter(_agrees(pl.col("family"), pl.col("agent")))
-            .select("left", "right")
-        )
+        edges = edges.filter(_agreeing(left, right))
     if edges.is_empty():
         return StageMatch(empty, empty, pl.Series("id", [], pl.Int64))
-    edges = edges.with_columns(
-        single=(pl.len().over("left") == 1) & (pl.len().over("right") == 1),
-    )
+    edges = edges.with_columns(single=pl.col("left").is_unique() & pl.col("right").is_unique())
     clean = edges.filter("single").select("left", "right")
     contested = edges.filter(~pl.col("single"))
     ambiguous = pl.concat([contested["left"], contested["right"]]).unique().rename("id")
     return StageMatch(clean, _pair_in_bursts(left, right, contested, low, high), ambiguous)
+
+
+def _agreeing(left: pl.DataFrame, right: pl.DataFrame) -> pl.Expr:
+    """Over (left, right) id pairs: whether the left row's client family agrees with the right
+    row's user agent. Few families and agents occur, so their agreement is worked out once per
+    combination, and each pair only looks its combination up by number."""
+    families = _codes(left, "family")
+    agents = _codes(right, "agent")
+    combinations = families.select("family", family_code="code").join(
+        agents.select("agent", agent_code="code"), how="cross"
+    )
+    width = agents.height + 1
+    allowed = combinations.filter(_agrees(pl.col("family"), pl.col("agent"))).select(
+        pl.col("family_code") * width + pl.col("agent_code")
+    )
+    family_code = _by_id(left, families, "family").gather(pl.col("left"))
+    agent_code = _by_id(right, agents, "agent").gather(pl.col("right"))
+    return (family_code * width + agent_code).is_in(allowed.to_series().implode())
+
+
+def _codes(rows: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The distinct values of a column (null among them) numbered from 0."""
+    return (
+        rows.select(pl.col(column).unique())
+        .with_row_index("code")
+        .with_columns(pl.col("code").cast(pl.Int64))
+    )
+
+
+def _by_id(rows: pl.DataFrame, codes: pl.DataFrame, column: str) -> pl.Expr:
+    """A column indexed by row id (ids are positions) holding each row's code of ``column``."""
+    coded = rows.select("id", code=pl.col(column).replace_strict(codes[column], codes["code"]))
+    size = int(rows["id"].max() or 0) + 1  # type: ignore[arg-type]
+    lookup = pl.Series("code", [0], pl.Int64).extend_constant(0, size - 1).scatter(coded["id"], coded["code"])
+    return pl.lit(lookup)
 
 
 def _agrees(family: pl.Expr, agent: pl.Expr) -> pl.Expr:
@@ -164,8 +192,8 @@ def _pair_in_bursts(
 ) -> pl.DataFrame:
     if contested.is_empty():
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64})
-    lefts = left.filter(pl.col("id").is_in(contested["left"].unique().implode()))
-    rights = right.filter(pl.col("id").is_in(contested["right"].unique().implode()))
+    lefts = left.filter(_marked(contested["left"], left["id"]))
+    rights = right.filter(_marked(contested["right"], right["id"]))
     lefts = _burst_endpoint(lefts, contested, right, "left", "right")
     rights = _burst_endpoint(rights, contested, left, "right", "left")
     middle = (low + high) // 2
@@ -213,11 +241,24 @@ def _burst_endpoint(
     """The endpoint a row's burst is on: its own, or (when it shows none) its first candidate's."""
     if not rows["endpoint"].null_count():
         return rows.with_columns(burst_endpoint="endpoint")
+    # Ids are positions: columns indexed by them stand in for joins on millions of candidates.
+    size = int(max(rows["id"].max(), others["id"].max()) or 0) + 1  # type: ignore[type-var, operator]
+    endpoint_of = pl.Series("endpoint", [None], others.schema["endpoint"]).extend_constant(None, size - 1)
+    endpoint_of = endpoint_of.scatter(others["id"], others["endpoint"])
+    lacking = rows.filter(pl.col("endpoint").is_null())["id"]
     candidate = (
-        contested.join(others.select(pl.col("id").alias(other_side), "endpoint"), on=other_side)
+        contested.filter(_marked(lacking, contested[side]))
+        .select(side, candidate_endpoint=pl.lit(endpoint_of).gather(other_side))
         .group_by(side)
-        .agg(candidate_endpoint=pl.col("endpoint").drop_nulls().first())
+        .agg(pl.col("candidate_endpoint").drop_nulls().first())
     )
     return rows.join(candidate, left_on="id", right_on=side, how="left").with_columns(
         burst_endpoint=pl.coalesce("endpoint", "candidate_endpoint")
     )
+
+
+def _marked(ids: pl.Series, among: pl.Series) -> pl.Series:
+    """Whether each of ``among`` (ids, which are positions) is one of ``ids``: a lookup by
+    position, not a hash of them."""
+    size = int(max(ids.max() or 0, among.max() or 0)) + 1  # type: ignore[call-overload]
+    return pl.repeat(value=False, n=size, eager=True).scatter(ids, values=True).gather(among)
