@@ -86,7 +86,7 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
             continue
         shifted = servers.with_columns(pl.col("t") + candidate)
         clients = others.filter(pl.col("file") == other_file)
-        clean = match_one_to_one(clients, shifted, -slack, window).clean
+        clean = match_one_to_one(clients, shifted, -slack, window, options.slice_rows).clean
         differences = (
             clean.join(clients.select(left="id", client_t="t"), on="left")
             .join(servers.select(right="id", server_t="t"), on="right")

@@ -222,6 +222,7 @@ def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Label
         return int(span.total_seconds() * 1_000_000)
 
     window, slack = micros(options.match_window), micros(options.slack)
+    slice_rows = options.slice_rows
     everyone = pl.int_range(count, dtype=pl.Int64, eager=True)
     labels = _Labels(everyone, everyone.clone(), pl.repeat(value=False, n=count, eager=True))
     of_type = {kind: units.filter(pl.col("type") == kind) for kind in ("gin", "proxy", "server", "client")}
@@ -229,9 +230,9 @@ def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Label
     # when it shows that it came from Ollama (the application's own 400s do not).
     callers = of_type["client"].filter(pl.col("endpoint").is_not_null() | pl.col("ollama"))
     stages = [
-        lambda: match_one_to_one(of_type["server"], of_type["gin"], -window, slack),
-        lambda: match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window),
-        lambda: match_one_to_one(callers, _server_requests(units, labels), -slack, window),
+        lambda: match_one_to_one(of_type["server"], of_type["gin"], -window, slack, slice_rows),
+        lambda: match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window, slice_rows),
+        lambda: match_one_to_one(callers, _server_requests(units, labels), -slack, window, slice_rows),
     ]
     clean_links = ambiguous_links = 0
     for stage in stages:

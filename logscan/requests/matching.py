@@ -106,7 +106,9 @@ class StageMatch:
     ambiguous: pl.Series  # ids (left and right) that had more than one candidate or rival
 
 
-def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: int) -> StageMatch:
+def match_one_to_one(
+    left: pl.DataFrame, right: pl.DataFrame, low: int, high: int, slice_rows: int = 50_000
+) -> StageMatch:
     """Link left rows (id, t, endpoint, family) to right rows (id, t, endpoint, agent); both
     also carry file and first_record, their place in the logs.
 
@@ -116,27 +118,104 @@ def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: in
     (same endpoint, gaps no wider than the window) the k-th left and the k-th right in time
     order are paired, so that a burst of n requests seen on both sides counts n, not 2 n, while
     no cause is handed across such a pair.
+
+    Candidates are found for ``slice_rows`` left rows at a time, in time order, against the
+    right rows of their time span (in a dense log a row has several, and only those of one
+    slice are held at once); what is kept of each slice is per row (its number of candidates,
+    its only one, its earliest one that shows an endpoint), so the result is the same for any
+    slice size.
     """
     empty = pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64})
+    agreeing = None
+    if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
+        agreeing = _agreeing(left, right)
+    probes = left.filter(pl.col("t").is_not_null()).sort("t", "id")
+    builds = right.filter(pl.col("t").is_not_null()).sort("t", "id")
+    # Per id (a position): the row's place in time order, if it shows an endpoint.
+    size = int(max(left["id"].max() or 0, right["id"].max() or 0)) + 1  # type: ignore[call-overload]
+    left_rank, right_rank = _ranks(probes, size), _ranks(builds, size)
+    lefts: list[pl.DataFrame] = []
+    rights: list[pl.DataFrame] = []
+    for start in range(0, probes.height, slice_rows):
+        chunk = probes.slice(start, slice_rows)
+        # The right rows a slice can meet: right.t - left.t lies in [-high, -low].
+        first = builds["t"].search_sorted(chunk["t"][0] - high, side="left")
+        last = builds["t"].search_sorted(chunk["t"][-1] - low, side="right")
+        edges = _candidates(chunk, builds.slice(first, last - first), low, high)
+        if agreeing is not None:
+            edges = edges.filter(agreeing)
+        lefts.append(_per_row(edges, "left", "right", right_rank))
+        rights.append(_per_row(edges, "right", "left", left_rank))
+    if not sum(frame.height for frame in lefts):
+        return StageMatch(empty, empty, pl.Series("id", [], pl.Int64))
+    of_left = pl.concat(lefts)  # each left row lies in one slice
+    of_right = (
+        pl.concat(rights)  # a right row may meet the left rows of two slices
+        .group_by("right")
+        .agg(pl.col("count").sum(), pl.col("only").first(), pl.col("earliest").min())
+    )
+    sole = of_left.filter(pl.col("count") == 1).select("left", right="only")
+    clean = sole.join(of_right.filter(pl.col("count") == 1).select("right", back="only"), on="right").filter(
+        pl.col("back") == pl.col("left")
+    )
+    clean = clean.select("left", "right").sort("left")
+    contested_left = of_left.filter(~_marked(clean["left"], of_left["left"]))
+    contested_right = of_right.filter(~_marked(clean["right"], of_right["right"]))
+    ambiguous = pl.concat([contested_left["left"], contested_right["right"]]).unique().rename("id")
+    return StageMatch(
+        clean,
+        _pair_in_bursts(
+            left,
+            right,
+            contested_left.select(
+                id="left", candidate_endpoint=pl.lit(builds["endpoint"]).gather("earliest")
+            ),
+            contested_right.select(
+                id="right", candidate_endpoint=pl.lit(probes["endpoint"]).gather("earliest")
+            ),
+            low,
+            high,
+        ),
+        ambiguous,
+    )
+
+
+def _candidates(probe: pl.DataFrame, build: pl.DataFrame, low: int, high: int) -> pl.DataFrame:
+    """(left, right) pairs of probe and build rows that may be one request."""
     with_endpoint = pl.col("endpoint").is_not_null()
     searches = [
-        (left.filter(with_endpoint), right.filter(with_endpoint), True),
-        (left.filter(~with_endpoint), right, False),
-        (left.filter(with_endpoint), right.filter(~with_endpoint), False),
+        (probe.filter(with_endpoint), build.filter(with_endpoint), True),
+        (probe.filter(~with_endpoint), build, False),
+        (probe.filter(with_endpoint), build.filter(~with_endpoint), False),
     ]
     found = [
-        window_pairs(probe, build, -high, -low, by_endpoint=keyed)[0] for probe, build, keyed in searches
+        window_pairs(rows, others, -high, -low, by_endpoint=keyed)[0] for rows, others, keyed in searches
     ]
-    edges = pl.concat(found).select(left="probe", right="build")
-    if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
-        edges = edges.filter(_agreeing(left, right))
-    if edges.is_empty():
-        return StageMatch(empty, empty, pl.Series("id", [], pl.Int64))
-    edges = edges.with_columns(single=pl.col("left").is_unique() & pl.col("right").is_unique())
-    clean = edges.filter("single").select("left", "right")
-    contested = edges.filter(~pl.col("single"))
-    ambiguous = pl.concat([contested["left"], contested["right"]]).unique().rename("id")
-    return StageMatch(clean, _pair_in_bursts(left, right, contested, low, high), ambiguous)
+    return pl.concat(found).select(left="probe", right="build")
+
+
+def _ranks(rows: pl.DataFrame, size: int) -> pl.Series:
+    """Indexed by id: the row's place in ``rows``, or null when it shows no endpoint."""
+    place = rows.select(
+        "id", rank=pl.when(pl.col("endpoint").is_not_null()).then(pl.int_range(pl.len(), dtype=pl.Int64))
+    )
+    return (
+        pl.Series("rank", [None], pl.Int64)
+        .extend_constant(None, size - 1)
+        .scatter(place["id"], place["rank"])
+    )
+
+
+def _per_row(edges: pl.DataFrame, side: str, other_side: str, rank: pl.Series) -> pl.DataFrame:
+    """Per row of ``side`` in the pairs: how many candidates, the first of them (its only one
+    when it has one), and the place of the earliest (by time, then id) that shows an endpoint."""
+    return (
+        edges.with_columns(earliest=pl.lit(rank).gather(pl.col(other_side)))
+        .group_by(side)
+        .agg(
+            count=pl.len().cast(pl.Int64), only=pl.col(other_side).first(), earliest=pl.col("earliest").min()
+        )
+    )
 
 
 def _agreeing(left: pl.DataFrame, right: pl.DataFrame) -> pl.Expr:
@@ -188,14 +267,19 @@ _PLACE = ("id", "file", "first_record")
 
 
 def _pair_in_bursts(
-    left: pl.DataFrame, right: pl.DataFrame, contested: pl.DataFrame, low: int, high: int
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    contested_left: pl.DataFrame,
+    contested_right: pl.DataFrame,
+    low: int,
+    high: int,
 ) -> pl.DataFrame:
-    if contested.is_empty():
+    """Contested rows (``id``, ``candidate_endpoint``: that of the earliest candidate showing
+    one) paired in time order inside each burst."""
+    if contested_left.is_empty() or contested_right.is_empty():
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64})
-    lefts = left.filter(_marked(contested["left"], left["id"]))
-    rights = right.filter(_marked(contested["right"], right["id"]))
-    lefts = _burst_endpoint(lefts, contested, right, "left", "right")
-    rights = _burst_endpoint(rights, contested, left, "right", "left")
+    lefts = _burst_endpoint(left, contested_left)
+    rights = _burst_endpoint(right, contested_right)
     middle = (low + high) // 2
     rows = (
         pl.concat(
@@ -235,24 +319,10 @@ def _pair_in_bursts(
     )
 
 
-def _burst_endpoint(
-    rows: pl.DataFrame, contested: pl.DataFrame, others: pl.DataFrame, side: str, other_side: str
-) -> pl.DataFrame:
-    """The endpoint a row's burst is on: its own, or (when it shows none) its first candidate's."""
-    if not rows["endpoint"].null_count():
-        return rows.with_columns(burst_endpoint="endpoint")
-    # Ids are positions: columns indexed by them stand in for joins on millions of candidates.
-    size = int(max(rows["id"].max(), others["id"].max()) or 0) + 1  # type: ignore[type-var, operator]
-    endpoint_of = pl.Series("endpoint", [None], others.schema["endpoint"]).extend_constant(None, size - 1)
-    endpoint_of = endpoint_of.scatter(others["id"], others["endpoint"])
-    lacking = rows.filter(pl.col("endpoint").is_null())["id"]
-    candidate = (
-        contested.filter(_marked(lacking, contested[side]))
-        .select(side, candidate_endpoint=pl.lit(endpoint_of).gather(other_side))
-        .group_by(side)
-        .agg(pl.col("candidate_endpoint").drop_nulls().first())
-    )
-    return rows.join(candidate, left_on="id", right_on=side, how="left").with_columns(
+def _burst_endpoint(rows: pl.DataFrame, contested: pl.DataFrame) -> pl.DataFrame:
+    """The contested rows, with the endpoint their burst is on: their own, or (when they show
+    none) their earliest candidate's."""
+    return rows.join(contested, on="id").with_columns(
         burst_endpoint=pl.coalesce("endpoint", "candidate_endpoint")
     )
 
