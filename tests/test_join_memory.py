@@ -10,6 +10,7 @@ import polars as pl
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from logscan import cluster
 from logscan.requests import Joined, JoinOptions, compact, join
 from logscan.requests.model import INPUT_COLUMNS
 
@@ -95,3 +96,39 @@ def test_the_requests_leave_the_join_as_strings() -> None:
     ]
     assert joined.requests.schema["endpoint"] == pl.String
     assert joined.records.schema["final_category"] == pl.String
+
+
+MESSAGES = [
+    "ollama._types.ResponseError: json: cannot unmarshal string into Go value of type int (status code: 400)",
+    "ollama._types.ResponseError: json: cannot unmarshal string into Go value of type bool (status code: 400)",
+    '[GIN] 2025/05/07 - 09:00:05 | 400 |     412.3µs |   10.0.0.7 | POST     "/api/chat"',
+    '[GIN] 2025/05/07 - 09:00:09 | 400 |    1.2041s |  10.0.0.12 | POST     "/api/embed"',
+    'HTTP Request: POST http://10.0.0.5:11434/api/chat "HTTP/1.1 400 Bad Request"',
+    None,
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.sampled_from(MESSAGES), st.sampled_from(["client", "server", None])), max_size=30),
+    st.integers(min_value=1, max_value=5),
+)
+def test_templates_in_slices_are_the_templates_of_one_piece(
+    rows: list[tuple[str | None, str | None]], size: int
+) -> None:
+    events = pl.DataFrame(
+        {
+            "file": [f"log{index % 3}" for index in range(len(rows))],
+            "line": list(range(1, len(rows) + 1)),
+            "timestamp": [BASE + timedelta(seconds=index) for index in range(len(rows))],
+            "side": [side for _, side in rows],
+            "reasonless": [index % 2 == 0 for index in range(len(rows))],
+            "message": [message for message, _ in rows],
+            "rule_id": pl.Series([None] * len(rows), dtype=pl.String),
+        },
+        schema_overrides={"side": pl.String, "message": pl.String},
+    )
+    whole = cluster.cluster_templates(cluster.templates(events, slice_rows=1_000))
+    sliced = cluster.cluster_templates(cluster.templates(events, slice_rows=size))
+    assert sliced == whole
+    assert whole.total == len(rows)
