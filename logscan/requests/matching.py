@@ -175,6 +175,7 @@ def match_one_to_one(
             ),
             low,
             high,
+            slice_rows,
         ),
         ambiguous,
     )
@@ -273,6 +274,7 @@ def _pair_in_bursts(
     contested_right: pl.DataFrame,
     low: int,
     high: int,
+    slice_rows: int,
 ) -> pl.DataFrame:
     """Contested rows (``id``, ``candidate_endpoint``: that of the earliest candidate showing
     one) paired in time order inside each burst."""
@@ -291,30 +293,35 @@ def _pair_in_bursts(
             ]
         )
         .sort("burst_endpoint", "place", "file", "first_record", "id", nulls_last=True)
-        .with_columns(
+        .select(
+            "id",
+            "is_left",
             burst=(
                 (pl.col("burst_endpoint").ne_missing(pl.col("burst_endpoint").shift(1)))
                 | (pl.col("place") - pl.col("place").shift(1) > high - low)
             )
             .fill_null(value=True)
             .cum_sum(),
-            lefts_so_far=pl.col("is_left").cum_sum(),
-            rights_so_far=(~pl.col("is_left")).cum_sum(),
         )
     )
-    # The k-th left and the k-th right of a burst in time order: counts since the burst began.
-    burst = pl.col("burst").set_sorted()
-    rows = rows.with_columns(
-        rank=pl.when("is_left")
-        .then(pl.col("lefts_so_far") - (pl.col("lefts_so_far") - pl.col("is_left")).first().over(burst))
-        .otherwise(
-            pl.col("rights_so_far") - (pl.col("rights_so_far") - ~pl.col("is_left")).first().over(burst)
-        )
+    # Bursts are paired a slice of whole bursts at a time, which bounds what pairing holds.
+    first_row = pl.int_range(pl.len(), dtype=pl.Int64).first().over("burst")
+    slices = rows.with_columns(slice=first_row // slice_rows)
+    return pl.concat(
+        [_paired_in_order(part) for part in slices.partition_by("slice", include_key=False)],
+        how="vertical",
     )
+
+
+def _paired_in_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """The k-th left and the k-th right of each burst (``rows`` in time order)."""
+    # Counts since the burst began.
+    rank = pl.int_range(pl.len(), dtype=pl.Int64).over("burst", "is_left")
+    ranked = rows.with_columns(rank=rank)
     return (
-        rows.filter("is_left")
+        ranked.filter("is_left")
         .select("burst", "rank", left="id")
-        .join(rows.filter(~pl.col("is_left")).select("burst", "rank", right="id"), on=["burst", "rank"])
+        .join(ranked.filter(~pl.col("is_left")).select("burst", "rank", right="id"), on=["burst", "rank"])
         .select("left", "right")
     )
 
