@@ -50,17 +50,18 @@ def tree_pss(folder: Path, logscan: list[str]) -> tuple[float, float, int]:
         return time.perf_counter() - started, sampler.peak_pss_mib, code
 
 
-def join_seconds(folder: Path) -> tuple[float, float]:
-    """Seconds of the whole scan, and of its last step (join and sums), in this process."""
+def join_seconds(folder: Path) -> tuple[float, float, float]:
+    """Seconds of the whole scan, and of its last step (join and sums) in this process: wall
+    time, and CPU time of all its threads (less disturbed by other load on the machine)."""
     from logscan import scan  # noqa: PLC0415
 
-    spent: list[float] = []
+    spent: list[tuple[float, float]] = []
     finish = scan._finish
 
     def timed(*args: object, **kwargs: object) -> object:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         result = finish(*args, **kwargs)  # type: ignore[arg-type]
-        spent.append(time.perf_counter() - started)
+        spent.append((time.perf_counter() - started, time.process_time() - cpu))
         return result
 
     scan._finish = timed  # type: ignore[assignment]
@@ -68,21 +69,23 @@ def join_seconds(folder: Path) -> tuple[float, float]:
         started = time.perf_counter()
         scan.run(scan.ScanOptions(paths=(str(folder),), keep_events=False), spill_dir=Path(spill))
         total = time.perf_counter() - started
-    return total, spent[0]
+    return total, *spent[0]
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("folder", type=Path)
     parser.add_argument("--join-time", action="store_true", help="also time the join in this process")
+    parser.add_argument("--no-pss", action="store_true", help="leave out the PSS run")
     args = parser.parse_args()
     found = shutil.which("logscan")
     logscan = [found] if found else [sys.executable, "-m", "logscan"]
-    wall, pss, code = tree_pss(args.folder, logscan)
-    print(f"scan: {wall:.1f} s, peak PSS of the tree {pss:.0f} MiB, exit {code} ({os.cpu_count()} CPUs)")
+    if not args.no_pss:
+        wall, pss, code = tree_pss(args.folder, logscan)
+        print(f"scan: {wall:.1f} s, peak PSS of the tree {pss:.0f} MiB, exit {code} ({os.cpu_count()} CPUs)")
     if args.join_time:
-        total, joined = join_seconds(args.folder)
-        print(f"in one process: scan {total:.1f} s, of which join and sums {joined:.2f} s")
+        total, joined, cpu = join_seconds(args.folder)
+        print(f"in one process: scan {total:.1f} s, of which join and sums {joined:.2f} s ({cpu:.2f} s CPU)")
 
 
 if __name__ == "__main__":
