@@ -107,7 +107,7 @@ class StageMatch:
 
 
 def match_one_to_one(
-    left: pl.DataFrame, right: pl.DataFrame, low: int, high: int, slice_rows: int = 50_000
+    left: pl.DataFrame, right: pl.DataFrame, low: int, high: int, slice_rows: int
 ) -> StageMatch:
     """Link left rows (id, t, endpoint, family) to right rows (id, t, endpoint, agent); both
     also carry file and first_record, their place in the logs.
