@@ -208,7 +208,7 @@ def _finish(
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
     counted = keyed.filter(pl.col("suppressed_by").is_null())
     join_options = _join_options(options)
-    records = counted.select(_JOIN_COLUMNS).collect()
+    records = requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming")
     joined = requests.join(records, join_options)
     held = aggregate.empty_events()
     pending_figures = None
@@ -222,26 +222,17 @@ def _finish(
             held = keyed.filter(pl.col("key").is_in(held_keys.implode())).drop("key").collect()
             keyed = keyed.filter(~pl.col("key").is_in(held_keys.implode()))
             counted = keyed.filter(pl.col("suppressed_by").is_null())
-            joined = requests.join(counted.select(_JOIN_COLUMNS).collect(), join_options)
+            joined = requests.join(
+                requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming"), join_options
+            )
         pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
     sides = joined.records.group_by("request_id").agg(
         server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
         client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
     )
     tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window, options.report_tz)
-    links = joined.records.select(_LINK_COLUMNS).join(
-        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
-        on="request_id",
-        how="left",
-    )
-    matched = links.select(matched_key="key").join(
-        keyed.select(matched_key="key", matched_file="file", matched_line="line").collect(), on="matched_key"
-    )
-    linked_events = keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
-        matched.lazy(), on="matched_key", how="left", maintain_order="left"
-    )
     result = ScanResult(
-        events=linked_events if options.keep_events else None,
+        events=_linked_events(keyed, joined) if options.keep_events else None,
         summary=aggregate.summarize(
             tally,
             options.window,
@@ -305,17 +296,36 @@ def _held_back(
     return kept.get_column("keys").explode().drop_nulls().cast(pl.Int64), over_bound
 
 
+def _linked_events(keyed: pl.LazyFrame, joined: requests.Joined) -> pl.LazyFrame:
+    """Every occurrence with its request, its cause and the record it took it from (read from
+    the spill when the result is read, not now)."""
+    links = joined.records.select(_LINK_COLUMNS).join(
+        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
+        on="request_id",
+        how="left",
+    )
+    matched = keyed.select(matched_key="key", matched_file="file", matched_line="line")
+    return keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
+        matched, on="matched_key", how="left", maintain_order="left"
+    )
+
+
 def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> cluster.Clusters:
     """The unexplained requests of Ollama's, grouped by the message of the record that stands
     for each (the one that carries a reason, if any)."""
     unexplained = joined.requests.filter(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED))
     representatives = (
-        keyed.join(unexplained.select(key="representative_key").lazy(), on="key", how="semi")
-        .sort("key")
+        keyed.select(_CLUSTERED_COLUMNS)
+        .filter(pl.col("key").is_in(unexplained["representative_key"].implode()))
         .with_columns(rule_id=pl.lit(None, pl.String))
-        .collect()
+        .collect(engine="streaming")
+        .sort("key")
     )
     return cluster.cluster_templates(cluster.templates(representatives))
+
+
+# What clustering reads of a record.
+_CLUSTERED_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
 
 
 def _join_options(options: ScanOptions) -> requests.JoinOptions:
