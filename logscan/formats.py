@@ -491,6 +491,9 @@ _MODEL_PATTERNS = (
     r"\"([\w][\w.:/-]*)\" does not support|\b([\w.-]*[:/\d][\w.:/-]*) does not support",
 )
 _REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
+# Every match of a _MODEL_PATTERNS pattern holds one of these: a record without them names no
+# model, and the patterns need not run on it.
+MODEL_LITERALS = ("model", "does not support")
 
 
 def strip_ansi(column: pl.Expr) -> pl.Expr:
@@ -527,26 +530,40 @@ def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.
 
 
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """The request a record shows, the call it made first: a method with a full URL (a client
-    library's access line), the Ollama client method a traceback went through, a URL or a
-    structured field naming a path; then a method and a bare path, which in an application's
-    own log may be its own route rather than the call to Ollama."""
-    request = text.str.extract_groups(_METHOD_AND_PATH)
-    bare_method, host, bare_path = (request.struct.field(str(group)) for group in (1, 2, 3))
-    called = pl.when(host.is_not_null())
-    client_call = text.str.extract(_CLIENT_CALL, 1).replace_strict(
+    """The method and endpoint of request_expr, as two expressions (each evaluates it: where
+    both are wanted, take request_expr's fields from a column of it)."""
+    request = request_expr(text)
+    return request.struct.field("method"), request.struct.field("endpoint")
+
+
+def request_expr(text: pl.Expr) -> pl.Expr:
+    """The request a record shows, the call it made first, as a struct with fields ``method``
+    and ``endpoint`` (beside the extractions they come from): a method with a full URL (a
+    client library's access line), the Ollama client method a traceback went through, a URL
+    or a structured field naming a path; then a method and a bare path, which in an
+    application's own log may be its own route rather than the call to Ollama. Each pattern
+    runs once per record."""
+    found = pl.struct(
+        request=text.str.extract_groups(_METHOD_AND_PATH),
+        client_call=text.str.extract(_CLIENT_CALL, 1),
+        url_path=text.str.extract(_URL_PATH, 1),
+        field_path=text.str.extract(_FIELD_PATH, 1),
+    )
+    request = pl.field("request").struct.field
+    bare_method, host, bare_path = request("1"), request("2"), request("3")
+    client_call = pl.field("client_call").replace_strict(
         _CLIENT_CALL_PATHS, default=None, return_dtype=pl.String
     )
     endpoint = pl.coalesce(
-        called.then(bare_path),
+        pl.when(host.is_not_null()).then(bare_path),
         client_call,
-        text.str.extract(_URL_PATH, 1),
-        text.str.extract(_FIELD_PATH, 1),
+        pl.field("url_path"),
+        pl.field("field_path"),
         bare_path,
     )
     method = pl.when(endpoint == bare_path).then(bare_method)
     # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
-    return method, endpoint.str.strip_chars_end(":,.;)")
+    return found.struct.with_fields(method=method, endpoint=endpoint.str.strip_chars_end(":,.;)"))
 
 
 def model_expr(message: pl.Expr, text: pl.Expr) -> pl.Expr:
