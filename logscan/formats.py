@@ -238,12 +238,12 @@ def _at_rows(lines: pl.Series, rows: pl.Series, test: Callable[[pl.Series], pl.S
 
 def _non_json_record_starts(lines: pl.Series) -> pl.Series:
     """Which lines match _NON_JSON_RECORD_START (blank lines: False)."""
-    maybe_access = lines.str.contains(_ACCESS_LOG_LITERAL, literal=True).fill_null(value=False).arg_true()
-    if maybe_access.len() * 4 > lines.len():
-        # Mostly access-log lines: picking them out would cost more than it spares.
-        return _has(lines, _NON_JSON_RECORD_START)
     found = _has(lines, _OTHER_RECORD_START)
-    access = maybe_access.filter(_has(lines.gather(maybe_access), _ACCESS_LOG_START))
+    rest = (~found & lines.is_not_null()).arg_true()
+    maybe_access = rest.filter(
+        _at_rows(lines, rest, lambda some: some.str.contains(_ACCESS_LOG_LITERAL, literal=True))
+    )
+    access = maybe_access.filter(_at_rows(lines, maybe_access, lambda some: _has(some, _ACCESS_LOG_START)))
     return found.scatter(access, True) if access.len() else found
 
 
