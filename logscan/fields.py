@@ -122,17 +122,26 @@ def side_of(text: pl.Expr, side: pl.Expr) -> pl.Expr:
 
 def reasonless_expr(text: pl.Expr) -> pl.Expr:
     """True for access lines and status-only records: they show that a request failed, not why."""
-    access = (
+    return (access_or_status_only(text) & shows_no_reason(text)).fill_null(value=False)
+
+
+def access_or_status_only(text: pl.Expr) -> pl.Expr:
+    """The record is an access line or shows a status and nothing else; only such a record
+    can be reasonless (see reasonless_expr)."""
+    return (
         text.str.contains(_GIN)
         | text.str.contains(_ACCESS_LOG)
         | text.str.contains(_UVICORN)
         | text.str.contains(_CLIENT_ACCESS)
         | text.str.contains(_STATUS_ONLY)
     )
-    # The words of the access line itself (a `Bad Request` reason phrase, the user agent) are
-    # not a reason; anything else that looks like an error text is.
+
+
+def shows_no_reason(text: pl.Expr) -> pl.Expr:
+    """Nothing in the record looks like an error text: the words of an access line itself (a
+    `Bad Request` reason phrase, the user agent) are not a reason."""
     rest = text.str.replace_all(r'"[^"]*"|\[[^\]]*\]|Bad Request', "")
-    return (access & ~rest.str.contains(_REASON_MARKERS)).fill_null(value=False)
+    return ~rest.str.contains(_REASON_MARKERS)
 
 
 def address_expr(text: pl.Expr) -> pl.Expr:
@@ -153,18 +162,24 @@ def user_agent_expr(text: pl.Expr) -> pl.Expr:
     return pl.when(token.is_in(["", "-"])).then(None).otherwise(token)
 
 
+# Every GIN access line holds this; latency_expr finds nothing in a record without it.
+GIN_LITERAL = "[GIN] "
+
+
 def latency_expr(text: pl.Expr) -> pl.Expr:
     """GIN's latency column in seconds (a Go duration: `213.546µs`, `1.2s`, `2m15s`)."""
     duration = pl.when(text.str.contains(_GIN)).then(text.str.extract(_GIN_FIELDS, 1))
-    parts = duration.str.extract_groups(_GO_DURATION).struct.field
-    unit = parts("4").replace_strict(_DURATION_UNITS, default=None, return_dtype=pl.Float64)
+    # One struct, so that the duration is parsed once, not once per part used.
+    part = pl.field
+    unit = part("4").replace_strict(_DURATION_UNITS, default=None, return_dtype=pl.Float64)
     seconds = (
-        parts("1").cast(pl.Float64).fill_null(0) * 3600
-        + parts("2").cast(pl.Float64).fill_null(0) * 60
-        + (parts("3").cast(pl.Float64) * unit).fill_null(0)
+        part("1").cast(pl.Float64).fill_null(0) * 3600
+        + part("2").cast(pl.Float64).fill_null(0) * 60
+        + (part("3").cast(pl.Float64) * unit).fill_null(0)
     )
-    shown = parts("1").is_not_null() | parts("2").is_not_null() | parts("3").is_not_null()
-    return pl.when(shown).then(seconds)
+    shown = part("1").is_not_null() | part("2").is_not_null() | part("3").is_not_null()
+    parts = duration.str.extract_groups(_GO_DURATION)
+    return parts.struct.with_fields(latency=pl.when(shown).then(seconds)).struct.field("latency")
 
 
 def reason_expr(message: pl.Expr, reasonless: pl.Expr) -> pl.Expr:

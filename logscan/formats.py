@@ -10,6 +10,7 @@ in ``FORMATS`` or ``SHAPES``.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -95,8 +96,8 @@ DETECTION_SAMPLE_LINES = 2000
 # Lines that begin a record whatever the file's format: log lines with a known prefix.
 _JSON_LINE_START = '{"'
 # Record starts other than JSON lines: the scan tells JSON lines apart (see record_starts_of_files).
-_NON_JSON_RECORD_START = "|".join(
-    f"(?:{shape})"
+_NON_JSON_RECORD_STARTS = tuple(
+    shape
     for shape in (
         *(fmt.detect for fmt in FORMATS if fmt.id not in ("plain", "python-logging", "json-lines")),
         r"^\[Recovery\]",
@@ -108,7 +109,16 @@ _NON_JSON_RECORD_START = "|".join(
         r"^```",  # a Markdown fence around pasted logs
     )
 )
+_NON_JSON_RECORD_START = "|".join(f"(?:{shape})" for shape in _NON_JSON_RECORD_STARTS)
 RECORD_START = f"{_NON_JSON_RECORD_START}|^{re.escape(_JSON_LINE_START)}"
+# An access log's line shape (`^\S+ \S+ \S+ \[`) reads a long line without spaces (a JSON
+# line) to its end before it fails: it is tried only on the lines holding this literal, which
+# each of its matches holds; the other record starts are tried on every line.
+_ACCESS_LOG_START = FORMATS_BY_ID["access-log"].detect
+_ACCESS_LOG_LITERAL = '] "'
+_OTHER_RECORD_START = "|".join(
+    f"(?:{shape})" for shape in _NON_JSON_RECORD_STARTS if shape != _ACCESS_LOG_START
+)
 # Lines that never begin a record in a loose format.
 _CONTINUATION = (
     r"^(?:\s|[}\])]|During handling of the above exception"
@@ -184,38 +194,57 @@ def record_starts_of_files(
     line by line). No record runs from one file into the next."""
     # JSON lines are told apart among the lines no other shape explains: one pass less over
     # every line.
-    not_json_known = lines.str.contains(_NON_JSON_RECORD_START).fill_null(value=False)
+    not_json_known = _non_json_record_starts(lines)
     # A blank line (null) never starts a record, and is of a known shape: it is left out of
     # every test below, which a flood of blank lines would otherwise make slow.
     other_rows = (~not_json_known & lines.is_not_null()).arg_true()
-    json_start = lines.gather(other_rows).str.starts_with(_JSON_LINE_START).fill_null(value=False)
+    json_start = _at_rows(lines, other_rows, lambda some: some.str.starts_with(_JSON_LINE_START))
     json_rows = other_rows.filter(json_start)
     known = not_json_known.scatter(json_rows, True) if json_rows.len() else not_json_known
     unknown_rows = other_rows.filter(~json_start)
     unknown_rows = unknown_rows.filter(~lines.gather(unknown_rows).fill_null("").str.contains(_KNOWN_LINE))
-    # Only lines of no known shape, and JSON lines, can continue a record in a loose format;
-    # looking at those rows alone keeps this cheap where most lines are known.
+    # Only lines of no known shape can continue a record in a loose format; looking at those
+    # rows alone keeps this cheap where most lines are known. JSON lines are left to the test
+    # below: of the continuations, a line starting with `{"` can only be an error body.
+    unknown_shape = ~json_start
     if isinstance(loose, pl.Series):
-        rows = other_rows.filter(loose.gather(other_rows))
-        strict_json_rows = json_rows.filter(~loose.gather(json_rows))
+        rows = other_rows.filter(loose.gather(other_rows) & unknown_shape)
     else:
-        rows = other_rows if loose else other_rows.clear()
-        strict_json_rows = json_rows.clear() if loose else json_rows
+        rows = other_rows.filter(unknown_shape) if loose else other_rows.clear()
     starts = (
         known.scatter(rows, ~_loose_continuation(lines, known, rows, first_rows)) if rows.len() else known
     )
-    # In a strict format too, an error body printed under a log line is part of its record
-    # (Laravel's `... resulted in a `400 Bad Request` response:` and the body on the next line).
-    if strict_json_rows.len():
-        strict_json_rows = strict_json_rows.cast(pl.Int64)
-        above = _Above(strict_json_rows, first_rows)
-        body = _error_body(
-            lines.gather(strict_json_rows), above.back(lines, 1).fill_null(above.back(lines, 2))
-        )
-        starts = starts.scatter(strict_json_rows, ~body)
+    # In a loose format and in a strict one, an error body printed under a line that is not
+    # JSON is part of its record (Laravel's `... resulted in a `400 Bad Request` response:`
+    # and the body on the next line); every other JSON line starts one.
+    body_rows = json_rows.filter(_at_rows(lines, json_rows, lambda some: _has(some, _ERROR_BODY))).cast(
+        pl.Int64
+    )
+    if body_rows.len():
+        above = _Above(body_rows, first_rows)
+        body = _error_body(lines.gather(body_rows), above.back(lines, 1).fill_null(above.back(lines, 2)))
+        starts = starts.scatter(body_rows, ~body)
     if starts.len():
         starts = starts.scatter(first_rows if first_rows is not None else [0], True)
     return starts, unknown_rows
+
+
+def _at_rows(lines: pl.Series, rows: pl.Series, test: Callable[[pl.Series], pl.Series]) -> pl.Series:
+    """``test`` of the lines at ``rows`` (False for a blank one): run on those lines when they
+    are few, else on the whole column, since gathering most of the lines copies them."""
+    tested = test(lines.gather(rows)) if rows.len() * 2 < lines.len() else test(lines).gather(rows)
+    return tested.fill_null(value=False)
+
+
+def _non_json_record_starts(lines: pl.Series) -> pl.Series:
+    """Which lines match _NON_JSON_RECORD_START (blank lines: False)."""
+    found = _has(lines, _OTHER_RECORD_START)
+    rest = (~found & lines.is_not_null()).arg_true()
+    maybe_access = rest.filter(
+        _at_rows(lines, rest, lambda some: some.str.contains(_ACCESS_LOG_LITERAL, literal=True))
+    )
+    access = maybe_access.filter(_at_rows(lines, maybe_access, lambda some: _has(some, _ACCESS_LOG_START)))
+    return found.scatter(access, True) if access.len() else found
 
 
 class _Above:
@@ -491,6 +520,9 @@ _MODEL_PATTERNS = (
     r"\"([\w][\w.:/-]*)\" does not support|\b([\w.-]*[:/\d][\w.:/-]*) does not support",
 )
 _REGISTRY_PREFIX = r"^registry\.ollama\.ai/(?:library/)?"
+# Every match of a _MODEL_PATTERNS pattern holds one of these: a record without them names no
+# model, and the patterns need not run on it.
+MODEL_LITERALS = ("model", "does not support")
 
 
 def strip_ansi(column: pl.Expr) -> pl.Expr:
@@ -527,26 +559,40 @@ def side_and_client(shape: pl.Expr, default_side: pl.Expr) -> tuple[pl.Expr, pl.
 
 
 def method_and_endpoint(text: pl.Expr) -> tuple[pl.Expr, pl.Expr]:
-    """The request a record shows, the call it made first: a method with a full URL (a client
-    library's access line), the Ollama client method a traceback went through, a URL or a
-    structured field naming a path; then a method and a bare path, which in an application's
-    own log may be its own route rather than the call to Ollama."""
-    request = text.str.extract_groups(_METHOD_AND_PATH)
-    bare_method, host, bare_path = (request.struct.field(str(group)) for group in (1, 2, 3))
-    called = pl.when(host.is_not_null())
-    client_call = text.str.extract(_CLIENT_CALL, 1).replace_strict(
+    """The method and endpoint of request_expr, as two expressions (each evaluates it: where
+    both are wanted, take request_expr's fields from a column of it)."""
+    request = request_expr(text)
+    return request.struct.field("method"), request.struct.field("endpoint")
+
+
+def request_expr(text: pl.Expr) -> pl.Expr:
+    """The request a record shows, the call it made first, as a struct with fields ``method``
+    and ``endpoint`` (beside the extractions they come from): a method with a full URL (a
+    client library's access line), the Ollama client method a traceback went through, a URL
+    or a structured field naming a path; then a method and a bare path, which in an
+    application's own log may be its own route rather than the call to Ollama. Each pattern
+    runs once per record."""
+    found = pl.struct(
+        request=text.str.extract_groups(_METHOD_AND_PATH),
+        client_call=text.str.extract(_CLIENT_CALL, 1),
+        url_path=text.str.extract(_URL_PATH, 1),
+        field_path=text.str.extract(_FIELD_PATH, 1),
+    )
+    request = pl.field("request").struct.field
+    bare_method, host, bare_path = request("1"), request("2"), request("3")
+    client_call = pl.field("client_call").replace_strict(
         _CLIENT_CALL_PATHS, default=None, return_dtype=pl.String
     )
     endpoint = pl.coalesce(
-        called.then(bare_path),
+        pl.when(host.is_not_null()).then(bare_path),
         client_call,
-        text.str.extract(_URL_PATH, 1),
-        text.str.extract(_FIELD_PATH, 1),
+        pl.field("url_path"),
+        pl.field("field_path"),
         bare_path,
     )
     method = pl.when(endpoint == bare_path).then(bare_method)
     # A path at the end of a sentence drags its punctuation along ("... for POST /v1/x: ...").
-    return method, endpoint.str.strip_chars_end(":,.;)")
+    return found.struct.with_fields(method=method, endpoint=endpoint.str.strip_chars_end(":,.;)"))
 
 
 def model_expr(message: pl.Expr, text: pl.Expr) -> pl.Expr:

@@ -215,37 +215,48 @@ class Pipeline:
         # The shape is a column of its own: side and client both read it, and an expression
         # used twice is evaluated twice.
         side, client = formats.side_and_client(pl.col("shape"), default_side)
-        method, endpoint = formats.method_and_endpoint(pl.col("text"))
         shape_names = {number: shape.name for number, shape in enumerate(formats.SHAPES)}
         text = pl.col("text")
         # An access line is one line: its fields are read off the record's first line, not
         # off its whole text (up to MAX_RECORD_TEXT_LINES lines).
         first = pl.col("first_line")
-        records = (
-            records.with_columns(
-                text=formats.strip_ansi(text),
-                message=formats.strip_ansi(pl.col("message")),
-                first_line=formats.strip_ansi(pl.col("header")),
-                shape=formats.shape_expr(text),
-            )
-            .with_columns(
-                status=formats.status_expr(text),
-                side=fields.side_of(first, side),
-                client=client,
-                method=method,
-                endpoint=fields.normalised_endpoint(endpoint),
-                model=fields.normalised_model(formats.model_expr(pl.col("message"), text)),
-                timestamp=_record_timestamp(records, self.source_zones, self.options.assume_tz),
-                kind=fields.kind_expr(
-                    first, pl.col("shape").replace_strict(shape_names, default=None, return_dtype=pl.String)
-                ),
-                reasonless=fields.reasonless_expr(text),
-                address=fields.address_expr(first),
-                user_agent=fields.user_agent_expr(first),
-                latency=fields.latency_expr(first),
-            )
-            .with_columns(method=fields.default_method(pl.col("method"), pl.col("endpoint")))
+        records = records.with_columns(
+            text=formats.strip_ansi(text),
+            message=formats.strip_ansi(pl.col("message")),
+            first_line=formats.strip_ansi(pl.col("header")),
+            shape=formats.shape_expr(text),
         )
+        # A column of its own, read twice below; of the text without its colours (an
+        # expression beside text=... above would see the text still coloured).
+        records = records.with_columns(request=formats.request_expr(text))
+        # The costliest extractions run only on the records holding the literals they need.
+        model = _only_where(
+            records,
+            text.str.contains_any(list(formats.MODEL_LITERALS)),
+            fields.normalised_model(formats.model_expr(pl.col("message"), text)),
+        )
+        latency = _only_where(
+            records, first.str.contains(fields.GIN_LITERAL, literal=True), fields.latency_expr(first)
+        )
+        reasonless = _only_where(
+            records, fields.access_or_status_only(text), fields.shows_no_reason(text)
+        ).fill_null(value=False)
+        records = records.with_columns(
+            status=formats.status_expr(text),
+            side=fields.side_of(first, side),
+            client=client,
+            method=pl.col("request").struct.field("method"),
+            endpoint=fields.normalised_endpoint(pl.col("request").struct.field("endpoint")),
+            model=model,
+            timestamp=_record_timestamp(records, self.source_zones, self.options.assume_tz),
+            kind=fields.kind_expr(
+                first, pl.col("shape").replace_strict(shape_names, default=None, return_dtype=pl.String)
+            ),
+            reasonless=reasonless,
+            address=fields.address_expr(first),
+            user_agent=fields.user_agent_expr(first),
+            latency=latency,
+        ).with_columns(method=fields.default_method(pl.col("method"), pl.col("endpoint")))
         events = classify.classify(records, self.ruleset, self.regex_guard)
         counted = events.filter(pl.col("suppressed_by").is_null()).get_column("source").value_counts()
         for index, count in counted.iter_rows():
@@ -370,6 +381,17 @@ def _timestamps_in_zone(records: pl.DataFrame, assume_tz: str) -> pl.Series:
     ).to_series()
     envelope_time = timestamps.parse_timestamps(envelope.filter(envelope_wins), assume_tz)
     return inner_time.scatter(envelope_wins.arg_true(), envelope_time)
+
+
+def _only_where(frame: pl.DataFrame, gate: pl.Expr, value: pl.Expr) -> pl.Series:
+    """``value`` on the rows of ``frame`` where ``gate`` holds, null on the others. For an
+    extraction that cannot find anything where the literals ``gate`` looks for are missing,
+    this gives what ``value`` gives on every row, at the cost of the rows that hold them."""
+    rows = frame.select(gate.fill_null(value=False)).to_series().arg_true()
+    if rows.len() == frame.height:
+        return frame.select(value).to_series()
+    found = frame[rows].select(value).to_series()
+    return pl.Series(found.name, [None], found.dtype).new_from_index(0, frame.height).scatter(rows, found)
 
 
 def _constant(value: int, rows: int) -> pl.Series:

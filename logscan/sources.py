@@ -148,8 +148,8 @@ def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
         cut = data.rfind(b"\n") + 1
         # Chunks end at a line end (see _chunks): nothing to carry, and nothing to copy.
         whole, carry = (data[:cut], data[cut:]) if cut < len(data) else (data, b"")
-        for number, piece in enumerate(_line_bounded(whole)):
-            block = _to_block(piece, next_line, 0 if number else len(chunk), counts)
+        for number, (piece, newlines) in enumerate(_line_bounded(whole)):
+            block = _to_block(piece, next_line, 0 if number else len(chunk), counts, newlines=newlines)
             next_line += block.lines.len()
             yield block
         if len(carry) > MAX_LINE_BYTES:
@@ -161,14 +161,15 @@ def _blocks(chunks: Iterator[bytes], counts: ReadCounts) -> Iterator[LineBlock]:
         yield _to_block(carry, next_line, 0, counts)
 
 
-def _line_bounded(data: bytes) -> Iterator[bytes]:
+def _line_bounded(data: bytes) -> Iterator[tuple[bytes, int | None]]:
     """``data`` in pieces of whole lines of about MAX_LINES_PER_BLOCK lines: a block of empty
-    lines would otherwise be millions of rows."""
+    lines would otherwise be millions of rows. Each piece comes with its count of newlines
+    where it is known already (a count is a pass over the block: it is not made twice)."""
     if not data:
         return
     lines = data.count(b"\n")
     if lines <= MAX_LINES_PER_BLOCK:
-        yield data
+        yield data, lines
         return
     step = max(1, len(data) * MAX_LINES_PER_BLOCK // lines)
     start = 0
@@ -176,7 +177,7 @@ def _line_bounded(data: bytes) -> Iterator[bytes]:
         end = data.rfind(b"\n", start, start + step) + 1
         if end <= start:
             end = data.find(b"\n", start + step) + 1 or len(data)
-        yield data[start:end]
+        yield data[start:end], None
         start = end
 
 
@@ -294,15 +295,23 @@ def _chunks(source: Source, stream: BinaryIO, block_bytes: int, *, compressed: b
 
 
 def _to_block(
-    data: bytes, first_line: int, bytes_read: int, counts: ReadCounts, *, head_cut: bool = False
+    data: bytes,
+    first_line: int,
+    bytes_read: int,
+    counts: ReadCounts,
+    *,
+    head_cut: bool = False,
+    newlines: int | None = None,
 ) -> LineBlock:
-    """``data``'s lines; ``head_cut``: its first line is the head of a line already cut."""
+    """``data``'s lines; ``head_cut``: its first line is the head of a line already cut;
+    ``newlines``: how many ``data`` holds, if already counted."""
     if first_line == 1:
         data = _without_bom(data)
     lines, replaced_lines = _decoded_lines(data)
     lines, cut_lines = _cut_long_lines(lines, head_cut) if len(data) > MAX_LINE_BYTES else (lines, 0)
     cut_lines += head_cut
-    counts.lines += _line_count(data)
+    # A BOM holds no newline; a last line without one is a line too.
+    counts.lines += _line_count(data) if newlines is None else newlines + (not data.endswith(b"\n"))
     counts.replaced_lines += replaced_lines
     counts.cut_lines += cut_lines
     return LineBlock(first_line, lines, bytes_read, counts.compression, replaced_lines, cut_lines)
