@@ -254,6 +254,31 @@ def main() -> None:
     help="Worker processes for large inputs (about 100 MiB and up); 0 means one per core.",
 )
 @click.option(
+    "--executor",
+    "executor_spec",
+    default="local",
+    show_default=True,
+    metavar="local|dask-local:N|dask",
+    help="Where shards of the input are scanned: local worker processes (--jobs), a Dask cluster of"
+    " N worker processes started for this run, or the Dask cluster at --scheduler"
+    " (pip install 'logscan[dask]'; the same logscan version on every worker).",
+)
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    metavar="ADDRESS",
+    help="The Dask scheduler of --executor dask, e.g. tcp://10.0.0.5:8786 (or DASK_SCHEDULER_ADDRESS).",
+)
+@click.option(
+    "--storage-option",
+    "storage_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the object store of s3:// (gs://, az://) paths, e.g."
+    " endpoint_url=http://127.0.0.1:9000; repeatable. Credentials come from the usual"
+    " environment variables and config files.",
+)
+@click.option(
     "--coverage",
     is_flag=True,
     help="Add hits per rule and the rules that never fired to the table (JSON always has them).",
@@ -326,6 +351,9 @@ def scan(
     until: str | None,
     format_hint: str | None,
     jobs: int,
+    executor_spec: str,
+    scheduler: str | None,
+    storage_options: tuple[str, ...],
     coverage: bool,
     explain: bool,
     follow: bool,
@@ -360,7 +388,7 @@ def scan(
             )
         )
     # Imported here, as the pipeline below, so that `--help` costs nothing of them.
-    from logscan import inputs, sources, workers  # noqa: PLC0415
+    from logscan import executors, inputs, objectstore, sources, workers  # noqa: PLC0415
 
     click.get_current_context().meta[QUIET] = quiet
     show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
@@ -375,7 +403,7 @@ def scan(
             binary=binary,
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
-        sources_list = sources.expand(paths, read_policy)
+        sources_list = sources.expand(paths, read_policy, objectstore.parse_options(storage_options))
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
@@ -383,7 +411,8 @@ def scan(
             report_out or contextlib.nullcontext(),
             events_out or contextlib.nullcontext(),
             tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir,
-            workers.started(sources_list, jobs) as pool,
+            executors.opened(executor_spec, scheduler) as cluster,
+            workers.started(sources_list, jobs) if cluster is None else contextlib.nullcontext() as pool,
         ):
             from logscan import render, ruletools  # noqa: PLC0415
             from logscan import scan as pipeline  # noqa: PLC0415
@@ -414,6 +443,7 @@ def scan(
                 on_progress=progress_line,
                 spill_dir=Path(spill_dir),
                 pool=pool,
+                executor=cluster,
             )
             if progress_line is not None:
                 progress_line.finish()

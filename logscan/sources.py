@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from logscan import archives, compression
-from logscan.finding import expand
+from logscan import archives, compression, finding, objectstore
 from logscan.inputs import (
     BINARY_PROBE_BYTES,
     STDIN_NAME,
@@ -50,6 +49,30 @@ _MAX_SPLIT_LOOKAHEAD_LINES = 1000
 _DEFAULT_POLICY = ReadPolicy()
 _CAP_OPTION = "--max-decompressed raises the cap"
 _BINARY_SKIPPED = "binary file (NUL bytes in its first 32 KiB): not read (--binary reads it)"
+
+
+def expand(
+    specs: Sequence[str], policy: ReadPolicy | None = None, storage_options: Mapping[str, Any] | None = None
+) -> list[Source]:
+    """The sources of command-line paths (see finding.expand), object-store URLs among them
+    (s3://bucket/prefix/, listed with ``storage_options``: see objectstore.py)."""
+    if not any(objectstore.is_remote(spec) for spec in specs):
+        return finding.expand(specs, policy)
+    found: list[Source] = []
+    for spec in specs:
+        if objectstore.is_remote(spec):
+            found += objectstore.expand(spec, storage_options or {})
+        else:
+            found += finding.expand([spec], policy)
+    # A file or object named twice is read once, as finding.expand does for local paths.
+    seen: set[object] = set()
+    unique = []
+    for source in found:
+        key = (source.identity.key if source.identity else source.name, source.member)
+        if key not in seen:
+            seen.add(key)
+            unique.append(source)
+    return unique
 
 
 @dataclass(frozen=True)
