@@ -47,15 +47,18 @@ class RemoteObject:
         it was listed."""
         try:
             filesystem, path = _filesystem(self.url, self.storage_options)
+            # What the listing left in the backend's cache is what was listed: ask again.
+            filesystem.invalidate_cache(path)
+            now = filesystem.info(path)
+            if int(now.get("size") or 0) != self.size or (self.etag and _etag(now) not in (None, self.etag)):
+                raise SourceReadError(source, "replaced since it was listed (another size or ETag): not read")
             opened = filesystem.open(path, "rb", block_size=READ_AHEAD_BYTES, cache_type="readahead")
         except FileNotFoundError as error:
             raise SourceReadError(source, "vanished after it was listed (deleted?)") from error
+        except SourceReadError:
+            raise
         except Exception as error:  # a backend's own errors (credentials, network) are many kinds
             raise SourceReadError(source, f"not opened: {_described(error)}") from error
-        etag = _etag(getattr(opened, "details", {}))
-        if opened.size != self.size or (self.etag and etag and etag != self.etag):
-            opened.close()
-            raise SourceReadError(source, "replaced since it was listed (another size or ETag): not read")
         return opened  # type: ignore[no-any-return]
 
 
@@ -130,8 +133,11 @@ def _filesystem(url: str, storage_options: Mapping[str, Any]) -> tuple[Any, str]
 
 
 def _hidden(key: str, listed: str) -> bool:
-    relative = posixpath.relpath(key, listed.rstrip("/")) if key != listed else posixpath.basename(key)
-    return any(part.startswith(".") for part in relative.split("/") if part not in ("", "."))
+    """Whether a name under what was listed (a prefix, or a pattern's folder) starts with a dot."""
+    magic = min((listed.find(character) for character in "*?[" if character in listed), default=-1)
+    root = listed[: listed.rfind("/", 0, magic) + 1] if magic >= 0 else listed.rstrip("/") + "/"
+    relative = key[len(root) :] if key.startswith(root) else posixpath.basename(key)
+    return any(part.startswith(".") for part in relative.split("/"))
 
 
 def _etag(info: Mapping[str, Any]) -> str | None:
