@@ -206,7 +206,7 @@ def opened(spec: str, scheduler: str | None) -> Iterator[DaskCluster | None]:
     with contextlib.ExitStack() as stack:
         local_workers = _local_workers(spec)
         if local_workers is not None:
-            cluster = stack.enter_context(_local_cluster(local_workers))
+            cluster = stack.enter_context(local_cluster(local_workers))
             client = stack.enter_context(distributed.Client(cluster))
         else:
             try:
@@ -217,7 +217,8 @@ def opened(spec: str, scheduler: str | None) -> Iterator[DaskCluster | None]:
 
 
 @contextlib.contextmanager
-def _local_cluster(workers: int) -> Iterator[distributed.LocalCluster]:
+def local_cluster(workers: int) -> Iterator[distributed.LocalCluster]:
+    """A Dask cluster of ``workers`` processes on this machine, one thread each, for this run."""
     import logging  # noqa: PLC0415
 
     import distributed  # noqa: PLC0415
