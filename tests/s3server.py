@@ -70,6 +70,13 @@ def _juicefs() -> str:
     return found
 
 
+def _ended_with_this_process() -> list[str]:
+    """A prefix that has the server sent SIGTERM when the test process ends, however it ends
+    (util-linux's setpriv), where there is one."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM"] if setpriv else []
+
+
 def _start(folder: Path) -> tuple[subprocess.Popen[bytes], S3Store]:
     juicefs = _juicefs()
     meta = f"sqlite3://{folder / 'meta.db'}"
@@ -94,7 +101,7 @@ def _start(folder: Path) -> tuple[subprocess.Popen[bytes], S3Store]:
     log = (folder / "gateway.log").open("wb")
     server = subprocess.Popen(
         [
-            juicefs, "gateway", "--no-usage-report", "--keep-etag", "--no-banner", "--no-bgjob",
+            *_ended_with_this_process(), juicefs, "gateway", "--no-usage-report", "--keep-etag", "--no-banner", "--no-bgjob",
             "--cache-dir", str(folder / "cache"), "--metrics", f"127.0.0.1:{_free_port()}",
             "--log", str(folder / "juicefs.log"), meta, f"127.0.0.1:{port}",
         ],

@@ -9,7 +9,6 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import distributed
@@ -20,7 +19,7 @@ from s3server import S3Store, s3_store
 
 import logscan
 from golden_cases import REPO
-from logscan import executors, scan, shards
+from logscan import executors, scan, shards, workers
 from logscan.cli import main
 from logscan.errors import ScanError
 
@@ -122,7 +121,7 @@ def test_a_failing_shard_is_named_with_its_error(cluster: executors.DaskCluster)
     """The same failure, on the cluster, in the local pool and in this process."""
     items = [(7, 2), (1, 0), (9, 3)]
     expected = "item (1, 0): ZeroDivisionError: integer division or modulo by zero"
-    with ProcessPoolExecutor(2) as pool:
+    with workers.start(2) as pool:
         for executor in (cluster, executors.LocalPool(pool, 2), executors.InProcess()):
             with pytest.raises(ScanError) as failed:
                 executors.map_reduce(
