@@ -87,7 +87,10 @@ def _scan_in_parallel(
     machine: their records come back in their partials."""
     if not executor.shares_files:
         settings = shards.ShardOptions(settings.options, settings.bounds, spill_dir=None)
-    planned = shards.plan(sources_list, executor.workers, held if executor.shares_files else None)
+    if executor.shares_files:
+        planned = shards.plan(sources_list, executor.workers, held)
+    else:
+        planned = shards.plan(sources_list, executor.workers, remote=True)
     return executors.map_reduce(
         executor,
         shards.scan_shard,

@@ -118,3 +118,15 @@ def test_a_shard_names_its_files() -> None:
     parts = tuple(sources.Source(f"log{number}.log", data=b"") for number in range(5))
     assert shards.Shard((0, 1, 2, 3, 4), parts, (0,) * 5).names == "log0.log, log1.log, log2.log and 2 more"
     assert shards.Shard((0,), parts[:1], (0,)).names == "log0.log"
+
+
+def test_shards_for_a_cluster_have_one_size(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    listed = sources.expand([str(logs)])
+    # About 1.2 MB in all: one shard of the default size, whatever the number of workers.
+    assert len(shards.plan(listed, 64, remote=True)) == 1
+    assert len(shards.plan(listed, 64)) == 1  # the local pool's minimum is 32 MiB
+    monkeypatch.setattr(shards, "REMOTE_PART_BYTES", 180_000)
+    assert len(shards.plan(listed, 1, remote=True)) == len(shards.plan(listed, 64, remote=True)) == 7
+    assert all(
+        source.held_at is None for shard in shards.plan(listed, 1, remote=True) for source in shard.parts
+    )
