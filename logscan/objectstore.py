@@ -42,9 +42,9 @@ class RemoteObject:
     etag: str | None
     storage_options: Mapping[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
-    def open(self, source: Source) -> BinaryIO:
-        """The object open for ranged reads; SourceReadError if it is gone or changed since
-        it was listed."""
+    def open(self, source: Source, read_ahead: int = READ_AHEAD_BYTES) -> BinaryIO:
+        """The object open for ranged reads of ``read_ahead`` bytes; SourceReadError if it is
+        gone or changed since it was listed."""
         try:
             filesystem, path = _filesystem(self.url, self.storage_options)
             # What the listing left in the backend's cache is what was listed: ask again.
@@ -52,7 +52,7 @@ class RemoteObject:
             now = filesystem.info(path)
             if int(now.get("size") or 0) != self.size or (self.etag and _etag(now) not in (None, self.etag)):
                 raise SourceReadError(source, "replaced since it was listed (another size or ETag): not read")
-            opened = filesystem.open(path, "rb", block_size=READ_AHEAD_BYTES, cache_type="readahead")
+            opened = filesystem.open(path, "rb", block_size=read_ahead, cache_type="readahead")
         except FileNotFoundError as error:
             raise SourceReadError(source, "vanished after it was listed (deleted?)") from error
         except SourceReadError:

@@ -168,7 +168,7 @@ def plan(
     for index, source in enumerate(sources_list):
         size = source.size or 0
         splittable = source
-        if size >= 2 * part_bytes and held is not None:
+        if size >= 2 * part_bytes and held is not None and source.path is not None:
             try:
                 splittable, release = sources.hold(source)
             except sources.SourceReadError:
@@ -341,7 +341,7 @@ def _spill(events: pl.DataFrame, spill_dir: Path) -> Path:
 def _split_points(source: sources.Source, part_bytes: int) -> list[int]:
     """Where a large file can be cut for workers: only an uncompressed file with no envelope,
     whose lines can be read from any point with the same layout."""
-    if source.path is None or source.member is not None:
+    if (source.path is None and source.remote is None) or source.member is not None:
         return [0]
     try:
         first = next(sources.read_blocks(source, 1024 * 1024), None)

@@ -4,6 +4,7 @@ line."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -232,33 +233,57 @@ def _read_past_line(stream: BinaryIO) -> None:
 
 
 def split_points(source: Source, part_bytes: int, starts_record: Callable[[str], bool]) -> list[int]:
-    """Offsets that cut a file into parts of about ``part_bytes``, each at the start of a line
-    for which ``starts_record`` holds, so that no record is split between two parts (if none
-    is found in the lines soon after the nominal offset, the file is not cut there). Holes are
-    passed over, and a line is looked at only up to MAX_LINE_BYTES."""
+    """Offsets that cut a file (or an object in object storage) into parts of about
+    ``part_bytes``, each at the start of a line for which ``starts_record`` holds, so that no
+    record is split between two parts (if none is found in the lines soon after the nominal
+    offset, the file is not cut there). Holes are passed over, and a line is looked at only up
+    to MAX_LINE_BYTES."""
+    if source.remote is not None:
+        # A few small ranged reads, one per cut.
+        with source.remote.open(source, read_ahead=MAX_LINE_BYTES) as raw:
+            stream = io.BufferedReader(raw)  # type: ignore[arg-type]
+            size = source.remote.size
+            return _record_starts(stream, size, part_bytes, starts_record, lambda nominal: nominal)
     reader = open_file(source)
     size = source.identity.size if source.identity else os.fstat(reader.fileno()).st_size
-    points = [0]
+
+    def data_from(nominal: int) -> int | None:
+        try:
+            data = os.lseek(reader.fileno(), nominal, os.SEEK_DATA)
+        except OSError:
+            return None  # a hole to the end, or no data: nothing to cut
+        return data if data < nominal + part_bytes else None
+
     with reader, open(reader.fileno(), "rb", closefd=False) as stream:
-        for nominal in range(part_bytes, size - part_bytes // 2, part_bytes):
-            try:
-                data = os.lseek(reader.fileno(), nominal, os.SEEK_DATA)
-            except OSError:
-                continue  # a hole to the end, or no data: nothing to cut
-            if data >= nominal + part_bytes:
-                continue
-            stream.seek(data)
-            if not stream.readline(MAX_LINE_BYTES).endswith(b"\n"):
-                continue
-            for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
-                at = stream.tell()
-                line = stream.readline(MAX_LINE_BYTES)
-                if not line.endswith(b"\n"):
-                    break
-                if starts_record(line.decode("utf-8", "replace")):
-                    if points[-1] < at:
-                        points.append(at)
-                    break
+        return _record_starts(stream, size, part_bytes, starts_record, data_from)
+
+
+def _record_starts(
+    stream: BinaryIO,
+    size: int,
+    part_bytes: int,
+    starts_record: Callable[[str], bool],
+    data_from: Callable[[int], int | None],
+) -> list[int]:
+    """split_points over a seekable stream; ``data_from`` is where the data at or after a
+    nominal offset begins (None: no cut there)."""
+    points = [0]
+    for nominal in range(part_bytes, size - part_bytes // 2, part_bytes):
+        data = data_from(nominal)
+        if data is None:
+            continue
+        stream.seek(data)
+        if not stream.readline(MAX_LINE_BYTES).endswith(b"\n"):
+            continue
+        for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
+            at = stream.tell()
+            line = stream.readline(MAX_LINE_BYTES)
+            if not line.endswith(b"\n"):
+                break
+            if starts_record(line.decode("utf-8", "replace")):
+                if points[-1] < at:
+                    points.append(at)
+                break
     return points
 
 

@@ -4,8 +4,10 @@ deleted or replaced after they were listed, and prefixes that cannot be listed, 
 by name."""
 
 import gzip
+import shutil
 from pathlib import Path
 
+import polars as pl
 import pytest
 from click.testing import CliRunner
 from hypothesis import given
@@ -13,7 +15,7 @@ from hypothesis import strategies as st
 from s3server import S3Store, s3_store
 
 from golden_cases import REPO
-from logscan import objectstore, scan, sources
+from logscan import executors, objectstore, scan, shards, sources
 from logscan.cli import main
 from logscan.errors import UsageError
 
@@ -155,3 +157,34 @@ def test_only_object_store_urls_are_remote() -> None:
     assert not any(
         objectstore.is_remote(spec) for spec in ("/var/log/x.log", "-", "http://host/x", "file:///x", "s3:/x")
     )
+
+
+def test_a_large_plain_object_is_cut_where_the_file_would_be(
+    s3_store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "logs"
+    local.mkdir()
+    (local / "chatbot-many.log").write_text((SAMPLE_LOGS / "app" / "chatbot.log").read_text() * 40)
+    shutil.copy(SAMPLE_LOGS / "ollama" / "server.log.1.gz", local)
+    url = s3_store.upload(local, s3_store.prefix())
+    monkeypatch.setattr(shards, "REMOTE_PART_BYTES", 180_000)
+    listed = sources.expand([url], storage_options=s3_store.storage_options)
+
+    def cuts(planned: list[shards.Shard]) -> list[tuple[tuple[int, ...], list[tuple[int, int | None]]]]:
+        return [(shard.part_numbers, [(part.start, part.end) for part in shard.parts]) for shard in planned]
+
+    planned = shards.plan(listed, 2, remote=True)
+    assert cuts(planned) == cuts(shards.plan(sources.expand([str(local)]), 2, remote=True))
+    assert [shard.part_numbers for shard in planned] == [(number,) for number in range(6)] + [(0,)]
+
+    from_bucket = scan.run(
+        scan.ScanOptions(paths=()), sources_list=listed, executor=executors.InProcess(shares_files=False)
+    )
+    on_disk = scan.run(scan.ScanOptions(paths=[str(local)], jobs=1))
+    expected = on_disk.events.collect()
+    found = from_bucket.events.collect().with_columns(
+        pl.col("file", "matched_file").str.replace(url, f"{local}/", literal=True)
+    )
+    assert found.equals(expected)
+    assert expected.height > 640
+    assert [report.lines for report in from_bucket.files] == [report.lines for report in on_disk.files]
