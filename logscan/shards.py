@@ -32,9 +32,10 @@ from logscan.scanoptions import ScanOptions, TimeBounds
 # memory. Large uncompressed files are cut into parts of that size; small files run together.
 MIN_PART_BYTES = 32 * 1024 * 1024
 MAX_PART_BYTES = 128 * 1024 * 1024
-# Shards for workers elsewhere (a Dask cluster) are all of about this size: a second of work
-# for one core (the scan reads about 180 MiB/s per core), which pays a task's fixed cost (a few
-# milliseconds, and the partial's trip back) a hundred times over.
+# Shards for workers elsewhere (a Dask cluster) grow up to this size, when the input is large
+# enough to keep every worker busy with them: a second of work for one core (the scan reads
+# about 180 MiB/s per core), which pays a task's fixed cost (a few milliseconds, and the
+# partial's trip back) a hundred times over.
 REMOTE_PART_BYTES = 192 * 1024 * 1024
 TASKS_PER_WORKER = 4
 # Files up to this size are read whole, many at a time (see reading.Pipeline.prepare_small).
@@ -152,9 +153,8 @@ def plan(
     cut into parts is held open in ``held`` (when given: workers on this machine), and its
     parts are read through that descriptor, so that each reads the file listed."""
     total = sum(workers.estimated_size(source) for source in sources_list)
-    part_bytes = max(MIN_PART_BYTES, min(MAX_PART_BYTES, total // (workers_count * TASKS_PER_WORKER)))
-    if remote:
-        part_bytes = REMOTE_PART_BYTES
+    largest = REMOTE_PART_BYTES if remote else MAX_PART_BYTES
+    part_bytes = max(MIN_PART_BYTES, min(largest, total // (workers_count * TASKS_PER_WORKER)))
     shards: list[Shard] = []
     run: list[tuple[int, sources.Source]] = []
     run_bytes = 0

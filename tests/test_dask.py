@@ -66,6 +66,7 @@ def test_many_shards_on_a_cluster_give_what_the_local_scan_gives(
     shutil.copytree(SAMPLE_LOGS, logs)
     (logs / "app" / "chatbot-many.log").write_text((SAMPLE_LOGS / "app" / "chatbot.log").read_text() * 40)
     # Shards are planned here, in the driver: small ones, so that this input makes several.
+    monkeypatch.setattr(shards, "MIN_PART_BYTES", 180_000)
     monkeypatch.setattr(shards, "REMOTE_PART_BYTES", 180_000)
     monkeypatch.setenv("COLUMNS", "300")  # the progress line is cut to the terminal's width
     address = cluster.client.scheduler.address

@@ -167,6 +167,7 @@ def test_a_large_plain_object_is_cut_where_the_file_would_be(
     (local / "chatbot-many.log").write_text((SAMPLE_LOGS / "app" / "chatbot.log").read_text() * 40)
     shutil.copy(SAMPLE_LOGS / "ollama" / "server.log.1.gz", local)
     url = s3_store.upload(local, s3_store.prefix())
+    monkeypatch.setattr(shards, "MIN_PART_BYTES", 180_000)
     monkeypatch.setattr(shards, "REMOTE_PART_BYTES", 180_000)
     listed = sources.expand([url], storage_options=s3_store.storage_options)
 

@@ -120,13 +120,16 @@ def test_a_shard_names_its_files() -> None:
     assert shards.Shard((0,), parts[:1], (0,)).names == "log0.log"
 
 
-def test_shards_for_a_cluster_have_one_size(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_shards_for_a_cluster_grow_larger(logs: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     listed = sources.expand([str(logs)])
-    # About 1.2 MB in all: one shard of the default size, whatever the number of workers.
-    assert len(shards.plan(listed, 64, remote=True)) == 1
-    assert len(shards.plan(listed, 64)) == 1  # the local pool's minimum is 32 MiB
+    # About 1.2 MB in all: one shard of the least size (32 MiB), whatever the number of workers.
+    assert len(shards.plan(listed, 64, remote=True)) == len(shards.plan(listed, 64)) == 1
+    # An input large enough for shards of the largest size: those of a cluster are larger.
+    monkeypatch.setattr(shards, "MIN_PART_BYTES", 1)
+    monkeypatch.setattr(shards, "MAX_PART_BYTES", 100_000)
     monkeypatch.setattr(shards, "REMOTE_PART_BYTES", 180_000)
-    assert len(shards.plan(listed, 1, remote=True)) == len(shards.plan(listed, 64, remote=True)) == 7
+    assert len(shards.plan(listed, 1)) == 12
+    assert len(shards.plan(listed, 1, remote=True)) == 7
     assert all(
         source.held_at is None for shard in shards.plan(listed, 1, remote=True) for source in shard.parts
     )
