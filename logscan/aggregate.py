@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 
 import polars as pl
 
+from logscan import timestamps
+
 _TIME = pl.Datetime("us", "UTC")
 # One row per 400 record, as the scan finds it (before requests are joined).
 EVENT_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
@@ -97,13 +99,35 @@ def empty_tally() -> pl.DataFrame:
     return pl.DataFrame(schema=TALLY_SCHEMA)
 
 
-def tally(requests: pl.DataFrame, window: str) -> pl.DataFrame:
+def window_start(times: pl.Expr, window: str, zone: str = "UTC") -> pl.Expr:
+    """The start of the window each UTC time falls in, as a UTC time, with the windows cut in
+    ``zone``: a 1d window starts at that zone's midnight, so a DST day's window is 23 or 25
+    hours long."""
+    minutes = timestamps.fixed_offset_minutes(zone)
+    if zone == "UTC" or minutes == 0:
+        return times.dt.truncate(window)
+    if minutes is not None:  # Polars has no fixed-offset zones: shift, cut, shift back
+        shift = pl.duration(minutes=minutes)
+        return (times + shift).dt.truncate(window) - shift
+    return times.dt.convert_time_zone(zone).dt.truncate(window).dt.convert_time_zone("UTC")
+
+
+def window_end(starts: pl.Expr, window: str, zone: str = "UTC") -> pl.Expr:
+    """The end of the windows that start at ``starts`` (UTC times), calendar-aware in ``zone``:
+    the day that starts at midnight ends at the next midnight."""
+    if timestamps.fixed_offset_minutes(zone) is not None or zone == "UTC":
+        return starts.dt.offset_by(window)
+    return starts.dt.convert_time_zone(zone).dt.offset_by(window).dt.convert_time_zone("UTC")
+
+
+def tally(requests: pl.DataFrame, window: str, zone: str = "UTC") -> pl.DataFrame:
     """Requests (one row each, with ``timestamp``, ``category``, ``rule_id``, ``method``,
     ``endpoint``, ``model``, ``ollama``, ``server_records`` and ``client_records``) counted per
-    time window, category, rule, endpoint, model and Ollama-or-not, with the first and last
-    time seen; merged by ``merge_tallies``."""
+    time window (cut in ``zone``), category, rule, endpoint, model and Ollama-or-not, with the
+    first and last time seen; merged by ``merge_tallies`` (of tallies cut in the same zone)."""
+    starts = window_start(pl.col("timestamp"), window, zone).alias("window_start")
     return (
-        requests.group_by(pl.col("timestamp").dt.truncate(window).alias("window_start"), *TALLY_KEYS[1:])
+        requests.group_by(starts, *TALLY_KEYS[1:])
         .agg(
             requests=pl.len().cast(pl.Int64),
             server_records=pl.col("server_records").sum().cast(pl.Int64),
@@ -133,9 +157,11 @@ def summarize(
     category_order: list[str],
     top: int,
     span: tuple[datetime, datetime] | None = None,
+    zone: str = "UTC",
 ) -> Summary:
-    """The report's figures from a tally. Given the ``span`` a scan was bounded to
-    (--since and --until), its windows without a 400 are rows of zeros, so that a gap shows."""
+    """The report's figures from a tally (its windows cut in ``zone``). Given the ``span`` a
+    scan was bounded to (--since and --until), its windows without a 400 are rows of zeros, so
+    that a gap shows."""
     ollama = tally.filter(pl.col("ollama"))
     other = tally.filter(~pl.col("ollama"))
     total = _sum(ollama, "requests")
@@ -160,11 +186,11 @@ def summarize(
     windows = (
         tally.group_by("window_start", "category", "ollama")
         .agg(*(pl.col(name).sum() for name in _SUMS))
-        .with_columns(window_end=pl.col("window_start").dt.offset_by(window))
+        .with_columns(window_end=window_end(pl.col("window_start"), window, zone))
         .select(WINDOW_COLUMNS)
     )
     if span is not None:
-        windows = pl.concat([windows, _empty_windows(windows, window, *span)])
+        windows = pl.concat([windows, _empty_windows(windows, window, zone, *span)])
     windows = windows.sort(
         "window_start", "ollama", "category", descending=[False, True, False], nulls_last=True
     )
@@ -190,13 +216,17 @@ def summarize(
     )
 
 
-def _empty_windows(windows: pl.DataFrame, window: str, since: datetime, until: datetime) -> pl.DataFrame:
+def _empty_windows(
+    windows: pl.DataFrame, window: str, zone: str, since: datetime, until: datetime
+) -> pl.DataFrame:
     """A row of zeros (no category) for each window of [since, until) that holds no 400 of
     Ollama's (the table shows those alone)."""
-    ends = pl.Series([since, until - timedelta(microseconds=1)], dtype=_TIME).dt.truncate(window)
-    every = pl.datetime_range(ends[0], ends[1], interval=window, eager=True, time_zone="UTC").alias(
-        "window_start"
+    first, last = (
+        pl.DataFrame({"t": [since, until - timedelta(microseconds=1)]}, schema={"t": _TIME})
+        .select(window_start(pl.col("t"), window, zone))
+        .to_series()
     )
+    every = _window_starts_between(first, last, window, zone)
     if every.len() > MAX_EMPTY_WINDOWS:
         return windows.clear()
     seen = (
@@ -207,11 +237,26 @@ def _empty_windows(windows: pl.DataFrame, window: str, since: datetime, until: d
     missing = every.to_frame().cast({"window_start": _TIME}).join(seen, on="window_start", how="anti")
     return missing.select(
         "window_start",
-        window_end=pl.col("window_start").dt.offset_by(window),
+        window_end=window_end(pl.col("window_start"), window, zone),
         category=pl.lit(None, pl.String),
         ollama=pl.lit(value=True),
         **{name: pl.lit(0, pl.Int64) for name in _SUMS},
     ).select(WINDOW_COLUMNS)
+
+
+def _window_starts_between(first: datetime, last: datetime, window: str, zone: str) -> pl.Series:
+    """The window starts from ``first`` to ``last`` (UTC times), stepped in ``zone`` (a day is
+    23 to 25 hours long there)."""
+    minutes = timestamps.fixed_offset_minutes(zone)
+    stepped_in = "UTC" if zone == "UTC" or minutes is not None else zone
+    every = pl.datetime_range(
+        first.astimezone(timestamps.tzinfo_of(stepped_in)),
+        last.astimezone(timestamps.tzinfo_of(stepped_in)),
+        interval=window,
+        eager=True,
+        time_zone=stepped_in,
+    )
+    return every.dt.convert_time_zone("UTC").cast(_TIME).alias("window_start")
 
 
 def _sum(frame: pl.DataFrame, column: str) -> int:

@@ -3,30 +3,40 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
 import tempfile
+import time
 import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from logscan import __version__, output, sanitize
 from logscan.cli_common import (
     QUIET,
+    applied_bounds,
     check_table_style,
     config_option,
+    config_warning,
     echo_input_problems,
     fail,
+    run_info,
     warn,
 )
+from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
 from logscan.errors import ExitCode, Interrupted, LogscanError, ScanError, UsageError
+
+if TYPE_CHECKING:
+    from logscan.incremental import IncrementalScan
+    from logscan.inputs import Source
 
 SCAN_EPILOG = """\b
 Examples:
@@ -134,6 +144,9 @@ def main() -> None:
     Ollama, give each one a cause, and count them by cause and time window.
 
     Start with `logscan scan PATH...`; `logscan scan --help` explains the options.
+
+    Exit codes: 0 ok; 1 a threshold breached; 2 usage or rule-file error; 3 runtime failure;
+    130 interrupted (details in `logscan scan --help`).
     """
 
 
@@ -159,9 +172,18 @@ def main() -> None:
     default="UTC",
     show_default=True,
     metavar="ZONE",
-    help="Zone for timestamps written without one (GIN lines, Python asctime) in files whose"
-    " other lines show none: an IANA name (Europe/Berlin), UTC, local (this machine's, honouring"
-    " TZ) or an offset (+02:00).",
+    help="Zone for timestamps in the logs written without one (GIN lines, Python asctime) in files"
+    " whose other lines show none: an IANA name (Europe/Berlin), UTC, local (this machine's,"
+    " honouring TZ) or an offset (+02:00).",
+)
+@click.option(
+    "--report-tz",
+    default="UTC",
+    show_default=True,
+    metavar="ZONE",
+    help="Zone of the report (same forms as --assume-tz): windows are cut in it (--window 1d days"
+    " start at its midnight, 23 or 25 h long on DST days), times are shown in it with their offset,"
+    " and zone-less --since/--until and today/yesterday are read in it.",
 )
 @click.option(
     "--match-window",
@@ -182,13 +204,13 @@ def main() -> None:
     "-f",
     "--format",
     "output_format",
-    type=click.Choice(["table", "csv", "json", "markdown", "ndjson", "prom"]),
+    type=click.Choice(["table", "csv", "json", "markdown", "html", "ndjson", "prom"]),
     default="table",
     show_default=True,
     help="table: summary for people; csv: the windows (window_start, window_end, category, ollama,"
     " requests, server_records, client_records); json: everything; markdown: pipe tables for an"
-    " incident write-up; ndjson: one window and cause per line; prom: Prometheus text for the"
-    " node_exporter textfile collector.",
+    " incident write-up; html: one self-contained page with a chart; ndjson: one window and cause"
+    " per line; prom: Prometheus text for the node_exporter textfile collector.",
 )
 @click.option(
     "--table-style",
@@ -230,8 +252,8 @@ def main() -> None:
 @click.option(
     "--since",
     metavar="TIME",
-    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --assume-tz),"
-    " a span back from now (30m, 24h, 7d), or today, yesterday, tomorrow (midnight in --assume-tz)"
+    help="Count only 400s at or after TIME: ISO 8601 (2025-05-07T06:00, zone-less in --report-tz),"
+    " a span back from now (30m, 24h, 7d), or today, yesterday, tomorrow (midnight in --report-tz)"
     " with an optional time of that day ('yesterday 06:00'). 400s without a timestamp are then"
     " left out, and counted.",
 )
@@ -319,6 +341,22 @@ def main() -> None:
     help="Exit 1 (after writing the report) when more than N requests (default 0) of CATEGORY"
     " failed. Repeatable.",
 )
+@click.option(
+    "--state",
+    "state_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    metavar="FILE",
+    help="Incremental runs: read only what was added to each file since the last run with this"
+    " state (an SQLite file, created if missing), following rotation, and compare this run's"
+    " counts with the stored runs (see `logscan history`). Saved once the report is written;"
+    " a second run while one holds FILE fails at once (exit 3), naming the process.",
+)
+@click.option(
+    "--fail-on-new-category",
+    is_flag=True,
+    help="Exit 1 (after writing the report) when a category appears that no run stored in"
+    " --state had. Needs --state.",
+)
 @config_option
 @click.option(
     "--progress/--no-progress",
@@ -339,6 +377,7 @@ def scan(
     no_builtin_rules: bool,
     window: str,
     assume_tz: str,
+    report_tz: str,
     match_window: str,
     server_offsets: tuple[str, ...],
     output_format: str,
@@ -362,6 +401,8 @@ def scan(
     strict: bool,
     fail_above: int | None,
     fail_on: tuple[str, ...],
+    state_path: Path | None,
+    fail_on_new_category: bool,
     progress: bool | None,
     quiet: bool,
 ) -> None:
@@ -380,6 +421,7 @@ def scan(
     skipped with a notice; every input skipped or not read completely is a row with its
     reason in the Input table.
     """
+    started = time.monotonic()
     if (coverage or explain) and output_format != "table":
         fail(
             UsageError(
@@ -391,6 +433,7 @@ def scan(
     from logscan import executors, inputs, objectstore, sources, workers  # noqa: PLC0415
 
     click.get_current_context().meta[QUIET] = quiet
+    config_warning()
     show_progress = not quiet and (sys.stderr.isatty() if progress is None else progress)
     try:
         from logscan import thresholds  # noqa: PLC0415
@@ -403,7 +446,11 @@ def scan(
             binary=binary,
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
+        if state_path is not None and (executor_spec != "local" or any(map(objectstore.is_remote, paths))):
+            # An object's identity (key, ETag, size) and a cluster's partials are not kept yet.
+            raise UsageError("--state reads local files with --executor local only, for now")
         sources_list = sources.expand(paths, read_policy, objectstore.parse_options(storage_options))
+        state, sources_list = _incremental_scan(state_path, fail_on_new_category, sources_list)
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
         # meanwhile. Occurrences kept for --events wait on disk until they are written out.
@@ -413,6 +460,7 @@ def scan(
             tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir,
             executors.opened(executor_spec, scheduler) as cluster,
             workers.started(sources_list, jobs) if cluster is None else contextlib.nullcontext() as pool,
+            state.db if state is not None else contextlib.nullcontext(),
         ):
             from logscan import render, ruletools  # noqa: PLC0415
             from logscan import scan as pipeline  # noqa: PLC0415
@@ -427,6 +475,7 @@ def scan(
                 include_builtin_rules=not no_builtin_rules,
                 window=window,
                 assume_tz=assume_tz,
+                report_tz=report_tz,
                 top=top,
                 since=since,
                 until=until,
@@ -437,16 +486,17 @@ def scan(
                 read_policy=read_policy,
                 **_server_offsets(server_offsets),
             )
-            result = pipeline.run(
+            options, bounds = applied_bounds(options)
+            result = (state.scan if state is not None else functools.partial(pipeline.run, executor=cluster))(
                 options,
                 sources_list=sources_list,
                 on_progress=progress_line,
                 spill_dir=Path(spill_dir),
                 pool=pool,
-                executor=cluster,
             )
             if progress_line is not None:
                 progress_line.finish()
+            result.run_info = run_info(options, bounds, started)
             echo_input_problems(result.files)
             for timeout in result.regex_timeouts:
                 warn(str(timeout))
@@ -470,8 +520,12 @@ def scan(
                 if written is not None:
                     with _writing(written):
                         written.commit()
+            if state is not None:
+                state.commit()
         thresholds.check_categories(limits, result.categories)
         breached = thresholds.breaches(result.summary, limits)
+        if fail_on_new_category:
+            breached += thresholds.new_categories(result.trends or [])
     except LogscanError as error:
         fail(error)
     for breach in breached:
@@ -479,6 +533,21 @@ def scan(
     # An input that could not be read says more than a threshold.
     code = _input_exit_code(result.files, strict=strict)
     sys.exit(int(code or (ExitCode.THRESHOLD_BREACHED if breached else ExitCode.OK)))
+
+
+def _incremental_scan(
+    state_path: Path | None, fail_on_new_category: bool, listed: list[Source]
+) -> tuple[IncrementalScan | None, list[Source]]:
+    """With --state, the run over the locked state and the sources as it reads them; else
+    None and the sources as listed."""
+    if state_path is None:
+        if fail_on_new_category:
+            raise UsageError("--fail-on-new-category compares with stored runs: it needs --state FILE")
+        return None, listed
+    from logscan.incremental import IncrementalScan  # noqa: PLC0415
+
+    state = IncrementalScan.open(state_path)
+    return state, state.plan(listed)
 
 
 def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
@@ -555,3 +624,4 @@ def _writing(destination: output.Output) -> Iterator[None]:
 
 
 main.add_command(rules_group)
+main.add_command(history_command)

@@ -136,15 +136,40 @@ class Templates:
 _EXAMPLES_KEPT = EXAMPLES_PER_CLUSTER * 4  # two distinct messages are picked from these
 
 
-def templates(events: pl.DataFrame) -> Templates:
+# Messages masked at a time: each mask writes a new copy of the messages, so a slice bounds
+# what masking holds at once, whatever the number of unexplained records.
+TEMPLATE_SLICE_ROWS = 50_000
+
+
+def templates(events: pl.DataFrame, slice_rows: int = TEMPLATE_SLICE_ROWS) -> Templates:
     """The templates of the records no rule classified (``rule_id`` null), numbered in scan
-    order, so that examples and ties follow it."""
-    unclassified = (
-        events.with_row_index("index")
-        .with_columns(pl.col("index").cast(pl.Int64))
-        .filter(pl.col("rule_id").is_null())
-        .with_columns(partly_masked=_earlier_masks(pl.col("message").fill_null("")))
+    order, so that examples and ties follow it. The figures of a template add up over slices
+    of the records, so any ``slice_rows`` gives the same templates."""
+    numbered = events.with_row_index("index").with_columns(pl.col("index").cast(pl.Int64))
+    unclassified = numbered.filter(pl.col("rule_id").is_null())
+    parts = [
+        _slice_templates(unclassified.slice(start, slice_rows))
+        for start in range(0, unclassified.height, slice_rows)
+    ]
+    if not parts:
+        return _slice_templates(unclassified)
+    counts = (
+        pl.concat([part.counts for part in parts])
+        .group_by("template", maintain_order=True)
+        .agg(
+            pl.col("count").sum(),
+            pl.col("first_index").min(),
+            pl.col("first_seen").min(),
+            pl.col("last_seen").max(),
+            pl.col("sides").list.explode(keep_nulls=False, empty_as_null=False).unique(),
+            pl.col("reasonless").all(),
+        )
     )
+    return Templates(counts, _first_examples(pl.concat([part.examples for part in parts])))
+
+
+def _slice_templates(unclassified: pl.DataFrame) -> Templates:
+    unclassified = unclassified.with_columns(partly_masked=_earlier_masks(pl.col("message").fill_null("")))
     distinct = unclassified.select(pl.col("partly_masked").unique())
     unclassified = unclassified.join(
         distinct.with_columns(template=_later_masks(pl.col("partly_masked"))), on="partly_masked"

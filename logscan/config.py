@@ -1,24 +1,30 @@
-"""The config file: defaults for logscan's options, so a team can keep its rule folders and
-report settings next to its logs instead of in every command line.
+"""The config file: defaults for every option of logscan's commands, so that a team keeps its
+rule folders, bounds, outputs and thresholds in one file instead of in every command line (a
+cron line becomes ``logscan scan``).
 
-Looked up in this order, first found wins: ``--config PATH``; ``$LOGSCAN_CONFIG``;
-``logscan.toml`` in the current directory; the ``[tool.logscan]`` table of ``pyproject.toml``
-in the current directory. An option given on the command line always wins over the file. Rule
-paths in the file are relative to the file's folder.
+Keys are the long options without their dashes (``since``, ``report-tz``, ``fail-on``...;
+underscores for hyphens are accepted), plus ``paths`` for the inputs. Looked up in this order,
+first found wins: ``--config FILE``; ``$LOGSCAN_CONFIG``; ``logscan.toml`` in the current
+directory; the ``[tool.logscan]`` table of ``pyproject.toml`` there;
+``$XDG_CONFIG_HOME/logscan/config.toml`` (``~/.config/logscan/config.toml``);
+``/etc/logscan/config.toml``. An option given on the command line always wins over the file.
+Relative paths in the file (rules, output, events, inputs...) are relative to its folder.
 
-A file named on purpose is always read. One that is merely found in the current directory is
-read only if it is owned by the user running logscan or by root and nobody else may write it:
-``cd /var/log/app && logscan scan .`` as root must not let whoever can write to that folder
-choose the rules (a rule file can make every 400 disappear). Otherwise it is ignored, and
+A file named on purpose is always read. One that is merely found is read only if it is owned by
+the user running logscan or by root and nobody else may write it: ``cd /var/log/app && logscan
+scan .`` as root must not let whoever can write to that folder choose the rules (a rule file can
+make every 400 disappear). Otherwise it is passed over for the next place, and
 ``Config.ignored`` says why, for a warning.
 """
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import stat
 import tomllib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,27 +34,23 @@ from logscan.errors import UsageError
 CONFIG_FILE = "logscan.toml"
 CONFIG_VARIABLE = "LOGSCAN_CONFIG"
 PYPROJECT_FILE = "pyproject.toml"
+USER_CONFIG = Path("logscan") / "config.toml"  # under $XDG_CONFIG_HOME, default ~/.config
+SYSTEM_CONFIG = Path("/etc/logscan/config.toml")
 
-# Keys in the file (spelled like the command-line options) and the Click parameter each one
-# gives a default to.
-PARAMETERS: dict[str, str] = {
-    "rules": "rule_paths",
-    "no-builtin-rules": "no_builtin_rules",
-    "window": "window",
-    "assume-tz": "assume_tz",
-    "format": "output_format",
-    "table-style": "table_style",
-    "top": "top",
-}
-_KINDS: dict[str, str] = {
-    "rules": "a list of paths",
-    "no-builtin-rules": "true or false",
-    "window": "a string",
-    "assume-tz": "a string",
-    "format": "a string",
-    "table-style": "a string",
-    "top": "an integer of at least 1",
-}
+_KIND_WORDS = {"bool": "true or false", "int": "an integer", "list": "a list of strings", "str": "a string"}
+STDOUT = "-"
+
+
+@dataclass(frozen=True)
+class Key:
+    """What a key of the file may hold and which parameter it gives a default to."""
+
+    parameter: str  # the name of the command's parameter
+    kind: str  # bool, int, list (of strings; one string is a list of one) or str
+    path: bool = False  # a path, or a list of them, read relative to the file's folder
+    # Further checks and conversion (a range, a choice, a path that must exist): raises
+    # ValueError with what is wrong.
+    check: Callable[[Any], Any] | None = None
 
 
 class ConfigError(UsageError):
@@ -59,13 +61,11 @@ class ConfigError(UsageError):
 class Config:
     path: Path | None  # None when no config file was found
     values: dict[str, Any] = field(default_factory=dict)  # key -> checked value
-    ignored: str | None = None  # why a config file found in the current directory was not read
+    ignored: str | None = None  # why a config file found was passed over
 
-    def defaults_for(self, parameter_names: set[str]) -> dict[str, Any]:
-        """The Click default map for a command that has these parameters."""
-        return {
-            PARAMETERS[key]: value for key, value in self.values.items() if PARAMETERS[key] in parameter_names
-        }
+    def defaults_for(self, parameters: Mapping[str, str]) -> dict[str, Any]:
+        """The Click default map for a command whose keys name these parameters."""
+        return {parameters[key]: value for key, value in self.values.items() if key in parameters}
 
 
 def find(directory: Path) -> tuple[Path, bool] | None:
@@ -77,6 +77,20 @@ def find(directory: Path) -> tuple[Path, bool] | None:
     if pyproject.is_file() and _has_logscan_table(pyproject):
         return pyproject, True
     return None
+
+
+def user_config() -> Path:
+    base = os.environ.get("XDG_CONFIG_HOME") or ""
+    # The XDG rule: a relative $XDG_CONFIG_HOME is invalid and is ignored.
+    folder = Path(base) if os.path.isabs(base) else Path.home() / ".config"
+    return folder / USER_CONFIG
+
+
+def _found_in_order(directory: Path) -> list[tuple[Path, bool]]:
+    """The config files found where logscan looks for one, in the order it looks."""
+    found = [find(directory)]
+    found += [(path, False) if path.is_file() else None for path in (user_config(), SYSTEM_CONFIG)]
+    return [place for place in found if place is not None]
 
 
 def _has_logscan_table(pyproject: Path) -> bool:
@@ -95,22 +109,31 @@ def _read_quietly(path: Path) -> str:
         return ""
 
 
-def load(explicit: Path | None = None, directory: Path | None = None) -> Config:
-    """Read the config file named (``explicit``, else ``$LOGSCAN_CONFIG``), else the one found
-    in ``directory`` (default: the current one) if it can be trusted. No file found is an empty
-    config. Every problem is reported at once."""
+def load(
+    explicit: Path | None = None, directory: Path | None = None, keys: Mapping[str, Key] | None = None
+) -> Config:
+    """Read the config file named (``explicit``, else ``$LOGSCAN_CONFIG``), else the first one
+    found (``directory``, default the current one; then the user's and the system's) that can
+    be trusted. No file found is an empty config. ``keys`` are the keys a file may hold; every
+    problem is reported at once."""
+    keys = keys or {}
     if explicit is None and os.environ.get(CONFIG_VARIABLE):
         explicit = Path(os.environ[CONFIG_VARIABLE])
     if explicit is not None:
-        path, in_pyproject = explicit, explicit.name == PYPROJECT_FILE
-    else:
-        # Relative, so messages name the file as the user sees it in the current directory.
-        found = find(directory or Path())
-        if found is None:
-            return Config(None)
-        path, in_pyproject = found
+        return _load(explicit, explicit.name == PYPROJECT_FILE, keys, trusted_only=False)
+    # Relative, so messages name the file as the user sees it in the current directory.
+    passed_over: list[str] = []
+    for path, in_pyproject in _found_in_order(directory or Path()):
+        loaded = _load(path, in_pyproject, keys, trusted_only=True)
+        if loaded.ignored is None:
+            return Config(loaded.path, loaded.values, "; ".join(passed_over) or None)
+        passed_over.append(loaded.ignored)
+    return Config(None, ignored="; ".join(passed_over) or None)
+
+
+def _load(path: Path, in_pyproject: bool, keys: Mapping[str, Key], *, trusted_only: bool) -> Config:
     try:
-        data, refusal = _read(path, trusted_only=explicit is None)
+        data, refusal = _read(path, trusted_only=trusted_only)
         if refusal is not None:
             return Config(
                 None,
@@ -132,7 +155,7 @@ def load(explicit: Path | None = None, directory: Path | None = None) -> Config:
             raise ConfigError(f"{path}: [tool.logscan] must be a table")
     # Error positions are searched from the table's header on (tomllib gives none).
     table_start = max(text.find("[tool.logscan]"), 0) if in_pyproject else 0
-    return Config(path, _checked(path, text, table, table_start))
+    return Config(path, _checked(path, text, table, table_start, keys))
 
 
 # A config file is a few lines; more is not one.
@@ -175,49 +198,65 @@ def _decode_error(path: Path, error: tomllib.TOMLDecodeError) -> str:
     return f"{path}: invalid TOML: {error}"
 
 
-def _checked(path: Path, text: str, table: dict[str, Any], table_start: int) -> dict[str, Any]:
+def _checked(
+    path: Path, text: str, table: dict[str, Any], table_start: int, keys: Mapping[str, Key]
+) -> dict[str, Any]:
     values: dict[str, Any] = {}
     problems: list[str] = []
     for raw_key, value in table.items():
         # Underscores are accepted for hyphens, as people write both in TOML.
         key = raw_key.replace("_", "-")
         where = f"{path}:{_line_of(text, raw_key, table_start)}:1"
-        if key not in PARAMETERS:
-            problems.append(f"{where}: unknown key '{raw_key}' (allowed: {', '.join(PARAMETERS)})")
+        if key not in keys:
+            problems.append(f"{where}: unknown key '{raw_key}'{_did_you_mean(key, keys)}")
             continue
-        checked = _check_value(key, value, path.parent)
-        if isinstance(checked, _Invalid):
-            problems.append(f"{where}: '{raw_key}' must be {_KINDS[key]}{checked.detail}")
-        else:
-            values[key] = checked
+        try:
+            values[key] = _value(keys[key], value, path.parent)
+        except ValueError as error:
+            problems.append(f"{where}: '{raw_key}' {error}")
     if problems:
         raise ConfigError("\n".join(problems))
     return values
 
 
-@dataclass(frozen=True)
-class _Invalid:
-    detail: str = ""
+def _did_you_mean(key: str, keys: Mapping[str, Key]) -> str:
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f"; did you mean '{close[0]}'?" if close else ""
+    return f"{hint} (keys are the long options of `logscan scan --help` without --, and paths)"
 
 
-def _check_value(key: str, value: Any, base: Path) -> Any:
-    if key == "rules":
-        paths = [value] if isinstance(value, str) else value
-        if not isinstance(paths, list) or not all(isinstance(p, str) and p for p in paths):
-            return _Invalid()
-        resolved = [base / Path(p).expanduser() for p in paths]
-        missing = [str(p) for p in resolved if not p.exists()]
-        return _Invalid(f"; not found: {', '.join(missing)}") if missing else resolved
-    if key == "no-builtin-rules":
-        return value if isinstance(value, bool) else _Invalid()
-    if key == "top":
-        valid = isinstance(value, int) and not isinstance(value, bool) and value >= 1
-        return value if valid else _Invalid()
-    return value if isinstance(value, str) and value else _Invalid()
+def _value(key: Key, value: Any, base: Path) -> Any:
+    """The value checked against the key's kind, its paths read from ``base``, then checked."""
+    if key.kind == "list" and isinstance(value, str):
+        value = [value]
+    valid = {
+        "bool": isinstance(value, bool),
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "list": isinstance(value, list) and all(isinstance(item, str) and item for item in value),
+        "str": isinstance(value, str) and value != "",
+    }[key.kind]
+    if not valid:
+        raise ValueError(f"must be {_KIND_WORDS[key.kind]}")
+    if key.path:
+        value = [_relative(item, base) for item in value] if key.kind == "list" else _relative(value, base)
+    if key.check is None:
+        return value
+    try:
+        return key.check(value)
+    except ValueError as error:
+        raise ValueError(f"is invalid: {error}") from error
+
+
+def _relative(spec: str, base: Path) -> str:
+    if spec == STDOUT:
+        return spec
+    expanded = Path(spec).expanduser()
+    return str(expanded if expanded.is_absolute() else base / expanded)
 
 
 def _line_of(text: str, key: str, start: int) -> int:
     """The line where ``key`` is set, for error messages."""
-    assignment = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*=", re.MULTILINE)
+    # Blanks, not \s: \s would match the empty lines above the key and count from them.
+    assignment = re.compile(rf"^[ \t]*[\"']?{re.escape(key)}[\"']?[ \t]*=", re.MULTILINE)
     found = assignment.search(text, start)
     return text.count("\n", 0, found.start()) + 1 if found else 1

@@ -11,8 +11,13 @@ from logscan.aggregate import COVERAGE_COLUMNS, SUPPRESSED_COLUMNS, Summary
 from logscan.classify import RegexTimeout
 from logscan.cluster import Clusters
 from logscan.requests import ClockOffset, JoinStats
+from logscan.rulemodel import UNCLASSIFIED
 from logscan.rules import Category, Rule
+from logscan.state import CategoryCounts
 from logscan.trends import CategoryTrend
+
+# The sides of the wire a 400 record is on: Ollama's or a proxy's logs, or the application's.
+SIDES = ("server", "client")
 
 
 @dataclass
@@ -54,6 +59,8 @@ class FileReport:
     skipped: str | None = None
     error: str | None = None
     named: bool = False  # given on the command line (not found in a folder)
+    # With --state: what of the file was new (e.g. "continued from line 1,041"), or why none was.
+    incremental: str | None = None
 
     @property
     def accounted(self) -> bool:
@@ -62,7 +69,9 @@ class FileReport:
 
     @property
     def empty(self) -> bool:
-        return self.bytes == 0 and self.hole_bytes == 0 and not self.skipped and not self.error
+        return (
+            self.bytes == 0 and self.hole_bytes == 0 and not (self.skipped or self.error or self.incremental)
+        )
 
 
 @dataclass(frozen=True)
@@ -115,6 +124,17 @@ class TimeExclusions:
 
 
 @dataclass(frozen=True)
+class PendingRecords:
+    """With --state: records of requests that may straddle two runs. ``carried`` came from the
+    last run and are counted now; ``held`` wait for the next run's join; ``over_bound`` would
+    have waited but were counted now, past the bound on waiting records."""
+
+    carried: int = 0
+    held: int = 0
+    over_bound: int = 0
+
+
+@dataclass(frozen=True)
 class RunInfo:
     """What every report says about the run that made it: when, by which version, over which
     bounds (as applied, in the report zone) and which inputs (as named on the command line)."""
@@ -157,6 +177,21 @@ class ScanResult:
     run_info: RunInfo | None = None
     # This run against the stored runs (--state): None without a state.
     trends: list[CategoryTrend] | None = None
+    pending: PendingRecords | None = None  # --state only
+    # --state only: the counts of every run stored in the state plus this run's, so that
+    # counters written from them only grow from one run to the next.
+    cumulative: CategoryCounts | None = None
+
+    @property
+    def counts(self) -> CategoryCounts:
+        """This scan's counts per cause category (zeros left out)."""
+        summary = self.summary
+        records = {side: _per_category(summary.by_category, f"{side}_records") for side in SIDES}
+        return CategoryCounts(
+            requests=_per_category(summary.by_category, "requests"),
+            records={(category, side): count for side in SIDES for category, count in records[side].items()},
+            other_requests=_per_category(summary.other, "requests"),
+        )
 
     @property
     def rules_loaded(self) -> int:
@@ -185,6 +220,17 @@ class ScanResult:
     @property
     def never_fired(self) -> list[str]:
         return self.coverage.filter(pl.col("hits") == 0).get_column("rule_id").to_list()
+
+
+def _per_category(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """The sums of ``column`` per category, in the frame's order, zeros left out."""
+    # A category is always set on a counted request; "unclassified" keeps a stray null counted.
+    sums = (
+        frame.with_columns(pl.col("category").fill_null(UNCLASSIFIED))
+        .group_by("category", maintain_order=True)
+        .agg(pl.col(column).sum())
+    )
+    return {category: int(total) for category, total in sums.iter_rows() if total}
 
 
 @dataclass

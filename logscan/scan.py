@@ -6,8 +6,10 @@ sources -> blocks of lines -> records (format) -> fields -> rules -> events -> a
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
@@ -25,11 +27,43 @@ from logscan import (
     sources,
     workers,
 )
-from logscan.results import FileReport, FormatSurvey, ScanResult
+from logscan.results import FileReport, FormatSurvey, PendingRecords, ScanResult
 from logscan.scanoptions import ScanOptions, TimeBounds, duration, validate
 from logscan.shards import Partial, Progress
+from logscan.state import MAX_PENDING_RECORDS
 
-__all__ = ["Progress", "ScanOptions", "run", "scan_text", "scan_texts", "survey"]
+__all__ = [
+    "Continuation",
+    "Continued",
+    "Progress",
+    "ScanOptions",
+    "run",
+    "run_continued",
+    "scan_text",
+    "scan_texts",
+    "survey",
+]
+
+
+@dataclass(frozen=True)
+class Continuation:
+    """What an incremental scan (``--state``) brings from the last run: per source name, the
+    lines of the file before the bytes read now (so that lines keep their numbers), and the
+    records left waiting for a join partner (EVENT_SCHEMA rows), joined before counting."""
+
+    lines_before: Mapping[str, int]
+    pending: pl.DataFrame
+    # Whether a log may still be written to as this run reads it: only then can a partner
+    # record arrive after the data read, and records wait for the next run.
+    hold_back: bool = True
+
+
+@dataclass(frozen=True)
+class Continued:
+    """An incremental scan's result, and the records held back for the next run's join."""
+
+    result: ScanResult
+    held: pl.DataFrame
 
 
 def run(
@@ -47,6 +81,33 @@ def run(
     those of ``executor`` (a Dask cluster), of ``pool`` (see workers.start), or ones started
     here. Given a ``ruleset``, the scan runs in this process, since workers load the rules
     from the options."""
+    return _run(options, ruleset, sources_list, on_progress, spill_dir, pool, None, executor).result
+
+
+def run_continued(
+    options: ScanOptions,
+    continuation: Continuation,
+    sources_list: Sequence[sources.Source],
+    on_progress: Callable[[Progress], None] | None = None,
+    spill_dir: Path | None = None,
+    pool: ProcessPoolExecutor | None = None,
+) -> Continued:
+    """``run`` over the parts of files an incremental scan reads, continuing the last run:
+    its pending records are joined with this run's, and the requests near the end of this
+    run's data still lacking a partner are held back for the next one (see ``_held_back``)."""
+    return _run(options, None, sources_list, on_progress, spill_dir, pool, continuation)
+
+
+def _run(
+    options: ScanOptions,
+    ruleset: rules.RuleSet | None,
+    sources_list: Sequence[sources.Source] | None,
+    on_progress: Callable[[Progress], None] | None,
+    spill_dir: Path | None,
+    pool: ProcessPoolExecutor | None,
+    continuation: Continuation | None,
+    executor: executors.Executor | None = None,
+) -> Continued:
     options = validate(options)
     if sources_list is None:
         sources_list = sources.expand(options.paths, options.read_policy)
@@ -71,7 +132,30 @@ def run(
         load_rules()
         found = shards.scan_sources(loaded[0], settings, sources_list, on_progress)
     events = shards.event_frames_of(found.events)
-    return _finish(found, events, loaded[0], options, settings.bounds)
+    if continuation is not None:
+        events = _continued_events(events, continuation)
+    return _finish(found, events, loaded[0], options, settings.bounds, continuation)
+
+
+def _continued_events(events: pl.LazyFrame, continuation: Continuation) -> pl.LazyFrame:
+    """The last run's pending records first, then this run's with their files' true line
+    numbers."""
+    before = pl.LazyFrame(
+        {"file": list(continuation.lines_before), "lines_before": list(continuation.lines_before.values())},
+        schema={"file": pl.String, "lines_before": pl.Int64},
+    )
+    shifted = (
+        events.join(before, on="file", how="left", maintain_order="left")
+        .with_columns(
+            (pl.col(column) + pl.col("lines_before").fill_null(0)).alias(column)
+            for column in ("line", "end_line")
+        )
+        .drop("lines_before")
+    )
+    pending = continuation.pending
+    if pending.height == 0:
+        return shifted
+    return pl.concat([aggregate.empty_events().lazy(), pending.lazy(), shifted], how="vertical_relaxed")
 
 
 def _scan_in_parallel(
@@ -113,36 +197,49 @@ _LINK_COLUMNS = ("key", "request_id", "final_category", "attribution", "matched_
 
 
 def _finish(
-    found: Partial, events: pl.LazyFrame, ruleset: rules.RuleSet, options: ScanOptions, bounds: TimeBounds
-) -> ScanResult:
+    found: Partial,
+    events: pl.LazyFrame,
+    ruleset: rules.RuleSet,
+    options: ScanOptions,
+    bounds: TimeBounds,
+    continuation: Continuation | None = None,
+) -> Continued:
     """Join the records of each failed request, and sum the requests up."""
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
     counted = keyed.filter(pl.col("suppressed_by").is_null())
-    joined = requests.join(counted.select(_JOIN_COLUMNS).collect(), _join_options(options))
+    join_options = _join_options(options)
+    records = requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming")
+    joined = requests.join(records, join_options)
+    held = aggregate.empty_events()
+    pending_figures = None
+    if continuation is not None:
+        carried = continuation.pending.height
+        held_keys, over_bound = pl.Series(dtype=pl.Int64), 0
+        if continuation.hold_back:
+            held_keys, over_bound = _held_back(joined, records, carried, join_options.match_window)
+        if held_keys.len():
+            # The join again without them: they belong to no request of this run.
+            held = keyed.filter(pl.col("key").is_in(held_keys.implode())).drop("key").collect()
+            keyed = keyed.filter(~pl.col("key").is_in(held_keys.implode()))
+            counted = keyed.filter(pl.col("suppressed_by").is_null())
+            joined = requests.join(
+                requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming"), join_options
+            )
+        pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
     sides = joined.records.group_by("request_id").agg(
         server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
         client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
     )
-    tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window)
-    links = joined.records.select(_LINK_COLUMNS).join(
-        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
-        on="request_id",
-        how="left",
-    )
-    matched = links.select(matched_key="key").join(
-        keyed.select(matched_key="key", matched_file="file", matched_line="line").collect(), on="matched_key"
-    )
-    linked_events = keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
-        matched.lazy(), on="matched_key", how="left", maintain_order="left"
-    )
-    return ScanResult(
-        events=linked_events if options.keep_events else None,
+    tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window, options.report_tz)
+    result = ScanResult(
+        events=_linked_events(keyed, joined) if options.keep_events else None,
         summary=aggregate.summarize(
             tally,
             options.window,
             list(ruleset.categories),
             options.top,
             span=(bounds.since, bounds.until) if bounds.since and bounds.until else None,
+            zone=options.report_tz,
         ),
         tally=tally,
         files=found.reports,
@@ -162,6 +259,54 @@ def _finish(
         offsets=joined.offsets,
         join_stats=joined.stats,
         unmatched_server=requests.unmatched_server(joined),
+        pending=pending_figures,
+    )
+    return Continued(result, held)
+
+
+def _held_back(
+    joined: requests.Joined, records: pl.DataFrame, carried: int, match_window: timedelta
+) -> tuple[pl.Series, int]:
+    """The keys of the records to hold back for the next run, and how many more would have
+    waited but are counted now, over MAX_PENDING_RECORDS. Held back: the records of a request
+    seen on one side only, all within ``match_window`` of the newest record of their file
+    (its partner may be written after this run's data ends). Records carried from the last
+    run (keys below ``carried``) are never held again: they are counted now, partner or not."""
+    newest = records.filter(pl.col("key") >= carried).group_by("file").agg(newest=pl.col("timestamp").max())
+    per_request = (
+        joined.records.select("key", "request_id", "side")
+        .join(records.select("key", "file", "timestamp"), on="key")
+        .join(newest, on="file", how="left")
+        .group_by("request_id")
+        .agg(
+            keys=pl.col("key"),
+            one_side=pl.col("side").n_unique() == 1,
+            near_end=(pl.col("timestamp") >= pl.col("newest") - match_window).fill_null(value=False).all(),
+            carried=(pl.col("key") < carried).any(),
+            since=pl.col("timestamp").min(),
+        )
+        .filter(pl.col("one_side") & pl.col("near_end") & ~pl.col("carried"))
+        .sort("since", "request_id", descending=True)
+        .with_columns(held_so_far=pl.col("keys").list.len().cum_sum())
+    )
+    kept = per_request.filter(pl.col("held_so_far") <= MAX_PENDING_RECORDS)
+    over_bound = int(per_request.get_column("keys").list.len().sum()) - int(
+        kept.get_column("keys").list.len().sum()
+    )
+    return kept.get_column("keys").explode().drop_nulls().cast(pl.Int64), over_bound
+
+
+def _linked_events(keyed: pl.LazyFrame, joined: requests.Joined) -> pl.LazyFrame:
+    """Every occurrence with its request, its cause and the record it took it from (read from
+    the spill when the result is read, not now)."""
+    links = joined.records.select(_LINK_COLUMNS).join(
+        joined.requests.select("request_id", request_category="category", request_ollama="ollama"),
+        on="request_id",
+        how="left",
+    )
+    matched = keyed.select(matched_key="key", matched_file="file", matched_line="line")
+    return keyed.join(links.lazy(), on="key", how="left", maintain_order="left").join(
+        matched, on="matched_key", how="left", maintain_order="left"
     )
 
 
@@ -170,12 +315,17 @@ def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> clus
     for each (the one that carries a reason, if any)."""
     unexplained = joined.requests.filter(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED))
     representatives = (
-        keyed.join(unexplained.select(key="representative_key").lazy(), on="key", how="semi")
-        .sort("key")
+        keyed.select(_CLUSTERED_COLUMNS)
+        .filter(pl.col("key").is_in(unexplained["representative_key"].implode()))
         .with_columns(rule_id=pl.lit(None, pl.String))
-        .collect()
+        .collect(engine="streaming")
+        .sort("key")
     )
     return cluster.cluster_templates(cluster.templates(representatives))
+
+
+# What clustering reads of a record.
+_CLUSTERED_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
 
 
 def _join_options(options: ScanOptions) -> requests.JoinOptions:

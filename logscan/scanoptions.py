@@ -22,14 +22,18 @@ class ScanOptions:
     rule_paths: Sequence[Path] = ()
     include_builtin_rules: bool = True
     window: str = "1h"
+    # The zone of zone-less timestamps in the logs.
     assume_tz: str = "UTC"
+    # The zone windows are cut in (a 1d window starts at its midnight) and zone-less or day-word
+    # --since/--until are read in.
+    report_tz: str = "UTC"
     top: int = 5
     block_bytes: int = sources.DEFAULT_BLOCK_BYTES
     # Worker processes for large inputs; 0 means one per core.
     jobs: int = 0
     format_hint: str | None = None
     # Keep only occurrences at or after `since` and before `until`: ISO 8601 times (zone-less
-    # ones in assume_tz) or a span back from now such as 24h or 7d.
+    # ones in report_tz), a span back from now such as 24h or 7d, or today/yesterday.
     since: str | None = None
     until: str | None = None
     # Keep every occurrence in the result (``ScanResult.events``), not only the summaries.
@@ -45,22 +49,22 @@ class ScanOptions:
 
 _SPAN_BACK = re.compile(r"^(\d+)([smhdw])$")
 _SPAN_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-# As journalctl takes them: a day's midnight in --assume-tz, or a time of that day.
+# As journalctl takes them: a day's midnight in --report-tz, or a time of that day.
 _DAY_WORD = re.compile(r"^(today|yesterday|tomorrow)(?:\s+(\d{1,2}):(\d{2})(?::(\d{2}))?)?$", re.IGNORECASE)
 _DAYS_FROM_TODAY = {"yesterday": -1, "today": 0, "tomorrow": 1}
 
 
-def time_bound(text: str, assume_tz: str, option: str, now: datetime | None = None) -> datetime:
-    """A --since/--until value as a UTC time: ISO 8601 (zone-less in ``assume_tz``), a span
-    back from ``now`` (24h, 7d), or today/yesterday/tomorrow with an optional HH:MM[:SS] of
-    that day in ``assume_tz``."""
+def time_bound(text: str, zone: str, option: str, now: datetime | None = None) -> datetime:
+    """A --since/--until value as a UTC time: ISO 8601 (zone-less in ``zone``), a span back
+    from ``now`` (24h, 7d), or today/yesterday/tomorrow with an optional HH:MM[:SS] of that
+    day in ``zone``."""
     try:
-        return _time_bound(text, assume_tz, option, now or datetime.now(UTC))
+        return _time_bound(text, zone, option, now or datetime.now(UTC))
     except OverflowError as error:  # 999999999d, 0001-01-01 in a zone east of UTC
         raise UsageError(f"{option} '{text}' is out of range: times run from year 1 to 9999") from error
 
 
-def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> datetime:
+def _time_bound(text: str, zone: str, option: str, now: datetime) -> datetime:
     stripped = text.strip()
     span = _SPAN_BACK.match(stripped)
     if span:
@@ -70,7 +74,7 @@ def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> dateti
         return now.astimezone(UTC)
     day_word = _DAY_WORD.match(stripped)
     if day_word:
-        return _day_time(day_word, timestamps.tzinfo_of(assume_tz), now, text, option)
+        return _day_time(day_word, timestamps.tzinfo_of(zone), now, text, option)
     try:
         moment = datetime.fromisoformat(stripped)
     except ValueError as error:
@@ -80,7 +84,7 @@ def _time_bound(text: str, assume_tz: str, option: str, now: datetime) -> dateti
             " (with an optional time such as 'yesterday 06:00')"
         ) from error
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timestamps.tzinfo_of(assume_tz))
+        moment = moment.replace(tzinfo=timestamps.tzinfo_of(zone))
     return moment.astimezone(UTC)
 
 
@@ -98,7 +102,7 @@ def _day_time(day_word: re.Match[str], zone: tzinfo, now: datetime, text: str, o
 
 
 def validate(options: ScanOptions) -> ScanOptions:
-    """Check the options; return them with the time zone resolved (``local``, ``utc``...)."""
+    """Check the options; return them with the time zones resolved (``local``, ``utc``...)."""
     if options.format_hint is not None and options.format_hint not in formats.FORMATS_BY_ID:
         known = ", ".join(formats.FORMATS_BY_ID)
         raise UsageError(f"--format-hint '{options.format_hint}' is not a format; use one of: {known}")
@@ -106,12 +110,17 @@ def validate(options: ScanOptions) -> ScanOptions:
         raise UsageError(f"--window '{options.window}' is not a duration such as 30s, 5m, 1h, 1d or 1w")
     if not any(int(amount) for amount in re.findall(r"\d+", options.window)):
         raise UsageError(f"--window '{options.window}' is zero: windows need a width such as 5m, 1h or 1d")
-    options = replace(options, assume_tz=resolve_zone(options.assume_tz))
+    options = replace(
+        options,
+        assume_tz=resolve_zone(options.assume_tz),
+        report_tz=resolve_zone(options.report_tz, "--report-tz"),
+    )
     bounds = TimeBounds.of(options)
     if bounds.since is not None and bounds.until is not None and bounds.since >= bounds.until:
         raise UsageError(
-            f"--since '{options.since}' ({_shown(bounds.since)}) is not before"
-            f" --until '{options.until}' ({_shown(bounds.until)}): no 400 could be counted"
+            f"--since '{options.since}' ({_shown(bounds.since, options.report_tz)}) is not before"
+            f" --until '{options.until}' ({_shown(bounds.until, options.report_tz)}): no 400 could be"
+            " counted"
         )
     if not _SIGNED_DURATION.match(options.match_window) or options.match_window.startswith("-"):
         raise UsageError(f"--match-window '{options.match_window}' is not a duration such as 3s or 1500ms")
@@ -121,8 +130,11 @@ def validate(options: ScanOptions) -> ScanOptions:
     return options
 
 
-def _shown(moment: datetime) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+def _shown(moment: datetime, zone: str) -> str:
+    if zone == "UTC":
+        return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    local = moment.astimezone(timestamps.tzinfo_of(zone))
+    return f"{local.isoformat(sep=' ', timespec='seconds')} {zone}"
 
 
 _SIGNED_DURATION = re.compile(r"^[+-]?(?:0|(?:\d+(?:\.\d+)?(?:ms|s|m|h|d))+)$")
@@ -136,14 +148,16 @@ def duration(text: str) -> timedelta:
     return timedelta(seconds=-seconds if text.startswith("-") else seconds)
 
 
-def resolve_zone(text: str) -> str:
-    """--assume-tz as a zone Polars knows: an IANA name, ``UTC`` in any case, ``local`` (the
+def resolve_zone(text: str, option: str = "--assume-tz") -> str:
+    """A zone option as a zone logscan knows: an IANA name, ``UTC`` in any case, ``local`` (the
     machine's zone, honouring TZ), or a fixed offset such as +02:00."""
     if text.lower() == "utc":
         return "UTC"
     if text.lower() == "local":
         import tzlocal  # noqa: PLC0415
 
+        # tzlocal keeps the first zone it finds; TZ may have changed since (an embedding program).
+        tzlocal.reload_localzone()
         return tzlocal.get_localzone_name() or "UTC"
     if timestamps.fixed_offset_minutes(text) is not None:
         return text
@@ -151,7 +165,7 @@ def resolve_zone(text: str) -> str:
         zoneinfo.ZoneInfo(text)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError) as error:
         raise UsageError(
-            f"--assume-tz '{text}' is not a known time zone (an IANA name such as Europe/Berlin,"
+            f"{option} '{text}' is not a known time zone (an IANA name such as Europe/Berlin,"
             " UTC, local, or an offset such as +02:00)"
         ) from error
     return text
@@ -169,6 +183,6 @@ class TimeBounds:
         # One now for both, so that --since 24h --until 1h is a day less an hour wide.
         now = now or datetime.now(UTC)
         return cls(
-            since=time_bound(options.since, options.assume_tz, "--since", now) if options.since else None,
-            until=time_bound(options.until, options.assume_tz, "--until", now) if options.until else None,
+            since=time_bound(options.since, options.report_tz, "--since", now) if options.since else None,
+            until=time_bound(options.until, options.report_tz, "--until", now) if options.until else None,
         )

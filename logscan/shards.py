@@ -176,9 +176,11 @@ def plan(
             else:
                 held.callback(release)
         points = _split_points(splittable, part_bytes) if size >= 2 * part_bytes else [0]
+        # A file continued from an earlier scan is cut within the part still to read.
+        points = [source.start, *(p for p in points if source.start < p < (source.end or size))]
         if len(points) > 1:
             close_run()
-            ends = [*points[1:], size]
+            ends = [*points[1:], source.end or size]
             for number, (start, end) in enumerate(zip(points, ends, strict=True)):
                 part = dataclasses.replace(splittable, start=start, end=end)
                 shards.append(Shard((index,), (part,), (number,)))

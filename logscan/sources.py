@@ -123,6 +123,8 @@ def read_blocks(
         if source.end is not None:
             chunks = _range_chunks(stream, source.start, source.end, block_bytes)
         else:
+            if source.start:
+                _skip_content(source, stream, source.start)
             chunks = _chunks(source, stream, block_bytes, compressed=reading.compression != "none")
         try:
             yield from _blocks(chunks, counts)
@@ -225,6 +227,22 @@ def _range_chunks(stream: BinaryIO, start: int, end: int, block_bytes: int) -> I
                 yield rest
             if rest:
                 yield rest
+
+
+def _skip_content(source: Source, stream: BinaryIO, count: int) -> None:
+    """Read past the first ``count`` bytes of content (decompressed: a compressed file cannot
+    seek), which an earlier scan read; a continued file starts at a line start."""
+    left = count
+    try:
+        while left > 0:
+            skipped = len(stream.read(min(left, 1024 * 1024)))
+            if not skipped:
+                break
+            left -= skipped
+    except _READ_ERRORS as error:
+        raise SourceReadError(source, f"read failed before byte {count:,}: {error}") from error
+    if left:
+        raise SourceReadError(source, f"ends before byte {count:,}, where the last run stopped")
 
 
 def _read_past_line(stream: BinaryIO) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from logscan.aggregate import Summary
 from logscan.errors import UsageError
+from logscan.trends import CategoryTrend
 
 _FAIL_ON = re.compile(r"^([a-z0-9][a-z0-9_.-]*)(?:=(\d+))?$")
 
@@ -53,3 +54,12 @@ def breaches(summary: Summary, given: Limits) -> list[str]:
         if count > limit:
             found.append(f"{count:,} {category} requests, above --fail-on {category}={limit:,}")
     return found
+
+
+def new_categories(trends: Sequence[CategoryTrend]) -> list[str]:
+    """One line per category counted now that no stored run had (--fail-on-new-category)."""
+    return [
+        f"{trend.now:,} {trend.category} requests, a category no stored run had (--fail-on-new-category)"
+        for trend in trends
+        if trend.is_new
+    ]

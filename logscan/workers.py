@@ -27,6 +27,8 @@ _STOP_WAIT_SECONDS = 5.0
 def estimated_size(source: Source) -> int:
     # Logs compress about tenfold; a guess is enough to decide whether workers pay off. The
     # holes of a sparse file are not read: what it holds on disk is what costs.
+    if source.end is not None:  # a part, e.g. what is new in a file since the last --state run
+        return source.end - source.start
     compressed = source.name.endswith((".gz", ".bz2", ".xz", ".zst"))
     return (source.stored_bytes or 0) * (COMPRESSION_RATIO_GUESS if compressed else 1)
 

@@ -6,6 +6,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 GOLDEN = Path(__file__).resolve().parent / "golden"
+# Reports made under SOURCE_DATE_EPOCH carry it as generated_at and no duration: the same bytes
+# on every run (2026-01-01T00:00:00Z).
+REPRODUCIBLE_EPOCH = "1767225600"
 
 CASES: dict[str, list[str]] = {
     "table.txt": ["scan", "sample_logs/"],

@@ -8,13 +8,13 @@ from pathlib import Path
 from click.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from golden_cases import CASES, EVENTS_CASE, GOLDEN, REPO
+from golden_cases import CASES, EVENTS_CASE, GOLDEN, REPO, REPRODUCIBLE_EPOCH
 from logscan.cli import main
 
 
 def regenerate() -> None:
     os.chdir(REPO)
-    runner = CliRunner()
+    runner = CliRunner(env={"SOURCE_DATE_EPOCH": REPRODUCIBLE_EPOCH})
     GOLDEN.mkdir(exist_ok=True)
     for name, args in CASES.items():
         result = runner.invoke(main, args, catch_exceptions=False)

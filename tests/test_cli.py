@@ -6,7 +6,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from golden_cases import REPRODUCIBLE_EPOCH
+from logscan import __version__
 from logscan.cli import main
+
+
+@pytest.fixture(autouse=True)
+def reproducible_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports stamped with SOURCE_DATE_EPOCH (and no duration), so that they compare exactly."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)
+
 
 SMALL_LOG = """\
 [GIN] 2025/05/07 - 06:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"
@@ -34,6 +43,7 @@ def test_table_from_stdin_exact() -> None:
         result.stdout
         == """\
 logscan: 1 request failed with HTTP 400, seen in 1 record (1 server, 0 client); 1 file, 2 lines read; times in UTC, window 1h
+Run: 2026-01-01T00:00:00Z by logscan <version>; bounds: none (every 400 found); inputs: -
 
 Causes (failed requests; the records each left in server and client logs)
 cause         category        requests    share    server records    client records           first seen            last seen
@@ -66,7 +76,7 @@ file     format         compressed      lines    records    400s  problem
 
 Notes
 - Explained by a rule: 0 of 1 request (0.0%; 65 rules loaded, 0 fired). Unclassified: 1.
-"""
+""".replace("<version>", __version__)
     )
 
 
@@ -75,6 +85,7 @@ def test_no_400s_says_so() -> None:
     assert result.exit_code == 0
     assert result.stdout == (
         "logscan: no request to Ollama failed with HTTP 400; 1 file, 1 line read; times in UTC, window 1h\n"
+        f"Run: 2026-01-01T00:00:00Z by logscan {__version__}; bounds: none (every 400 found); inputs: -\n"
         "\n"
         "Input\n"
         "file     format    compressed      lines    records    400s  problem\n"

@@ -8,8 +8,16 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from logscan import rules
+from golden_cases import REPRODUCIBLE_EPOCH
+from logscan import __version__, rules
 from logscan.cli import main
+
+
+@pytest.fixture(autouse=True)
+def reproducible_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports stamped with SOURCE_DATE_EPOCH (and no duration), so that they compare exactly."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)
+
 
 MINE = """\
 categories:
@@ -308,6 +316,7 @@ def test_scan_with_coverage_and_explain() -> None:
         result.stdout
         == """\
 logscan: 3 requests failed with HTTP 400, seen in 3 records (0 server, 3 client); 1 file, 3 lines read; times in UTC, window 1h
+Run: 2026-01-01T00:00:00Z by logscan <version>; bounds: none (every 400 found); inputs: app.log
 
 Causes (failed requests; the records each left in server and client logs)
 cause         category        requests    share    server records    client records           first seen            last seen
@@ -362,7 +371,7 @@ app.log  python-logging                      3          3       3
 
 Notes
 - Explained by a rule: 2 of 3 requests (66.7%; 2 rules loaded, 1 fired). Unclassified: 1.
-"""
+""".replace("<version>", __version__)
     )
 
 

@@ -18,9 +18,16 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from golden_cases import REPO
-from logscan import compression, envelopes, formats, scan, shards, sources
+from golden_cases import REPO, REPRODUCIBLE_EPOCH
+from logscan import __version__, compression, envelopes, formats, scan, shards, sources
 from logscan.cli import main
+
+
+@pytest.fixture(autouse=True)
+def reproducible_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports stamped with SOURCE_DATE_EPOCH (and no duration), so that they compare exactly."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)
+
 
 HOSTILE = REPO / "tests" / "hostile"
 EXPECTED = {
@@ -138,15 +145,16 @@ def test_only_empty_inputs_scan_and_suggest_without_a_crash(tmp_path: Path, cont
     assert result.exit_code == 0
     assert result.stderr == f"logscan: notice: {empty}: empty\n"
     compression = {b"\x1f": "gzip", b"\x28": "zstd"}.get(content[:1], "")
-    assert result.stdout.splitlines()[:4] == [
+    assert result.stdout.splitlines()[:5] == [
         "logscan: no request to Ollama failed with HTTP 400; 1 file, 0 lines read; times in UTC, window 1h",
+        f"Run: 2026-01-01T00:00:00Z by logscan {__version__}; bounds: none (every 400 found); inputs: {empty}",
         "",
         "Input",
         "file"
         + " " * (len(str(empty)) - 4)
         + "  format    compressed      lines    records    400s  problem",
     ]
-    assert result.stdout.splitlines()[4].split() == [
+    assert result.stdout.splitlines()[5].split() == [
         str(empty),
         "-",
         *([compression] if compression else []),

@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -14,11 +13,20 @@ from hypothesis import given
 from hypothesis import strategies as st
 from prometheus_client.parser import text_string_to_metric_families
 
-from logscan import sanitize
+from golden_cases import REPRODUCIBLE_EPOCH
+from logscan import __version__, sanitize
+from logscan.aggregate import WINDOW_COLUMNS
 from logscan.cli import main
 from logscan.render import RENDERERS
 from logscan.render.markdown import cell
 from logscan.render.prom import label_value
+
+
+@pytest.fixture(autouse=True)
+def reproducible_reports(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Reports stamped with SOURCE_DATE_EPOCH (and no duration), so that they compare exactly."""
+    monkeypatch.setenv("SOURCE_DATE_EPOCH", REPRODUCIBLE_EPOCH)
+
 
 SAMPLE_LOGS = Path(__file__).parent.parent / "sample_logs"
 
@@ -55,27 +63,21 @@ def test_every_format_is_a_choice_of_the_command_line() -> None:
     result = CliRunner().invoke(main, ["scan", "--help"])
     for name in RENDERERS:
         assert name in result.stdout
-    assert set(RENDERERS) == {"table", "csv", "json", "markdown", "ndjson", "prom"}
+    assert set(RENDERERS) == {"table", "csv", "json", "markdown", "html", "ndjson", "prom"}
 
 
 def test_markdown_exact(small_logs: list[str]) -> None:
-    assert scan(*small_logs, "-f", "markdown") == MARKDOWN
+    assert scan(*small_logs, "-f", "markdown") == MARKDOWN.replace("<version>", __version__)
 
 
 def test_ndjson_exact(small_logs: list[str]) -> None:
-    assert scan(*small_logs, "-f", "ndjson") == NDJSON
+    assert scan(*small_logs, "-f", "ndjson") == NDJSON.replace("<version>", __version__)
 
 
 def test_prom_exact(small_logs: list[str]) -> None:
-    before = time.time()
+    # Made under SOURCE_DATE_EPOCH: the run's time is that one, and no duration is written.
     text = scan(*small_logs, "-f", "prom")
-    after = time.time()
-    body, last = text.rstrip("\n").rsplit("\n", 1)
-    assert body + "\n" == PROM_WITHOUT_TIME
-    name, value = last.split(" ")
-    assert name == "logscan_last_run_timestamp_seconds"
-    assert before - 0.001 <= float(value) <= after + 0.001
-    assert text.endswith("\n")
+    assert text == PROM_WITHOUT_TIME + f"logscan_last_run_timestamp_seconds {REPRODUCIBLE_EPOCH}\n"
 
 
 def test_ndjson_of_nothing_is_no_line(tmp_path: Path) -> None:
@@ -152,8 +154,16 @@ def test_formats_agree_on_sample_logs(sample_outputs: dict[str, str]) -> None:
     expected_requests = {category: row["requests"] for category, row in by_category.items()}
     assert sum(expected_requests.values()) == document["requests"] == 76  # as in the README
 
-    windows = [json.loads(line) for line in sample_outputs["ndjson"].splitlines()]
+    lines = [json.loads(line) for line in sample_outputs["ndjson"].splitlines()]
+    windows = [{key: line[key] for key in WINDOW_COLUMNS} for line in lines]
     assert windows == document["windows"]
+    # Each line names its run as the JSON does (the two were made by two runs: times differ).
+    for line in lines:
+        assert (line["version"], line["inputs"], line["report_tz"]) == (
+            document["version"],
+            document["inputs"],
+            document["bounds"]["report_tz"],
+        )
     csv_rows = sample_outputs["csv"].splitlines()[1:]
     assert len(csv_rows) == len(windows)
     ndjson_requests: dict[str, int] = {}
@@ -198,18 +208,19 @@ def test_formats_agree_on_sample_logs(sample_outputs: dict[str, str]) -> None:
         assert [part.strip() for part in row.strip("|").split("|")][2] == str(requests)
 
 
-def test_prom_passes_promtool(sample_outputs: dict[str, str]) -> None:
+def check_with_promtool(text: str) -> None:
+    """``promtool check metrics`` finds no problem in ``text`` (the test skips without it)."""
     promtool = shutil.which("promtool")
     if promtool is None:
         pytest.skip("promtool not found (Debian package prometheus; .ci/run installs it)")
     checked = subprocess.run(
-        [promtool, "check", "metrics"],
-        input=sample_outputs["prom"],
-        capture_output=True,
-        text=True,
-        check=False,
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True, check=False
     )
     assert (checked.returncode, checked.stdout, checked.stderr) == (0, "", "")
+
+
+def test_prom_passes_promtool(sample_outputs: dict[str, str]) -> None:
+    check_with_promtool(sample_outputs["prom"])
 
 
 def test_prom_samples_carry_no_timestamp(sample_outputs: dict[str, str]) -> None:
@@ -236,6 +247,7 @@ def test_prom_families_have_help_type_and_counter_names(sample_outputs: dict[str
         "logscan_400_records_total": "counter",
         "logscan_other_400_requests_total": "counter",
         "logscan_last_run_timestamp_seconds": "gauge",
+        "logscan_last_run_duration_seconds": "gauge",
     }
     assert helps == set(types)
 
@@ -243,6 +255,9 @@ def test_prom_families_have_help_type_and_counter_names(sample_outputs: dict[str
 MARKDOWN = """\
 # logscan: HTTP 400 report
 
+- **Generated:** 2026-01-01T00:00:00Z by logscan <version>
+- **Bounds:** none (every 400 found); windows cut in UTC
+- **Inputs named:** server.log, app.log
 - **Failed requests:** 3 (in 3 records: 1 server, 2 client)
 - **Seen:** 2025-05-07 06:05:59 .. 2025-05-07 06:30:02 UTC
 - **Window:** 1h; times in UTC, times without a zone read as UTC
@@ -309,9 +324,9 @@ MARKDOWN = """\
 """
 
 NDJSON = """\
-{"window_start": "2025-05-07T06:00:00Z", "window_end": "2025-05-07T07:00:00Z", "category": "unclassified", "ollama": true, "requests": 2, "server_records": 1, "client_records": 1}
-{"window_start": "2025-05-07T06:00:00Z", "window_end": "2025-05-07T07:00:00Z", "category": "unsupported_capability", "ollama": true, "requests": 1, "server_records": 0, "client_records": 1}
-{"window_start": "2025-05-07T06:00:00Z", "window_end": "2025-05-07T07:00:00Z", "category": "unclassified", "ollama": false, "requests": 1, "server_records": 0, "client_records": 1}
+{"window_start": "2025-05-07T06:00:00Z", "window_end": "2025-05-07T07:00:00Z", "category": "unclassified", "ollama": true, "requests": 2, "server_records": 1, "client_records": 1, "generated_at": "2026-01-01T00:00:00Z", "version": "<version>", "inputs": ["server.log", "app.log"], "duration_seconds": null, "since": null, "until": null, "report_tz": "UTC"}
+{"window_start": "2025-05-07T06:00:00Z", "window_end": "2025-05-07T07:00:00Z", "category": "unsupported_capability", "ollama": true, "requests": 1, "server_records": 0, "client_records": 1, "generated_at": "2026-01-01T00:00:00Z", "version": "<version>", "inputs": ["server.log", "app.log"], "duration_seconds": null, "since": null, "until": null, "report_tz": "UTC"}
+{"window_start": "2025-05-07T06:00:00Z", "window_end": "2025-05-07T07:00:00Z", "category": "unclassified", "ollama": false, "requests": 1, "server_records": 0, "client_records": 1, "generated_at": "2026-01-01T00:00:00Z", "version": "<version>", "inputs": ["server.log", "app.log"], "duration_seconds": null, "since": null, "until": null, "report_tz": "UTC"}
 """
 
 PROM_WITHOUT_TIME = """\
@@ -346,6 +361,6 @@ logscan_400_records_total{category="unclassified",side="client"} 1
 # HELP logscan_other_400_requests_total HTTP 400s the applications answered themselves (nothing shows they reached Ollama), by cause.
 # TYPE logscan_other_400_requests_total counter
 logscan_other_400_requests_total{category="unclassified"} 1
-# HELP logscan_last_run_timestamp_seconds When logscan wrote this report, in seconds since the Unix epoch.
+# HELP logscan_last_run_timestamp_seconds When logscan made this report, in seconds since the Unix epoch.
 # TYPE logscan_last_run_timestamp_seconds gauge
 """

@@ -5,9 +5,12 @@ import dataclasses
 import re
 from pathlib import Path
 
+import click
 import pytest
 
 from logscan import config, ruledoc, rules, ruletools
+from logscan.cli import main, scan
+from logscan.cli_common import config_keys
 
 README = Path(__file__).resolve().parent.parent / "rules" / "README.md"
 BLOCKS = re.findall(r"```(yaml|toml)\n(.*?)```", README.read_text(), flags=re.DOTALL)
@@ -42,14 +45,21 @@ def test_the_config_example_from_the_readme_loads(tmp_path: Path) -> None:
     [toml] = [text for kind, text in BLOCKS if kind == "toml"]
     (tmp_path / "ops" / "logscan-rules").mkdir(parents=True)
     (tmp_path / "logscan.toml").write_text(toml)
-    assert config.load(directory=tmp_path).values == {
-        "rules": [tmp_path / "ops/logscan-rules/"],
-        "no-builtin-rules": False,
-        "window": "15m",
-        "assume-tz": "Europe/Berlin",
-        "format": "table",
-        "table-style": "github",
-        "top": 10,
+    keys = config_keys(click.Context(scan, parent=click.Context(main)))
+    assert config.load(directory=tmp_path, keys=keys).values == {
+        "paths": ("/var/log/ollama", "/var/log/myapp"),
+        "rules": (tmp_path / "ops/logscan-rules/",),
+        "window": "1h",
+        "report-tz": "Europe/Berlin",
+        "since": "yesterday",
+        "until": "today",
+        "format": "markdown",
+        "output": "/srv/reports/400s.md",
+        "events": "/srv/reports/400-events.csv",
+        "jobs": 2,
+        "fail-above": 50,
+        "fail-on": ("auth=5",),
+        "quiet": True,
     }
 
 

@@ -13,6 +13,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from collections import Counter
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -21,12 +22,14 @@ import pytest
 import zstandard
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from test_prom_state import version_2_state
 
 from logscan.inputs import ReadPolicy, Source, opened
 from logscan.state import (
     FORGET_AFTER_MISSING_RUNS,
     MAX_PENDING_RECORDS,
     SCHEMA_VERSION,
+    CategoryCounts,
     FileRead,
     PlanReason,
     Run,
@@ -622,3 +625,123 @@ def test_a_run_killed_anywhere_loses_nothing_and_counts_nothing_twice(tmp_path: 
             [] if committed_second_night else ["line 4 half", "line 5", "line 6"]
         )
         assert (folder / "report").read_text().splitlines() == last_night
+
+
+def test_a_continued_file_keeps_counting_its_lines(tmp_path: Path, state: StateDB) -> None:
+    log = tmp_path / "server.log"
+    log.write_bytes(lines(1, 2, 3))
+    (plan,) = state.plan([log])
+    assert plan.lines_before == 0
+    state.commit(Run(START, START, [FileRead(plan, plan.end or 0, 3)], 3, {}))
+    with log.open("ab") as out:
+        out.write(lines(4))
+    os.rename(log, tmp_path / "server.log.1")
+    (rotated,) = state.plan([tmp_path / "server.log.1"])
+    assert (rotated.reason, rotated.start, rotated.lines_before) == (
+        PlanReason.ROTATED,
+        len(lines(1, 2, 3)),
+        3,
+    )
+    # Nothing read: the count stays.
+    state.commit(Run(START, START, [FileRead(rotated, rotated.start)], 0, {}))
+    (again,) = state.plan([tmp_path / "server.log.1"])
+    assert again.lines_before == 3
+
+
+def test_a_version_1_state_is_upgraded_keeping_its_files_and_runs(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as connection:
+        for statement in (
+            "CREATE TABLE files (id INTEGER PRIMARY KEY, path TEXT NOT NULL, fingerprint BLOB NOT NULL,"
+            " fingerprint_length INTEGER NOT NULL, device INTEGER NOT NULL, inode INTEGER NOT NULL,"
+            " compression TEXT NOT NULL, size INTEGER NOT NULL, offset INTEGER NOT NULL,"
+            " missing_runs INTEGER NOT NULL DEFAULT 0)",
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,"
+            " first_event TEXT, last_event TEXT, files INTEGER NOT NULL, bytes INTEGER NOT NULL,"
+            " lines INTEGER NOT NULL, pending_dropped INTEGER NOT NULL DEFAULT 0)",
+            "CREATE TABLE run_requests (run_id INTEGER NOT NULL, category TEXT NOT NULL,"
+            " requests INTEGER NOT NULL, PRIMARY KEY (run_id, category))",
+            "CREATE TABLE pending (id INTEGER PRIMARY KEY CHECK (id = 1), records INTEGER NOT NULL,"
+            " frame BLOB NOT NULL)",
+            "INSERT INTO runs VALUES (1, '2026-11-01T02:15:00+00:00', '2026-11-01T02:16:00+00:00',"
+            " NULL, NULL, 1, 10, 2, 0)",
+            "INSERT INTO run_requests VALUES (1, 'auth', 2)",
+            "PRAGMA user_version = 1",
+        ):
+            connection.execute(statement)
+    connection.close()
+    with StateDB.open(path) as db:
+        assert [(run.run_id, dict(run.requests)) for run in db.history()] == [(1, {"auth": 2})]
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert "lines" in [row[1] for row in connection.execute("PRAGMA table_info(files)")]
+    connection.close()
+
+
+def test_the_totals_add_up_every_committed_run(tmp_path: Path, state: StateDB) -> None:
+    assert state.totals() == CategoryCounts()
+    state.commit(
+        Run(START, START, [], 0, {"auth": 2, "unclassified": 1},
+            records={("auth", "client"): 4, ("unclassified", "server"): 1},
+            other_requests={"unclassified": 3})
+    )  # fmt: skip
+    state.commit(Run(START, START, [], 0, {}))  # a run that found nothing adds nothing
+    state.commit(
+        Run(START, START, [], 0, {"unclassified": 2},
+            records={("unclassified", "server"): 2, ("unclassified", "client"): 5},
+            other_requests={"auth": 1})
+    )  # fmt: skip
+    assert state.totals() == CategoryCounts(
+        requests={"auth": 2, "unclassified": 3},
+        records={("auth", "client"): 4, ("unclassified", "server"): 3, ("unclassified", "client"): 5},
+        other_requests={"auth": 1, "unclassified": 3},
+    )
+
+
+_CATEGORIES = st.sampled_from(["auth", "rate_limit", "unclassified", "team.queue"])
+_COUNTS = st.integers(min_value=1, max_value=10**9)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    runs=st.lists(
+        st.tuples(
+            st.dictionaries(_CATEGORIES, _COUNTS),
+            st.dictionaries(st.tuples(_CATEGORIES, st.sampled_from(["server", "client"])), _COUNTS),
+            st.dictionaries(_CATEGORIES, _COUNTS),
+        ),
+        max_size=6,
+    )
+)
+def test_the_totals_are_the_sums_of_any_runs(
+    tmp_path_factory: pytest.TempPathFactory, runs: list[tuple[dict, dict, dict]]
+) -> None:
+    expected = [Counter(), Counter(), Counter()]
+    with StateDB.open(tmp_path_factory.mktemp("state") / "state.db") as db:
+        for requests, records, other in runs:
+            db.commit(Run(START, START, [], 0, requests, records=records, other_requests=other))
+            for total, counted in zip(expected, (requests, records, other), strict=True):
+                total.update(counted)
+        assert db.totals() == CategoryCounts(*map(dict, expected))
+
+
+def test_counts_add_up_per_key() -> None:
+    night = CategoryCounts({"auth": 1}, {("auth", "server"): 1}, {})
+    assert night + CategoryCounts({"auth": 2, "rate_limit": 1}, {("auth", "client"): 3}, {"auth": 4}) == (
+        CategoryCounts(
+            {"auth": 3, "rate_limit": 1}, {("auth", "server"): 1, ("auth", "client"): 3}, {"auth": 4}
+        )
+    )
+
+
+def test_a_version_2_state_is_upgraded_its_runs_counting_their_requests(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    version_2_state(path)
+    with StateDB.open(path) as db:
+        assert db.totals() == CategoryCounts(requests={"auth": 2, "unclassified": 6})
+        assert [run.total_requests for run in db.history()] == [1, 7]
+    with sqlite3.connect(path) as connection:
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert {"run_records", "run_other_requests"} <= tables
+        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+    connection.close()

@@ -1,9 +1,12 @@
 """--fail-above and --fail-on: exit 1 after the report is written, naming the threshold."""
 
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 from click.testing import CliRunner
 
+from logscan import thresholds, trends
 from logscan.cli import main
 
 # Three failed requests: one httpx line with the traceback under it (one request), and two
@@ -70,3 +73,19 @@ def test_a_threshold_on_no_category_is_a_usage_error(tmp_path: Path) -> None:
         2,
         "logscan: error: --fail-on 'Auth=x' is not CATEGORY or CATEGORY=N (e.g. auth or request_format=10)\n",
     )
+
+
+def test_only_new_categories_breach_naming_each_with_its_count() -> None:
+    stored = [StoredRequests({"auth": 4, "unclassified": 0})]
+    now = {"auth": 9, "unclassified": 2, "request_format": 3}
+    assert thresholds.new_categories(trends.compare(now, stored)) == [
+        "3 request_format requests, a category no stored run had (--fail-on-new-category)",
+        "2 unclassified requests, a category no stored run had (--fail-on-new-category)",
+    ]
+    # A first run has nothing to compare with: nothing is new.
+    assert thresholds.new_categories(trends.compare(now, [])) == []
+
+
+@dataclass(frozen=True)
+class StoredRequests:
+    requests: Mapping[str, int]

@@ -136,15 +136,17 @@ def test_since_after_until_is_a_usage_error_naming_both() -> None:
     )
 
 
-def test_since_equal_to_until_in_the_assumed_zone_is_a_usage_error() -> None:
+def test_since_equal_to_until_in_the_report_zone_is_a_usage_error() -> None:
+    # A zone-less --since is read in the report's zone, not in --assume-tz (the logs' zone).
     result = invoke(
-        "scan", "-", "--assume-tz", "Europe/Berlin", "--since", "2025-05-07T06:00",
-        "--until", "2025-05-07T04:00Z", stdin=SMALL_LOG,
+        "scan", "-", "--report-tz", "Europe/Berlin", "--assume-tz", "Asia/Tokyo",
+        "--since", "2025-05-07T06:00", "--until", "2025-05-07T04:00Z", stdin=SMALL_LOG,
     )  # fmt: skip
     assert (result.exit_code, result.stderr) == (
         2,
-        "logscan: error: --since '2025-05-07T06:00' (2025-05-07 04:00:00 UTC) is not before"
-        " --until '2025-05-07T04:00Z' (2025-05-07 04:00:00 UTC): no 400 could be counted\n",
+        "logscan: error: --since '2025-05-07T06:00' (2025-05-07 06:00:00+02:00 Europe/Berlin) is not"
+        " before --until '2025-05-07T04:00Z' (2025-05-07 06:00:00+02:00 Europe/Berlin): no 400 could"
+        " be counted\n",
     )
 
 
@@ -188,7 +190,7 @@ def test_a_time_out_of_range_is_a_usage_error() -> None:
         2,
         "logscan: error: --since '99999999999d' is out of range: times run from year 1 to 9999\n",
     )
-    result = invoke("scan", "-", "--assume-tz", "+02:00", "--until", "0001-01-01", stdin=SMALL_LOG)
+    result = invoke("scan", "-", "--report-tz", "+02:00", "--until", "0001-01-01", stdin=SMALL_LOG)
     assert (result.exit_code, result.stderr) == (
         2,
         "logscan: error: --until '0001-01-01' is out of range: times run from year 1 to 9999\n",

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from logscan.render.common import RenderOptions, tabulate
 from logscan.render.csvs import EVENT_COLUMNS, formula_safe, render_csv, write_events_csv
+from logscan.render.html import render_html
 from logscan.render.jsondoc import render_json
 from logscan.render.markdown import render_markdown
 from logscan.render.ndjson import render_ndjson
@@ -26,6 +27,7 @@ RENDERERS: dict[str, Renderer] = {
     "markdown": render_markdown,
     "ndjson": render_ndjson,
     "prom": render_prom,
+    "html": render_html,
 }
 
 __all__ = [

@@ -1,5 +1,5 @@
-"""What the renderers share: options, ISO times, inert tables, counting words, and the
-accounting of an input."""
+"""What the renderers share: options, times in the report zone, what a report says about its
+run, inert tables, counting words, and the accounting of an input."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from typing import Any
 import polars as pl
 from tabulate import tabulate as _tabulate
 
-from logscan import sanitize
-from logscan.results import FileReport, ScanResult
+from logscan import sanitize, timestamps
+from logscan.results import FileReport, RunInfo, ScanResult
 
 ISO_UTC = "%Y-%m-%dT%H:%M:%SZ"
 NO_TIMESTAMP = "no timestamp"
@@ -35,10 +35,38 @@ def tabulate(rows: Iterable[Sequence[Any]], headers: Sequence[str] = (), **optio
     return _tabulate(cells, headers=headers, **options)
 
 
-def when(value: datetime | None, with_seconds: bool = True) -> str:
+def report_zone(result: ScanResult) -> str:
+    """The zone the report shows its times in (its windows were cut in it): UTC for a scan
+    whose run nobody described."""
+    return result.run_info.report_tz if result.run_info else "UTC"
+
+
+def when(value: datetime | None, with_seconds: bool = True, zone: str = "UTC") -> str:
+    """A time for people: in UTC as it is (the report's header says so), in another zone with
+    that zone's offset at that moment (+01:00 in winter and +02:00 in summer in Berlin)."""
     if value is None:
         return "-"
-    return value.strftime("%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M")
+    shape = "%Y-%m-%d %H:%M:%S" if with_seconds else "%Y-%m-%d %H:%M"
+    if zone == "UTC":
+        return value.strftime(shape)
+    local = value.astimezone(timestamps.tzinfo_of(zone))
+    return f"{local.strftime(shape)} {_offset(local)}"
+
+
+def iso_time(value: datetime | None, zone: str = "UTC") -> str | None:
+    """ISO 8601 in ``zone``: 2026-03-29T00:00:00Z in UTC, 2026-03-29T00:00:00+01:00 elsewhere."""
+    if value is None:
+        return None
+    if zone == "UTC":
+        return value.astimezone(timestamps.tzinfo_of("UTC")).strftime(ISO_UTC)
+    local = value.astimezone(timestamps.tzinfo_of(zone))
+    return local.strftime("%Y-%m-%dT%H:%M:%S") + _offset(local)
+
+
+def _offset(local: datetime) -> str:
+    # %z gives +0100; ISO 8601 and RFC 3339 readers want +01:00 (Python 3.11 has no %:z).
+    offset = local.strftime("%z")
+    return f"{offset[:3]}:{offset[3:5]}"
 
 
 def plural(count: int, word: str) -> str:
@@ -51,6 +79,8 @@ def input_problem(report: FileReport) -> str:
         problems.append(f"unreadable: {report.error}")
     if report.skipped:
         problems.append(f"skipped: {report.skipped}")
+    if report.incremental:
+        problems.append(report.incremental)
     if report.empty:
         problems.append("empty")
     if report.lines_cut:
@@ -58,8 +88,66 @@ def input_problem(report: FileReport) -> str:
     return "; ".join(problems)
 
 
-def iso(frame: pl.DataFrame, columns: tuple[str, ...]) -> pl.DataFrame:
-    return frame.with_columns(pl.col(c).dt.strftime(ISO_UTC) for c in columns if c in frame.columns)
+def iso(frame: pl.DataFrame, columns: tuple[str, ...], zone: str = "UTC") -> pl.DataFrame:
+    """The UTC time ``columns`` as ISO 8601 text in ``zone`` (see iso_time)."""
+    return frame.with_columns(iso_expr(pl.col(c), zone).alias(c) for c in columns if c in frame.columns)
+
+
+def iso_expr(times: pl.Expr, zone: str = "UTC") -> pl.Expr:
+    """UTC times as ISO 8601 text in ``zone``, vectorised (see iso_time)."""
+    if zone == "UTC":
+        return times.dt.strftime(ISO_UTC)
+    minutes = timestamps.fixed_offset_minutes(zone)
+    if minutes is not None:  # Polars has no fixed-offset zones: shift, and write the offset
+        sign, size = "-" if minutes < 0 else "+", abs(minutes)
+        suffix = f"{sign}{size // 60:02d}:{size % 60:02d}"
+        return (times + pl.duration(minutes=minutes)).dt.strftime("%Y-%m-%dT%H:%M:%S") + pl.lit(suffix)
+    return times.dt.convert_time_zone(zone).dt.strftime("%Y-%m-%dT%H:%M:%S%:z")
+
+
+def bounds_text(run: RunInfo) -> str:
+    """The --since/--until bounds applied, in the report zone, for a report's header."""
+    if run.since is None and run.until is None:
+        return "none (every 400 found)"
+    since = f"from {iso_time(run.since, run.report_tz)}" if run.since else "from the first 400"
+    until = f"to {iso_time(run.until, run.report_tz)}" if run.until else "to the last 400"
+    return f"{since} {until} (until excluded)" if run.until else f"{since} {until}"
+
+
+def run_document(result: ScanResult) -> dict[str, object]:
+    """What the report says about its run: when it was made (UTC), by which version, over
+    which bounds (in the report zone) and inputs (as named), and how long the scan took; null
+    where the scan's caller did not say (a bare library scan)."""
+    run = result.run_info
+    zone = report_zone(result)
+    return {
+        "generated_at": iso_time(run.generated_at) if run else None,
+        "version": run.version if run else None,
+        "bounds": {
+            "since": iso_time(run.since, zone) if run else None,
+            "until": iso_time(run.until, zone) if run else None,
+            "report_tz": zone,
+        },
+        "inputs": list(run.inputs) if run else [],
+        "duration_seconds": round(took, 3) if (took := run and run.duration_seconds) is not None else None,
+    }
+
+
+# A report names this many inputs; the JSON names them all.
+SHOWN_INPUTS = 10
+
+
+def inputs_text(run: RunInfo) -> str:
+    """The inputs as named on the command line, each on one line and inert."""
+    shown = ", ".join(sanitize.terminal(name) for name in run.inputs[:SHOWN_INPUTS])
+    more = len(run.inputs) - SHOWN_INPUTS
+    return f"{shown} and {more:,} more" if more > 0 else shown
+
+
+def run_text(run: RunInfo) -> str:
+    """When the report was made, by which version, and how long the scan took."""
+    took = f" in {run.duration_seconds:.2f} s" if run.duration_seconds is not None else ""
+    return f"{iso_time(run.generated_at)} by logscan {run.version}{took}"
 
 
 def one_line(text: str, limit: int = _EXAMPLE_CHARS) -> str:
@@ -80,6 +168,7 @@ def cause_rows(result: ScanResult, total_label: str) -> list[list[Any]]:
     """Per cause: title, category, requests, share, records per side, first and last seen; and
     the total."""
     summary = result.summary
+    zone = report_zone(result)
     rows: list[list[Any]] = [
         [
             category_title(result, row["category"]),
@@ -88,8 +177,8 @@ def cause_rows(result: ScanResult, total_label: str) -> list[list[Any]]:
             f"{row['share']:.1%}",
             row["server_records"],
             row["client_records"],
-            when(row["first_seen"]),
-            when(row["last_seen"]),
+            when(row["first_seen"], zone=zone),
+            when(row["last_seen"], zone=zone),
         ]
         for row in summary.by_category.iter_rows(named=True)
     ]

@@ -1,5 +1,9 @@
 """CSV: the windows of every 400, and the events, with cells a spreadsheet would run as a
-formula kept as text."""
+formula kept as text. Times are ISO 8601 in the report zone.
+
+The CSV is pure CSV, a header row and rows of the same columns: no comment lines, which CSV
+has not got (a spreadsheet or ``csv.DictReader`` would read one as a row). What the run was
+(when, which version, bounds, inputs) is in the JSON and on every NDJSON line."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import polars as pl
 
 from logscan import sanitize
 from logscan.aggregate import WINDOW_COLUMNS
-from logscan.render.common import ISO_UTC, RenderOptions, iso
+from logscan.render.common import RenderOptions, iso, iso_expr, report_zone
 from logscan.results import ScanResult
 
 EVENT_COLUMNS = (
@@ -36,7 +40,9 @@ def formula_safe(frame: pl.LazyFrame, raw: bool) -> pl.LazyFrame:
 
 
 def render_csv(result: ScanResult, options: RenderOptions) -> str:
-    windows = iso(result.summary.windows.select(WINDOW_COLUMNS), ("window_start", "window_end"))
+    windows = iso(
+        result.summary.windows.select(WINDOW_COLUMNS), ("window_start", "window_end"), report_zone(result)
+    )
     return formula_safe(windows.lazy(), options.raw_csv).collect().write_csv()
 
 
@@ -47,5 +53,5 @@ def write_events_csv(result: ScanResult, stream: BinaryIO, options: RenderOption
         raise ValueError("the scan was run without keeping its events")
     rows = result.events.select(
         *EVENT_COLUMNS[:9], pl.col("final_category").alias("category"), *EVENT_COLUMNS[10:]
-    ).with_columns(pl.col("timestamp").dt.strftime(ISO_UTC))
+    ).with_columns(iso_expr(pl.col("timestamp"), report_zone(result)))
     formula_safe(rows, options.raw_csv).sink_csv(stream)

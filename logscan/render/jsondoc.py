@@ -7,7 +7,8 @@ import json
 import polars as pl
 
 from logscan import sanitize
-from logscan.render.common import ISO_UTC, RenderOptions, iso
+from logscan.render.common import RenderOptions, iso, iso_time, report_zone, run_document
+from logscan.render.trend import file_document, trend_document
 from logscan.results import ScanResult
 
 
@@ -31,6 +32,7 @@ def _coverage_document(result: ScanResult) -> dict[str, object]:
 
 
 def _clusters_document(result: ScanResult) -> dict[str, object]:
+    zone = report_zone(result)
     return {
         "unclustered": result.clusters.unclustered,
         "groups": [
@@ -38,8 +40,8 @@ def _clusters_document(result: ScanResult) -> dict[str, object]:
                 "template": c.template,
                 "count": c.count,
                 "side": c.side,
-                "first_seen": c.first_seen.strftime(ISO_UTC) if c.first_seen else None,
-                "last_seen": c.last_seen.strftime(ISO_UTC) if c.last_seen else None,
+                "first_seen": iso_time(c.first_seen, zone),
+                "last_seen": iso_time(c.last_seen, zone),
                 "examples": [e.__dict__ for e in c.examples],
             }
             for c in result.clusters.clusters
@@ -50,12 +52,14 @@ def _clusters_document(result: ScanResult) -> dict[str, object]:
 def render_json(result: ScanResult, options: RenderOptions) -> str:
     del options
     summary = result.summary
+    zone = report_zone(result)
 
     def records(frame: pl.DataFrame) -> list[dict[str, object]]:
         datetimes = tuple(name for name, dtype in frame.schema.items() if dtype.is_temporal())
-        return iso(frame, datetimes).to_dicts()
+        return iso(frame, datetimes, zone).to_dicts()
 
     document = {
+        **run_document(result),
         # Failed requests (the headline); the records they left per side; 400s that did not
         # reach Ollama, counted apart.
         "requests": summary.total,
@@ -109,6 +113,8 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "clusters": _clusters_document(result),
         "regex_timeouts": [timeout.__dict__ for timeout in result.regex_timeouts],
         "input": result.input_totals.__dict__,
-        "files": [report.__dict__ for report in result.files],
+        "files": [file_document(report, incremental=result.trends is not None) for report in result.files],
+        # Without --state, none of the incremental figures: the document is as it was.
+        **({"trend": trend_document(result)} if result.trends is not None else {}),
     }
     return sanitize.json_document(json.dumps(document, indent=2, ensure_ascii=False)) + "\n"

@@ -15,17 +15,22 @@ from logscan.render.common import (
     NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
+    bounds_text,
     cause_rows,
     endpoint_rows,
     input_rows,
+    inputs_text,
     model_rows,
     one_line,
     other_rows,
     plural,
     remediations,
+    report_zone,
+    run_text,
     unmatched_rows,
     when,
 )
+from logscan.render.trend import TREND_HEADERS, TREND_TITLE, pending_note, trend_note, trend_rows
 from logscan.results import ScanResult
 
 # How many example lines of each unclassified cluster are shown, and how many clusters.
@@ -60,6 +65,7 @@ def render_markdown(result: ScanResult, options: RenderOptions) -> str:
         out += _top(result)
         out += _unmatched(result)
         out += _clusters(result)
+    out += _trend(result)
     out += _other(result)
     out += _offsets(result)
     out += _inputs(result)
@@ -74,15 +80,17 @@ def _header(result: ScanResult) -> list[str]:
     fired = result.coverage.filter(pl.col("hits") > 0).height
     share = f"{summary.classified / summary.total:.1%}" if summary.total else "-"
     totals = result.input_totals
+    zone = report_zone(result)
     lines = [
         "# logscan: HTTP 400 report",
         "",
+        *_run_lines(result),
         f"- **Failed requests:** {summary.total:,} (in {plural(summary.records, 'record')}:"
         f" {summary.server_records:,} server, {summary.client_records:,} client)",
-        f"- **Seen:** {when(first)} .. {when(last)} UTC"
+        f"- **Seen:** {when(first, zone=zone)} .. {when(last, zone=zone)}{' UTC' if zone == 'UTC' else ''}"
         if first is not None
         else f"- **Seen:** {NO_TIMESTAMP}",
-        f"- **Window:** {cell(result.window)}; times in UTC, times without a zone read as"
+        f"- **Window:** {cell(result.window)}; times in {cell(zone)}, times without a zone read as"
         f" {cell(result.assume_tz)}",
         f"- **Inputs:** {plural(totals.files, 'file')}, {plural(totals.lines, 'line')} read"
         f" ({totals.lines_used:,} scanned, {totals.lines_skipped:,} skipped),"
@@ -100,8 +108,20 @@ def _header(result: ScanResult) -> list[str]:
     return [*lines, ""]
 
 
+def _run_lines(result: ScanResult) -> list[str]:
+    run = result.run_info
+    if run is None:
+        return []
+    return [
+        f"- **Generated:** {cell(run_text(run))}",
+        f"- **Bounds:** {cell(bounds_text(run))}; windows cut in {cell(run.report_tz)}",
+        f"- **Inputs named:** {cell(inputs_text(run))}",
+    ]
+
+
 def _causes(result: ScanResult) -> list[str]:
-    headers = [*CAUSE_HEADERS, "first seen (UTC)", "last seen (UTC)"]
+    zone = cell(report_zone(result))
+    headers = [*CAUSE_HEADERS, f"first seen ({zone})", f"last seen ({zone})"]
     out = _section(
         "Failed requests by cause",
         _table(
@@ -140,11 +160,13 @@ def _clusters(result: ScanResult) -> list[str]:
     shown = result.clusters.clusters[:MARKDOWN_CLUSTERS]
     if not shown:
         return []
+    zone = report_zone(result)
     rows = []
     for number, cluster in enumerate(shown, start=1):
         examples = cluster.examples[:EXAMPLES_PER_CLUSTER] or [None]
         for index, example in enumerate(examples):
-            head = [number, cluster.count, cluster.side, when(cluster.first_seen), when(cluster.last_seen)]
+            first, last = when(cluster.first_seen, zone=zone), when(cluster.last_seen, zone=zone)
+            head = [number, cluster.count, cluster.side, first, last]
             template = one_line(cluster.template)
             if index:
                 head, template = ["", "", "", "", ""], ""
@@ -204,6 +226,15 @@ def _offsets(result: ScanResult) -> list[str]:
             "",
         ]
     return out
+
+
+def _trend(result: ScanResult) -> list[str]:
+    if result.trends is None:
+        return []
+    align = ("left", *("right",) * (len(TREND_HEADERS) - 2), "left")
+    table = _table(trend_rows(result.trends), TREND_HEADERS, align) if result.trends else ""
+    pending = pending_note(result)
+    return [*_section(TREND_TITLE, table), trend_note(result), "", *([pending, ""] if pending else [])]
 
 
 def _inputs(result: ScanResult) -> list[str]:

@@ -13,19 +13,24 @@ from logscan.render.common import (
     NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
+    bounds_text,
     cause_rows,
     endpoint_rows,
     input_problem,
     input_rows,
+    inputs_text,
     model_rows,
     one_line,
     other_rows,
     plural,
     remediations,
+    report_zone,
+    run_text,
     tabulate,
     unmatched_rows,
     when,
 )
+from logscan.render.trend import TREND_HEADERS, TREND_TITLE, pending_note, trend_note, trend_rows
 from logscan.results import FormatSurvey, ScanResult
 from logscan.sources import MAX_LINE_BYTES
 
@@ -45,7 +50,11 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
         )
     else:
         found = "no request to Ollama failed with HTTP 400"
-    out: list[str] = [f"logscan: {found}; {read}; times in UTC, window {result.window}", ""]
+    out: list[str] = [
+        f"logscan: {found}; {read}; times in {report_zone(result)}, window {result.window}",
+        *_run_lines(result),
+        "",
+    ]
     if summary.total:
         out += _causes_section(result, style)
         if options.explain:
@@ -54,15 +63,23 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
         out += _top_section(result, style)
         out += _unmatched_section(result, style)
         out += _clusters_section(result)
+    out += _trend_section(result, style)
     out += _other_section(result, style)
     out += _offsets_section(result)
     out += _suppressed_section(result, style)
     if options.coverage:
         out += _coverage_section(result, style)
     out += _input_section(result, style)
-    out += _notes(result)
+    out += report_notes(result)
     # Lines outside the tables (examples, notes, texts of user rule files) are made inert here.
     return sanitize.terminal_lines("\n".join(out).rstrip("\n") + "\n")
+
+
+def _run_lines(result: ScanResult) -> list[str]:
+    run = result.run_info
+    if run is None:
+        return []
+    return [f"Run: {run_text(run)}; bounds: {bounds_text(run)}; inputs: {inputs_text(run)}"]
 
 
 def _causes_section(result: ScanResult, style: str) -> list[str]:
@@ -102,7 +119,11 @@ def _windows_section(result: ScanResult, style: str) -> list[str]:
     rows = []
     for row in wide.iter_rows(named=True):
         counts = [row.get(category) or 0 for category in categories]
-        label = when(row["window_start"], with_seconds=False) if row["window_start"] else NO_TIMESTAMP
+        label = (
+            when(row["window_start"], with_seconds=False, zone=report_zone(result))
+            if row["window_start"]
+            else NO_TIMESTAMP
+        )
         rows.append([label, *counts, sum(counts)])
     headers = ["window start", *categories, "total"]
     return [
@@ -188,6 +209,22 @@ def _offsets_section(result: ScanResult) -> list[str]:
     return [*lines, ""]
 
 
+def _trend_section(result: ScanResult, style: str) -> list[str]:
+    if result.trends is None:
+        return []
+    table = tabulate(
+        trend_rows(result.trends), headers=TREND_HEADERS, tablefmt=style, colalign=_align([*TREND_HEADERS], 1)
+    )
+    pending = pending_note(result)
+    return [
+        TREND_TITLE,
+        *([table] if result.trends else []),
+        trend_note(result),
+        *([pending] if pending else []),
+        "",
+    ]
+
+
 def _input_section(result: ScanResult, style: str) -> list[str]:
     return [
         "Input",
@@ -228,7 +265,7 @@ def _input_notes(result: ScanResult) -> list[str]:
     return notes
 
 
-def _notes(result: ScanResult) -> list[str]:
+def report_notes(result: ScanResult) -> list[str]:
     summary = result.summary
     notes: list[str] = []
     if summary.total:
@@ -337,6 +374,7 @@ def _clusters_section(result: ScanResult) -> list[str]:
     clusters = result.clusters.clusters
     if not clusters:
         return []
+    zone = report_zone(result)
     shown = clusters[:TABLE_CLUSTERS]
     which = (
         f"top {len(shown)} of {len(clusters)}" if len(clusters) > len(shown) else plural(len(shown), "group")
@@ -347,7 +385,9 @@ def _clusters_section(result: ScanResult) -> list[str]:
     ]
     for cluster in shown:
         span = (
-            f"{when(cluster.first_seen)} .. {when(cluster.last_seen)}" if cluster.first_seen else NO_TIMESTAMP
+            f"{when(cluster.first_seen, zone=zone)} .. {when(cluster.last_seen, zone=zone)}"
+            if cluster.first_seen
+            else NO_TIMESTAMP
         )
         out.append(f"  {cluster.count:,} {cluster.side}, {span}")
         out.append(f"    {one_line(cluster.template)}")

@@ -18,6 +18,7 @@ from __future__ import annotations
 import polars as pl
 
 from logscan.requests.attribution import unmatched_server_requests
+from logscan.requests.encoding import compact
 from logscan.requests.join import join
 from logscan.requests.model import ClockOffset, Joined, JoinOptions, JoinStats, RecordsFrameError
 
@@ -33,6 +34,7 @@ __all__ = [
     "JoinStats",
     "Joined",
     "RecordsFrameError",
+    "compact",
     "join",
     "unmatched_server",
 ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from logscan.requests.encoding import as_strings
 from logscan.requests.model import UNCLASSIFIED
 
 _CAUSE_RANK = (
@@ -259,7 +260,9 @@ def summarise(records: pl.DataFrame) -> pl.DataFrame:
             representative=representative.min() % count,
         )
     )
-    summary = summary.with_columns(representative_key=records["key"].gather(summary["representative"]))
+    summary = as_strings(summary).with_columns(
+        representative_key=records["key"].gather(summary["representative"])
+    )
     needs_hint = (pl.col("category") == UNCLASSIFIED) & pl.col("has_server") & ~pl.col("has_client")
     sides = (
         pl.when(pl.col("has_client") & pl.col("has_server"))

@@ -72,7 +72,9 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
         # The one-to-one matching below then only sees the lines of the histogram's sample.
         servers = servers.filter(pl.col("id").is_in(pairs["probe"].unique().implode()))
     # Unit ids are positions: a column indexed by them names each build row's file.
-    file_of_unit = pl.Series("file", [None], pl.String).extend_constant(None, int(units["id"].max() or 0))
+    file_of_unit = pl.Series("file", [None], others.schema["file"]).extend_constant(
+        None, int(units["id"].max() or 0)
+    )
     file_of_unit = file_of_unit.scatter(others["id"], others["file"])
     pairs = pairs.with_columns(other_file=pl.lit(file_of_unit).gather("build"))
     best = ClockOffset(file, None, timedelta(0), 0, "none")
@@ -84,7 +86,7 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
             continue
         shifted = servers.with_columns(pl.col("t") + candidate)
         clients = others.filter(pl.col("file") == other_file)
-        clean = match_one_to_one(clients, shifted, -slack, window).clean
+        clean = match_one_to_one(clients, shifted, -slack, window, options.slice_rows).clean
         differences = (
             clean.join(clients.select(left="id", client_t="t"), on="left")
             .join(servers.select(right="id", server_t="t"), on="right")

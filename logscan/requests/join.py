@@ -22,6 +22,7 @@ import polars as pl
 
 from logscan.requests.attribution import attribute, summarise
 from logscan.requests.clocks import clock_offsets
+from logscan.requests.encoding import as_strings, compact
 from logscan.requests.matching import StageMatch, match_one_to_one
 from logscan.requests.model import Joined, JoinOptions, JoinStats, check_records
 from logscan.requests.stitch import stitch_units
@@ -40,9 +41,13 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     timestamp = pl.col("timestamp")
     if records.schema["timestamp"].time_zone is None:  # type: ignore[union-attr]
         timestamp = timestamp.dt.replace_time_zone("UTC")  # zone-less times are already UTC
-    work = records.with_columns(
-        timestamp.dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
-        pos=pl.int_range(pl.len(), dtype=pl.Int64),
+    work = (
+        compact(records)
+        .with_columns(
+            timestamp.dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
+            pos=pl.int_range(pl.len(), dtype=pl.Int64),
+        )
+        .collect()
     )
     stitched = stitch_units(work.with_columns(key="pos"), options).sort("key")
     work = work.with_columns(unit=stitched["unit"])
@@ -90,7 +95,7 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
         "matched_key",
         "corrected_timestamp",
     )
-    return Joined(records.hstack(added), requests, reports, stats)
+    return Joined(records.hstack(as_strings(added)), requests, reports, stats)
 
 
 def _units(records: pl.DataFrame) -> pl.DataFrame:
@@ -217,6 +222,7 @@ def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Label
         return int(span.total_seconds() * 1_000_000)
 
     window, slack = micros(options.match_window), micros(options.slack)
+    slice_rows = options.slice_rows
     everyone = pl.int_range(count, dtype=pl.Int64, eager=True)
     labels = _Labels(everyone, everyone.clone(), pl.repeat(value=False, n=count, eager=True))
     of_type = {kind: units.filter(pl.col("type") == kind) for kind in ("gin", "proxy", "server", "client")}
@@ -224,9 +230,9 @@ def _link(units: pl.DataFrame, count: int, options: JoinOptions) -> tuple[_Label
     # when it shows that it came from Ollama (the application's own 400s do not).
     callers = of_type["client"].filter(pl.col("endpoint").is_not_null() | pl.col("ollama"))
     stages = [
-        lambda: match_one_to_one(of_type["server"], of_type["gin"], -window, slack),
-        lambda: match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window),
-        lambda: match_one_to_one(callers, _server_requests(units, labels), -slack, window),
+        lambda: match_one_to_one(of_type["server"], of_type["gin"], -window, slack, slice_rows),
+        lambda: match_one_to_one(of_type["proxy"], of_type["gin"], -slack, window, slice_rows),
+        lambda: match_one_to_one(callers, _server_requests(units, labels), -slack, window, slice_rows),
     ]
     clean_links = ambiguous_links = 0
     for stage in stages:

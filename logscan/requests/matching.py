@@ -106,7 +106,9 @@ class StageMatch:
     ambiguous: pl.Series  # ids (left and right) that had more than one candidate or rival
 
 
-def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: int) -> StageMatch:
+def match_one_to_one(
+    left: pl.DataFrame, right: pl.DataFrame, low: int, high: int, slice_rows: int
+) -> StageMatch:
     """Link left rows (id, t, endpoint, family) to right rows (id, t, endpoint, agent); both
     also carry file and first_record, their place in the logs.
 
@@ -116,34 +118,140 @@ def match_one_to_one(left: pl.DataFrame, right: pl.DataFrame, low: int, high: in
     (same endpoint, gaps no wider than the window) the k-th left and the k-th right in time
     order are paired, so that a burst of n requests seen on both sides counts n, not 2 n, while
     no cause is handed across such a pair.
+
+    Candidates are found for ``slice_rows`` left rows at a time, in time order, against the
+    right rows of their time span (in a dense log a row has several, and only those of one
+    slice are held at once); what is kept of each slice is per row (its number of candidates,
+    its only one, its earliest one that shows an endpoint), so the result is the same for any
+    slice size.
     """
     empty = pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64})
+    agreeing = None
+    if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
+        agreeing = _agreeing(left, right)
+    probes = left.filter(pl.col("t").is_not_null()).sort("t", "id")
+    builds = right.filter(pl.col("t").is_not_null()).sort("t", "id")
+    # Per id (a position): the row's place in time order, if it shows an endpoint.
+    size = int(max(left["id"].max() or 0, right["id"].max() or 0)) + 1  # type: ignore[call-overload]
+    left_rank, right_rank = _ranks(probes, size), _ranks(builds, size)
+    lefts: list[pl.DataFrame] = []
+    rights: list[pl.DataFrame] = []
+    for start in range(0, probes.height, slice_rows):
+        chunk = probes.slice(start, slice_rows)
+        # The right rows a slice can meet: right.t - left.t lies in [-high, -low].
+        first = builds["t"].search_sorted(chunk["t"][0] - high, side="left")
+        last = builds["t"].search_sorted(chunk["t"][-1] - low, side="right")
+        edges = _candidates(chunk, builds.slice(first, last - first), low, high)
+        if agreeing is not None:
+            edges = edges.filter(agreeing)
+        lefts.append(_per_row(edges, "left", "right", right_rank))
+        rights.append(_per_row(edges, "right", "left", left_rank))
+    if not sum(frame.height for frame in lefts):
+        return StageMatch(empty, empty, pl.Series("id", [], pl.Int64))
+    of_left = pl.concat(lefts)  # each left row lies in one slice
+    of_right = (
+        pl.concat(rights)  # a right row may meet the left rows of two slices
+        .group_by("right")
+        .agg(pl.col("count").sum(), pl.col("only").first(), pl.col("earliest").min())
+    )
+    sole = of_left.filter(pl.col("count") == 1).select("left", right="only")
+    clean = sole.join(of_right.filter(pl.col("count") == 1).select("right", back="only"), on="right").filter(
+        pl.col("back") == pl.col("left")
+    )
+    clean = clean.select("left", "right").sort("left")
+    contested_left = of_left.filter(~_marked(clean["left"], of_left["left"]))
+    contested_right = of_right.filter(~_marked(clean["right"], of_right["right"]))
+    ambiguous = pl.concat([contested_left["left"], contested_right["right"]]).unique().rename("id")
+    return StageMatch(
+        clean,
+        _pair_in_bursts(
+            left,
+            right,
+            contested_left.select(
+                id="left", candidate_endpoint=pl.lit(builds["endpoint"]).gather("earliest")
+            ),
+            contested_right.select(
+                id="right", candidate_endpoint=pl.lit(probes["endpoint"]).gather("earliest")
+            ),
+            low,
+            high,
+            slice_rows,
+        ),
+        ambiguous,
+    )
+
+
+def _candidates(probe: pl.DataFrame, build: pl.DataFrame, low: int, high: int) -> pl.DataFrame:
+    """(left, right) pairs of probe and build rows that may be one request."""
     with_endpoint = pl.col("endpoint").is_not_null()
     searches = [
-        (left.filter(with_endpoint), right.filter(with_endpoint), True),
-        (left.filter(~with_endpoint), right, False),
-        (left.filter(with_endpoint), right.filter(~with_endpoint), False),
+        (probe.filter(with_endpoint), build.filter(with_endpoint), True),
+        (probe.filter(~with_endpoint), build, False),
+        (probe.filter(with_endpoint), build.filter(~with_endpoint), False),
     ]
     found = [
-        window_pairs(probe, build, -high, -low, by_endpoint=keyed)[0] for probe, build, keyed in searches
+        window_pairs(rows, others, -high, -low, by_endpoint=keyed)[0] for rows, others, keyed in searches
     ]
-    edges = pl.concat(found).select(left="probe", right="build")
-    if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
-        edges = (
-            edges.join(left.select(left="id", family="family"), on="left")
-            .join(right.select(right="id", agent="agent"), on="right")
-            .filter(_agrees(pl.col("family"), pl.col("agent")))
-            .select("left", "right")
-        )
-    if edges.is_empty():
-        return StageMatch(empty, empty, pl.Series("id", [], pl.Int64))
-    edges = edges.with_columns(
-        single=(pl.len().over("left") == 1) & (pl.len().over("right") == 1),
+    return pl.concat(found).select(left="probe", right="build")
+
+
+def _ranks(rows: pl.DataFrame, size: int) -> pl.Series:
+    """Indexed by id: the row's place in ``rows``, or null when it shows no endpoint."""
+    place = rows.select(
+        "id", rank=pl.when(pl.col("endpoint").is_not_null()).then(pl.int_range(pl.len(), dtype=pl.Int64))
     )
-    clean = edges.filter("single").select("left", "right")
-    contested = edges.filter(~pl.col("single"))
-    ambiguous = pl.concat([contested["left"], contested["right"]]).unique().rename("id")
-    return StageMatch(clean, _pair_in_bursts(left, right, contested, low, high), ambiguous)
+    return (
+        pl.Series("rank", [None], pl.Int64)
+        .extend_constant(None, size - 1)
+        .scatter(place["id"], place["rank"])
+    )
+
+
+def _per_row(edges: pl.DataFrame, side: str, other_side: str, rank: pl.Series) -> pl.DataFrame:
+    """Per row of ``side`` in the pairs: how many candidates, the first of them (its only one
+    when it has one), and the place of the earliest (by time, then id) that shows an endpoint."""
+    return (
+        edges.with_columns(earliest=pl.lit(rank).gather(pl.col(other_side)))
+        .group_by(side)
+        .agg(
+            count=pl.len().cast(pl.Int64), only=pl.col(other_side).first(), earliest=pl.col("earliest").min()
+        )
+    )
+
+
+def _agreeing(left: pl.DataFrame, right: pl.DataFrame) -> pl.Expr:
+    """Over (left, right) id pairs: whether the left row's client family agrees with the right
+    row's user agent. Few families and agents occur, so their agreement is worked out once per
+    combination, and each pair only looks its combination up by number."""
+    families = _codes(left, "family")
+    agents = _codes(right, "agent")
+    combinations = families.select("family", family_code="code").join(
+        agents.select("agent", agent_code="code"), how="cross"
+    )
+    width = agents.height + 1
+    allowed = combinations.filter(_agrees(pl.col("family"), pl.col("agent"))).select(
+        pl.col("family_code") * width + pl.col("agent_code")
+    )
+    family_code = _by_id(left, families, "family").gather(pl.col("left"))
+    agent_code = _by_id(right, agents, "agent").gather(pl.col("right"))
+    return (family_code * width + agent_code).is_in(allowed.to_series().implode())
+
+
+def _codes(rows: pl.DataFrame, column: str) -> pl.DataFrame:
+    """The distinct values of a column (null among them) numbered from 0."""
+    return (
+        rows.select(pl.col(column).unique())
+        .with_row_index("code")
+        .with_columns(pl.col("code").cast(pl.Int64))
+    )
+
+
+def _by_id(rows: pl.DataFrame, codes: pl.DataFrame, column: str) -> pl.Expr:
+    """A column indexed by row id (ids are positions) holding each row's code of ``column``."""
+    coded = rows.select("id", code=pl.col(column).replace_strict(codes[column], codes["code"]))
+    size = int(rows["id"].max() or 0) + 1  # type: ignore[arg-type]
+    lookup = pl.Series("code", [0], pl.Int64).extend_constant(0, size - 1).scatter(coded["id"], coded["code"])
+    return pl.lit(lookup)
 
 
 def _agrees(family: pl.Expr, agent: pl.Expr) -> pl.Expr:
@@ -160,14 +268,20 @@ _PLACE = ("id", "file", "first_record")
 
 
 def _pair_in_bursts(
-    left: pl.DataFrame, right: pl.DataFrame, contested: pl.DataFrame, low: int, high: int
+    left: pl.DataFrame,
+    right: pl.DataFrame,
+    contested_left: pl.DataFrame,
+    contested_right: pl.DataFrame,
+    low: int,
+    high: int,
+    slice_rows: int,
 ) -> pl.DataFrame:
-    if contested.is_empty():
+    """Contested rows (``id``, ``candidate_endpoint``: that of the earliest candidate showing
+    one) paired in time order inside each burst."""
+    if contested_left.is_empty() or contested_right.is_empty():
         return pl.DataFrame(schema={"left": pl.Int64, "right": pl.Int64})
-    lefts = left.filter(pl.col("id").is_in(contested["left"].unique().implode()))
-    rights = right.filter(pl.col("id").is_in(contested["right"].unique().implode()))
-    lefts = _burst_endpoint(lefts, contested, right, "left", "right")
-    rights = _burst_endpoint(rights, contested, left, "right", "left")
+    lefts = _burst_endpoint(left, contested_left)
+    rights = _burst_endpoint(right, contested_right)
     middle = (low + high) // 2
     rows = (
         pl.concat(
@@ -179,45 +293,49 @@ def _pair_in_bursts(
             ]
         )
         .sort("burst_endpoint", "place", "file", "first_record", "id", nulls_last=True)
-        .with_columns(
+        .select(
+            "id",
+            "is_left",
             burst=(
                 (pl.col("burst_endpoint").ne_missing(pl.col("burst_endpoint").shift(1)))
                 | (pl.col("place") - pl.col("place").shift(1) > high - low)
             )
             .fill_null(value=True)
             .cum_sum(),
-            lefts_so_far=pl.col("is_left").cum_sum(),
-            rights_so_far=(~pl.col("is_left")).cum_sum(),
         )
     )
-    # The k-th left and the k-th right of a burst in time order: counts since the burst began.
-    burst = pl.col("burst").set_sorted()
-    rows = rows.with_columns(
-        rank=pl.when("is_left")
-        .then(pl.col("lefts_so_far") - (pl.col("lefts_so_far") - pl.col("is_left")).first().over(burst))
-        .otherwise(
-            pl.col("rights_so_far") - (pl.col("rights_so_far") - ~pl.col("is_left")).first().over(burst)
-        )
+    # Bursts are paired a slice of whole bursts at a time, which bounds what pairing holds.
+    first_row = pl.int_range(pl.len(), dtype=pl.Int64).first().over("burst")
+    slices = rows.with_columns(slice=first_row // slice_rows)
+    return pl.concat(
+        [_paired_in_order(part) for part in slices.partition_by("slice", include_key=False)],
+        how="vertical",
     )
+
+
+def _paired_in_order(rows: pl.DataFrame) -> pl.DataFrame:
+    """The k-th left and the k-th right of each burst (``rows`` in time order)."""
+    # Counts since the burst began.
+    rank = pl.int_range(pl.len(), dtype=pl.Int64).over("burst", "is_left")
+    ranked = rows.with_columns(rank=rank)
     return (
-        rows.filter("is_left")
+        ranked.filter("is_left")
         .select("burst", "rank", left="id")
-        .join(rows.filter(~pl.col("is_left")).select("burst", "rank", right="id"), on=["burst", "rank"])
+        .join(ranked.filter(~pl.col("is_left")).select("burst", "rank", right="id"), on=["burst", "rank"])
         .select("left", "right")
     )
 
 
-def _burst_endpoint(
-    rows: pl.DataFrame, contested: pl.DataFrame, others: pl.DataFrame, side: str, other_side: str
-) -> pl.DataFrame:
-    """The endpoint a row's burst is on: its own, or (when it shows none) its first candidate's."""
-    if not rows["endpoint"].null_count():
-        return rows.with_columns(burst_endpoint="endpoint")
-    candidate = (
-        contested.join(others.select(pl.col("id").alias(other_side), "endpoint"), on=other_side)
-        .group_by(side)
-        .agg(candidate_endpoint=pl.col("endpoint").drop_nulls().first())
-    )
-    return rows.join(candidate, left_on="id", right_on=side, how="left").with_columns(
+def _burst_endpoint(rows: pl.DataFrame, contested: pl.DataFrame) -> pl.DataFrame:
+    """The contested rows, with the endpoint their burst is on: their own, or (when they show
+    none) their earliest candidate's."""
+    return rows.join(contested, on="id").with_columns(
         burst_endpoint=pl.coalesce("endpoint", "candidate_endpoint")
     )
+
+
+def _marked(ids: pl.Series, among: pl.Series) -> pl.Series:
+    """Whether each of ``among`` (ids, which are positions) is one of ``ids``: a lookup by
+    position, not a hash of them."""
+    size = int(max(ids.max() or 0, among.max() or 0)) + 1  # type: ignore[call-overload]
+    return pl.repeat(value=False, n=size, eager=True).scatter(ids, values=True).gather(among)

@@ -35,6 +35,8 @@ INPUT_COLUMNS: dict[str, type[pl.DataType] | None] = {
 }
 
 UNCLASSIFIED = "unclassified"
+# Other dtypes a column may come in: strings as categories, long texts as their hashes.
+_ENCODED: dict[type[pl.DataType], tuple[type[pl.DataType], ...]] = {pl.String: (pl.Categorical, pl.UInt64)}
 
 
 @dataclass(frozen=True)
@@ -57,6 +59,9 @@ class JoinOptions:
     min_offset_pairs: int = 3
     # Bound on the (server line, other record) differences the offset search looks at.
     offset_pair_budget: int = 500_000
+    # Rows of one side searched for candidates at a time (bounds the pairs held at once; the
+    # result is the same for any size).
+    slice_rows: int = 50_000
 
     def __post_init__(self) -> None:
         problems = []
@@ -70,6 +75,8 @@ class JoinOptions:
             problems.append(f"the slack must not be negative, not {self.slack}")
         if self.max_offset < timedelta(0):
             problems.append(f"the largest clock offset must not be negative, not {self.max_offset}")
+        if self.slice_rows < 1:
+            problems.append(f"slice_rows must be at least 1, not {self.slice_rows}")
         if self.min_offset_pairs < 1:
             problems.append(f"min_offset_pairs must be at least 1, not {self.min_offset_pairs}")
         for file, offset in self.server_offsets.items():
@@ -149,7 +156,7 @@ def check_records(records: pl.DataFrame) -> None:
         if dtype is None:
             if not isinstance(actual, pl.Datetime):
                 problems.append(f"column {name!r} is {actual}, not a Datetime")
-        elif actual not in (dtype, pl.Null):
+        elif actual not in (dtype, pl.Null, *_ENCODED.get(dtype, ())):
             problems.append(f"column {name!r} is {actual}, not {dtype}")
     if not problems and records["key"].null_count():
         problems.append("column 'key' has nulls")

@@ -30,7 +30,9 @@ Identity of a file
     the file.
 
 Offsets
-    Of the file for plain files, of decompressed content for compressed ones. A plain file is
+    Of the file for plain files, of decompressed content for compressed ones, with the count
+    of lines before them (``ReadPlan.lines_before``), so that a continued file's lines keep
+    their numbers. A plain file is
     read up to its last newline only: a last line still being written waits for the next run
     and is never split. A compressed file is complete (nothing appends to it), so it is read
     to its end, last line included.
@@ -46,12 +48,16 @@ Lock
 Files that disappear are kept (a rotated file may come back compressed) and forgotten after
 ``FORGET_AFTER_MISSING_RUNS`` runs without them.
 
+The history of runs is never pruned: each run's counts per cause category are kept, and
+``StateDB.totals`` adds them up for counters that only grow from run to run.
+
 The schema is described in ``storage.py``.
 """
 
 from logscan.state.db import (
     FORGET_AFTER_MISSING_RUNS,
     MAX_PENDING_RECORDS,
+    CategoryCounts,
     CommitResult,
     FileRead,
     Run,
@@ -67,6 +73,7 @@ __all__ = [
     "FORGET_AFTER_MISSING_RUNS",
     "MAX_PENDING_RECORDS",
     "SCHEMA_VERSION",
+    "CategoryCounts",
     "CommitResult",
     "FileRead",
     "PlanReason",

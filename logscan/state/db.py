@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from logscan.state.files import KnownFile, PlanReason, ReadPlan, plan_reads, stored_path
 from logscan.state.storage import (
@@ -34,13 +34,39 @@ FORGET_AFTER_MISSING_RUNS = 7
 # run are rarely joined; the bound keeps the state small however noisy a night was.
 MAX_PENDING_RECORDS = 10_000
 
+_Key = TypeVar("_Key")
+
 
 @dataclass(frozen=True)
 class FileRead:
-    """What a run counted of one planned file: its lines up to content offset ``end``."""
+    """What a run counted of one planned file: its lines up to content offset ``end``, and
+    how many lines of the file that is (0 when none was read: those before ``plan.start``)."""
 
     plan: ReadPlan
     end: int
+    lines: int = 0
+
+
+@dataclass(frozen=True)
+class CategoryCounts:
+    """What is counted per cause category: Ollama's failed requests, the 400 records they left
+    per side (``(category, "server" | "client")``), and the 400s the applications answered
+    themselves. Categories counted zero are left out."""
+
+    requests: Mapping[str, int] = field(default_factory=dict)
+    records: Mapping[tuple[str, str], int] = field(default_factory=dict)
+    other_requests: Mapping[str, int] = field(default_factory=dict)
+
+    def __add__(self, other: CategoryCounts) -> CategoryCounts:
+        return CategoryCounts(
+            _added(self.requests, other.requests),
+            _added(self.records, other.records),
+            _added(self.other_requests, other.other_requests),
+        )
+
+
+def _added(first: Mapping[_Key, int], second: Mapping[_Key, int]) -> dict[_Key, int]:
+    return {key: first.get(key, 0) + second.get(key, 0) for key in dict.fromkeys([*first, *second])}
 
 
 @dataclass(frozen=True)
@@ -56,6 +82,10 @@ class Run:
     last_event: datetime | None = None
     # Records waiting for a join partner, oldest first; None keeps none.
     pending: pl.DataFrame | None = None
+    # Records that would have waited but were counted at once, over MAX_PENDING_RECORDS.
+    pending_over_bound: int = 0
+    records: Mapping[tuple[str, str], int] = field(default_factory=dict)  # per (category, side)
+    other_requests: Mapping[str, int] = field(default_factory=dict)  # the applications' own 400s
 
 
 @dataclass(frozen=True)
@@ -132,7 +162,7 @@ class StateDB:
     def plan(self, paths: Sequence[Path | str]) -> list[ReadPlan]:
         """Where to start reading each of ``paths`` (in their order), and why."""
         rows = self._connection.execute(
-            "SELECT id, path, fingerprint, fingerprint_length, device, inode, offset FROM files"
+            "SELECT id, path, fingerprint, fingerprint_length, device, inode, offset, lines FROM files"
             " ORDER BY offset DESC, id"
         )
         plans = plan_reads([KnownFile(*row) for row in rows], paths)
@@ -149,6 +179,31 @@ class StateDB:
     def history(self, limit: int | None = None) -> list[RunHistory]:
         """Stored runs, newest first."""
         return _history(self._connection, limit)
+
+    def totals(self) -> CategoryCounts:
+        """The counts of every stored run added up (runs stored before schema version 3 kept
+        their requests only)."""
+        connection = self._connection
+        return CategoryCounts(
+            requests=dict(
+                connection.execute(
+                    "SELECT category, SUM(requests) FROM run_requests GROUP BY category ORDER BY category"
+                ).fetchall()
+            ),
+            records={
+                (category, side): count
+                for category, side, count in connection.execute(
+                    "SELECT category, side, SUM(records) FROM run_records GROUP BY category, side"
+                    " ORDER BY category, side DESC"
+                )
+            },
+            other_requests=dict(
+                connection.execute(
+                    "SELECT category, SUM(requests) FROM run_other_requests GROUP BY category"
+                    " ORDER BY category"
+                ).fetchall()
+            ),
+        )
 
     def commit(self, run: Run) -> CommitResult:
         """Write every file's new offset, the pending records and the run's history row, in
@@ -183,12 +238,20 @@ class StateDB:
                     len(run.files),
                     sum(read.end - read.plan.start for read in run.files),
                     run.lines,
-                    dropped,
+                    dropped + run.pending_over_bound,
                 ),
             ).lastrowid
             connection.executemany(
                 "INSERT INTO run_requests (run_id, category, requests) VALUES (?, ?, ?)",
                 [(run_id, category, count) for category, count in sorted(run.requests.items())],
+            )
+            connection.executemany(
+                "INSERT INTO run_records (run_id, category, side, records) VALUES (?, ?, ?, ?)",
+                [(run_id, category, side, count) for (category, side), count in sorted(run.records.items())],
+            )
+            connection.executemany(
+                "INSERT INTO run_other_requests (run_id, category, requests) VALUES (?, ?, ?)",
+                [(run_id, category, count) for category, count in sorted(run.other_requests.items())],
             )
             connection.execute("DELETE FROM pending")
             if pending_blob is not None:
@@ -275,17 +338,18 @@ def _store_file(connection: sqlite3.Connection, read: FileRead) -> int | None:
         plan.compression,
         plan.size,
         read.end,
+        max(read.lines, plan.lines_before),
     )
     if plan.file_id is None:
         return connection.execute(
             "INSERT INTO files (path, fingerprint, fingerprint_length, device, inode, compression,"
-            " size, offset, missing_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0)",
+            " size, offset, lines, missing_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
             values,
         ).lastrowid
     else:
         connection.execute(
             "UPDATE files SET path = ?, fingerprint = ?, fingerprint_length = ?, device = ?, inode = ?,"
-            " compression = ?, size = ?, offset = ?, missing_runs = 0 WHERE id = ?",
+            " compression = ?, size = ?, offset = ?, lines = ?, missing_runs = 0 WHERE id = ?",
             (*values, plan.file_id),
         )
         return plan.file_id

@@ -65,6 +65,7 @@ class ReadPlan:
     fingerprint: bytes = b""
     fingerprint_length: int = 0
     file_id: int | None = None  # the state's row for this file, None for a new one
+    lines_before: int = 0  # lines of the content before ``start``: the first read is line + 1
 
     @property
     def reads_nothing(self) -> bool:
@@ -87,6 +88,7 @@ class KnownFile:
     device: int
     inode: int
     offset: int
+    lines: int = 0  # before ``offset``
 
 
 @dataclass(frozen=True)
@@ -269,6 +271,7 @@ def _plan(
         fingerprint=seen.fingerprint(),
         fingerprint_length=len(seen.head),
         file_id=None if entry is None else entry.file_id,
+        lines_before=entry.lines if entry is not None and start > 0 else 0,
     )
 
 

@@ -4,15 +4,20 @@ Schema (``PRAGMA user_version`` = ``SCHEMA_VERSION``; migrations upgrade older f
 one is refused with ``StateSchemaError``)::
 
     files(id, path, fingerprint BLOB, fingerprint_length, device, inode, compression,
-          size, offset, missing_runs)
-        one row per known file: its identity, its on-disk size and the content offset
-        counted up to at the last run, and how many runs in a row have not seen it
+          size, offset, missing_runs, lines)
+        one row per known file: its identity, its on-disk size, the content offset counted
+        up to at the last run and the lines before it (so that a continued file's lines keep
+        their numbers), and how many runs in a row have not seen it
     runs(id, started_at, finished_at, first_event, last_event, files, bytes, lines,
          pending_dropped)
         one row per committed run: times ISO 8601 UTC (event times may be NULL), the input
         figures, and the pending records dropped over the bound
     run_requests(run_id, category, requests)
         that run's failed requests per cause category
+    run_records(run_id, category, side, records)
+        the 400 records those requests left, per category and side (server or client)
+    run_other_requests(run_id, category, requests)
+        the 400s the applications answered themselves, per category
     pending(id = 1, records, frame BLOB)
         records waiting for a join partner, a Polars frame as Arrow IPC bytes
 """
@@ -29,7 +34,7 @@ from pathlib import Path
 
 from logscan.errors import ExitCode, LogscanError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 3
 
 
 class StateError(LogscanError):
@@ -166,8 +171,39 @@ def _create_v1(connection: sqlite3.Connection) -> None:
         connection.execute(statement)
 
 
+def _add_line_counts(connection: sqlite3.Connection) -> None:
+    # Version 1 did not count lines: its files' later lines are numbered from their offset on.
+    connection.execute("ALTER TABLE files ADD COLUMN lines INTEGER NOT NULL DEFAULT 0")
+
+
+def _add_record_counts(connection: sqlite3.Connection) -> None:
+    # Runs stored before version 3 kept their requests alone: they add nothing to these tables,
+    # so the totals of records and other 400s count from the upgrade on.
+    connection.execute(
+        """CREATE TABLE run_records (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            side TEXT NOT NULL CHECK (side IN ('server', 'client')),
+            records INTEGER NOT NULL,
+            PRIMARY KEY (run_id, category, side)
+        )"""
+    )
+    connection.execute(
+        """CREATE TABLE run_other_requests (
+            run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+            category TEXT NOT NULL,
+            requests INTEGER NOT NULL,
+            PRIMARY KEY (run_id, category)
+        )"""
+    )
+
+
 # MIGRATIONS[n] upgrades a state of schema version n to n + 1 (0: an empty file).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_create_v1,)
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
+    _create_v1,
+    _add_line_counts,
+    _add_record_counts,
+)
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
 
