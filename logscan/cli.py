@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import signal
 import sys
@@ -275,6 +276,31 @@ def main() -> None:
     help="Worker processes for large inputs (about 100 MiB and up); 0 means one per core.",
 )
 @click.option(
+    "--executor",
+    "executor_spec",
+    default="local",
+    show_default=True,
+    metavar="local|dask-local:N|dask",
+    help="Where shards of the input are scanned: local worker processes (--jobs), a Dask cluster of"
+    " N worker processes started for this run, or the Dask cluster at --scheduler"
+    " (pip install 'logscan[dask]'; the same logscan version on every worker).",
+)
+@click.option(
+    "--scheduler",
+    envvar="DASK_SCHEDULER_ADDRESS",
+    metavar="ADDRESS",
+    help="The Dask scheduler of --executor dask, e.g. tcp://10.0.0.5:8786 (or DASK_SCHEDULER_ADDRESS).",
+)
+@click.option(
+    "--storage-option",
+    "storage_options",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="An option of the object store of s3:// (gs://, az://) paths, e.g."
+    " endpoint_url=http://127.0.0.1:9000; repeatable. Credentials come from the usual"
+    " environment variables and config files.",
+)
+@click.option(
     "--coverage",
     is_flag=True,
     help="Add hits per rule and the rules that never fired to the table (JSON always has them).",
@@ -364,6 +390,9 @@ def scan(
     until: str | None,
     format_hint: str | None,
     jobs: int,
+    executor_spec: str,
+    scheduler: str | None,
+    storage_options: tuple[str, ...],
     coverage: bool,
     explain: bool,
     follow: bool,
@@ -401,7 +430,7 @@ def scan(
             )
         )
     # Imported here, as the pipeline below, so that `--help` costs nothing of them.
-    from logscan import inputs, sources, workers  # noqa: PLC0415
+    from logscan import executors, inputs, objectstore, sources, workers  # noqa: PLC0415
 
     click.get_current_context().meta[QUIET] = quiet
     config_warning()
@@ -417,7 +446,10 @@ def scan(
             binary=binary,
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
-        sources_list = sources.expand(paths, read_policy)
+        if state_path is not None and (executor_spec != "local" or any(map(objectstore.is_remote, paths))):
+            # An object's identity (key, ETag, size) and a cluster's partials are not kept yet.
+            raise UsageError("--state reads local files with --executor local only, for now")
+        sources_list = sources.expand(paths, read_policy, objectstore.parse_options(storage_options))
         state, sources_list = _incremental_scan(state_path, fail_on_new_category, sources_list)
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
@@ -426,7 +458,8 @@ def scan(
             report_out or contextlib.nullcontext(),
             events_out or contextlib.nullcontext(),
             tempfile.TemporaryDirectory(prefix="logscan-events-") as spill_dir,
-            workers.started(sources_list, jobs) as pool,
+            executors.opened(executor_spec, scheduler) as cluster,
+            workers.started(sources_list, jobs) if cluster is None else contextlib.nullcontext() as pool,
             state.db if state is not None else contextlib.nullcontext(),
         ):
             from logscan import render, ruletools  # noqa: PLC0415
@@ -454,7 +487,7 @@ def scan(
                 **_server_offsets(server_offsets),
             )
             options, bounds = applied_bounds(options)
-            result = (state.scan if state is not None else pipeline.run)(
+            result = (state.scan if state is not None else functools.partial(pipeline.run, executor=cluster))(
                 options,
                 sources_list=sources_list,
                 on_progress=progress_line,

@@ -66,12 +66,19 @@ class ProgressLine:
             amount = f"{_bytes(done)} {_bytes(rate)}/s"
         return (
             f"logscan: {amount} {progress.files_done}/{progress.files_total} files"
+            f"{_shards(progress)}"
             f" {progress.occurrences:,} 400s {sanitize.terminal(Path(progress.current).name)}"
         )
 
     def finish(self) -> None:
         if self.drawn_at is not None:
             click.echo("", err=True)
+
+
+def _shards(progress: Any) -> str:
+    """Shards done, when the scan is spread over workers (a cluster's among them)."""
+    total = getattr(progress, "shards_total", 0)
+    return f" {progress.shards_done}/{total} shards" if total > 1 else ""
 
 
 _BYTE_UNITS = ("B", "KiB", "MiB", "GiB", "TiB")

@@ -12,10 +12,13 @@ import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from logscan import archives, compression
 from logscan.errors import UsageError
+
+if TYPE_CHECKING:
+    from logscan.objectstore import RemoteObject
 
 STDIN_NAME = "<stdin>"
 # A file is binary, as grep decides, when its first block holds a NUL byte.
@@ -74,6 +77,7 @@ class Source:
     named: bool = False  # given on the command line, not found in a folder
     skipped: str | None = None  # deliberately not read
     unreadable: str | None = None  # could not be read at all
+    remote: RemoteObject | None = None  # an object in object storage (objectstore.py)
 
     def __post_init__(self) -> None:
         # Bytes of a file name that are not UTF-8 come from the OS as lone surrogates, which no
@@ -85,6 +89,8 @@ class Source:
     def size(self) -> int | None:
         if self.data is not None:
             return len(self.data)
+        if self.remote is not None:
+            return self.remote.size
         if self.path is None or self.member is not None or self.skipped or self.unreadable:
             return None
         try:
@@ -217,6 +223,8 @@ def open_file(source: Source) -> FileReader:
 def _open_raw(source: Source, policy: ReadPolicy) -> tuple[BinaryIO, FileReader | None]:
     if source.data is not None:
         return io.BytesIO(source.data), None
+    if source.remote is not None:
+        return source.remote.open(source), None
     if source.path is None:
         return sys.stdin.buffer, None
     if source.member is not None:

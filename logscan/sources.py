@@ -4,14 +4,14 @@ line."""
 
 from __future__ import annotations
 
+import io
 import itertools
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
-from logscan import archives, compression
-from logscan.finding import expand
+from logscan import archives, compression, finding, objectstore
 from logscan.inputs import (
     BINARY_PROBE_BYTES,
     STDIN_NAME,
@@ -50,6 +50,30 @@ _MAX_SPLIT_LOOKAHEAD_LINES = 1000
 _DEFAULT_POLICY = ReadPolicy()
 _CAP_OPTION = "--max-decompressed raises the cap"
 _BINARY_SKIPPED = "binary file (NUL bytes in its first 32 KiB): not read (--binary reads it)"
+
+
+def expand(
+    specs: Sequence[str], policy: ReadPolicy | None = None, storage_options: Mapping[str, Any] | None = None
+) -> list[Source]:
+    """The sources of command-line paths (see finding.expand), object-store URLs among them
+    (s3://bucket/prefix/, listed with ``storage_options``: see objectstore.py)."""
+    if not any(objectstore.is_remote(spec) for spec in specs):
+        return finding.expand(specs, policy)
+    found: list[Source] = []
+    for spec in specs:
+        if objectstore.is_remote(spec):
+            found += objectstore.expand(spec, storage_options or {})
+        else:
+            found += finding.expand([spec], policy)
+    # A file or object named twice is read once, as finding.expand does for local paths.
+    seen: set[object] = set()
+    unique = []
+    for source in found:
+        key = (source.identity.key if source.identity else source.name, source.member)
+        if key not in seen:
+            seen.add(key)
+            unique.append(source)
+    return unique
 
 
 @dataclass(frozen=True)
@@ -228,33 +252,57 @@ def _read_past_line(stream: BinaryIO) -> None:
 
 
 def split_points(source: Source, part_bytes: int, starts_record: Callable[[str], bool]) -> list[int]:
-    """Offsets that cut a file into parts of about ``part_bytes``, each at the start of a line
-    for which ``starts_record`` holds, so that no record is split between two parts (if none
-    is found in the lines soon after the nominal offset, the file is not cut there). Holes are
-    passed over, and a line is looked at only up to MAX_LINE_BYTES."""
+    """Offsets that cut a file (or an object in object storage) into parts of about
+    ``part_bytes``, each at the start of a line for which ``starts_record`` holds, so that no
+    record is split between two parts (if none is found in the lines soon after the nominal
+    offset, the file is not cut there). Holes are passed over, and a line is looked at only up
+    to MAX_LINE_BYTES."""
+    if source.remote is not None:
+        # A few small ranged reads, one per cut.
+        with source.remote.open(source, read_ahead=MAX_LINE_BYTES) as raw:
+            stream = io.BufferedReader(raw)  # type: ignore[arg-type]
+            size = source.remote.size
+            return _record_starts(stream, size, part_bytes, starts_record, lambda nominal: nominal)
     reader = open_file(source)
     size = source.identity.size if source.identity else os.fstat(reader.fileno()).st_size
-    points = [0]
+
+    def data_from(nominal: int) -> int | None:
+        try:
+            data = os.lseek(reader.fileno(), nominal, os.SEEK_DATA)
+        except OSError:
+            return None  # a hole to the end, or no data: nothing to cut
+        return data if data < nominal + part_bytes else None
+
     with reader, open(reader.fileno(), "rb", closefd=False) as stream:
-        for nominal in range(part_bytes, size - part_bytes // 2, part_bytes):
-            try:
-                data = os.lseek(reader.fileno(), nominal, os.SEEK_DATA)
-            except OSError:
-                continue  # a hole to the end, or no data: nothing to cut
-            if data >= nominal + part_bytes:
-                continue
-            stream.seek(data)
-            if not stream.readline(MAX_LINE_BYTES).endswith(b"\n"):
-                continue
-            for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
-                at = stream.tell()
-                line = stream.readline(MAX_LINE_BYTES)
-                if not line.endswith(b"\n"):
-                    break
-                if starts_record(line.decode("utf-8", "replace")):
-                    if points[-1] < at:
-                        points.append(at)
-                    break
+        return _record_starts(stream, size, part_bytes, starts_record, data_from)
+
+
+def _record_starts(
+    stream: BinaryIO,
+    size: int,
+    part_bytes: int,
+    starts_record: Callable[[str], bool],
+    data_from: Callable[[int], int | None],
+) -> list[int]:
+    """split_points over a seekable stream; ``data_from`` is where the data at or after a
+    nominal offset begins (None: no cut there)."""
+    points = [0]
+    for nominal in range(part_bytes, size - part_bytes // 2, part_bytes):
+        data = data_from(nominal)
+        if data is None:
+            continue
+        stream.seek(data)
+        if not stream.readline(MAX_LINE_BYTES).endswith(b"\n"):
+            continue
+        for _ in range(_MAX_SPLIT_LOOKAHEAD_LINES):
+            at = stream.tell()
+            line = stream.readline(MAX_LINE_BYTES)
+            if not line.endswith(b"\n"):
+                break
+            if starts_record(line.decode("utf-8", "replace")):
+                if points[-1] < at:
+                    points.append(at)
+                break
     return points
 
 

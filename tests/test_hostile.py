@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from golden_cases import REPO, REPRODUCIBLE_EPOCH
-from logscan import __version__, compression, envelopes, formats, scan, sources
+from logscan import __version__, compression, envelopes, formats, scan, shards, sources
 from logscan.cli import main
 
 
@@ -555,7 +555,7 @@ def test_any_file_scans_with_every_line_accounted(tmp_path: Path, data: bytes, h
 def test_a_long_line_is_cut_alike_in_small_files_read_together_and_alone(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_file_bytes: int
 ) -> None:
-    monkeypatch.setattr(scan, "SMALL_FILE_BYTES", small_file_bytes)
+    monkeypatch.setattr(shards, "SMALL_FILE_BYTES", small_file_bytes)
     (tmp_path / "a.log").write_bytes(b"x" * (600 * 1024) + b" 400\n" + CLIENT_400.encode())
     (tmp_path / "b.log").write_text(CLIENT_200)
     result = scan.run(scan.ScanOptions(paths=[str(tmp_path)], jobs=1))

@@ -9,7 +9,7 @@ import polars as pl
 import pytest
 
 from golden_cases import REPO
-from logscan import scan, workers
+from logscan import scan, shards, workers
 
 
 def test_parallel_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -21,9 +21,9 @@ def test_parallel_scan_equals_sequential(tmp_path: Path, monkeypatch: pytest.Mon
         shutil.copy(REPO / "sample_logs" / name, logs / Path(name).name)
     # Small enough that this input is split into parts and spread over two workers.
     monkeypatch.setattr(workers, "PARALLEL_MIN_BYTES", 1)
-    monkeypatch.setattr(scan, "MIN_PART_BYTES", 100_000)
-    monkeypatch.setattr(scan, "MAX_PART_BYTES", 100_000)
-    assert len(scan._tasks(scan.sources.expand([str(logs)]), jobs=2)) > 4
+    monkeypatch.setattr(shards, "MIN_PART_BYTES", 100_000)
+    monkeypatch.setattr(shards, "MAX_PART_BYTES", 100_000)
+    assert len(shards.plan(scan.sources.expand([str(logs)]), 2)) > 4
     spill = tmp_path / "spill"
     spill.mkdir()
 
@@ -58,7 +58,7 @@ def test_occurrences_are_not_kept_unless_asked() -> None:
 def test_small_files_read_together_give_what_each_gives_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     paths = [str(REPO / "sample_logs"), str(REPO / "tests" / "shapes")]
     together = scan.run(scan.ScanOptions(paths=paths, jobs=1))
-    monkeypatch.setattr(scan, "SMALL_FILE_BYTES", -1)
+    monkeypatch.setattr(shards, "SMALL_FILE_BYTES", -1)
     alone = scan.run(scan.ScanOptions(paths=paths, jobs=1))
     assert sum(1 for path in scan.sources.expand(paths) if path.size and path.size > 0) > 50
     assert together.events.collect().equals(alone.events.collect())

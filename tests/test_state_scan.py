@@ -24,6 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from logscan import scan as pipeline
+from logscan import shards
 from logscan.cli import main
 from logscan.state import StateDB, read_history
 
@@ -405,13 +406,13 @@ def test_a_scan_killed_mid_run_then_rerun_counts_as_one_uninterrupted_run(tmp_pa
 def test_a_continued_file_is_cut_for_workers_only_within_what_is_new(tmp_path: Path) -> None:
     path = tmp_path / "server.log"
     line = gin(1)
-    count = (3 * pipeline.MIN_PART_BYTES) // len(line.encode()) + 1
+    count = (3 * shards.MIN_PART_BYTES) // len(line.encode()) + 1
     with path.open("w") as log:
         log.write(line * count)
-    start = pipeline.MIN_PART_BYTES + 10 * len(line.encode())
+    start = shards.MIN_PART_BYTES + 10 * len(line.encode())
     end = path.stat().st_size - len(line.encode())
     source = pipeline.sources.Source(str(path), path, start=start, end=end)
-    tasks = pipeline._tasks([source], jobs=2)
+    tasks = shards.plan([source], 2)
     parts = [part for task in tasks for part in task.parts]
     assert parts[0].start == start
     assert parts[-1].end == end
