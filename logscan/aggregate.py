@@ -1,9 +1,9 @@
 """Polars summaries of the failed requests: counts by category and time window, shares, first
-and last seen, the records each request left on either side, and top endpoints, models and
-rules.
+and last seen, the records each request left on either side, and top endpoints, models,
+clients and rules.
 
-Requests are first reduced to a tally: counts per window, category, rule, endpoint, model and
-whether the 400 is Ollama's. Every summary is a sum over it, so tallies of separate runs or
+Requests are first reduced to a tally: counts per window, category, rule, endpoint, model,
+client and whether the 400 is Ollama's. Every summary is a sum over it, so tallies of separate runs or
 parts add up; memory then depends on how varied the 400s are, not how many.
 """
 
@@ -51,7 +51,7 @@ WINDOW_COLUMNS = (
 SUPPRESSED_COLUMNS = ("suppressed_by", "rule_id", "category", "count")
 COVERAGE_COLUMNS = ("rule_id", "category", "hits")
 # A tally counts requests per combination of these; every summary below is a sum over it.
-TALLY_KEYS = ("window_start", "category", "rule_id", "method", "endpoint", "model", "ollama")
+TALLY_KEYS = ("window_start", "category", "rule_id", "method", "endpoint", "model", "client", "ollama")
 TALLY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "window_start": _TIME,
     **{key: pl.String for key in TALLY_KEYS[1:-1]},
@@ -63,6 +63,10 @@ TALLY_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
     "last_seen": _TIME,
 }
 _SUMS = ("requests", "server_records", "client_records")
+# Transport libraries name the caller less well than an SDK whose record the request also left.
+_TRANSPORT_CLIENTS = ("httpx", "requests")
+# User agents (product tokens) of the transport libraries, named as their records name them.
+_AGENT_FAMILIES = {"python-httpx": "httpx", "python-requests": "requests"}
 
 
 @dataclass(frozen=True)
@@ -80,8 +84,10 @@ class Summary:
     windows: pl.DataFrame
     top_endpoints: pl.DataFrame  # method, endpoint, requests
     top_models: pl.DataFrame  # model, requests
+    top_clients: pl.DataFrame  # client, requests, share (of all requests)
     no_endpoint: int  # requests that showed no endpoint
     no_model: int  # requests that showed no model
+    no_client: int  # requests that showed no client
     rule_hits: pl.DataFrame  # rule_id, category, requests
     other: pl.DataFrame  # the applications' own 400s: category, method, endpoint, requests, records
     other_total: int
@@ -120,12 +126,34 @@ def window_end(starts: pl.Expr, window: str, zone: str = "UTC") -> pl.Expr:
     return starts.dt.convert_time_zone(zone).dt.offset_by(window).dt.convert_time_zone("UTC")
 
 
+def request_figures(records: pl.DataFrame) -> pl.DataFrame:
+    """Per request of the joined ``records`` (one row per record, in scan order, with
+    ``request_id``, ``side``, ``client`` and ``user_agent``): the records it left on each side
+    and its ``client``, the calling library or application: an SDK's name when one of its
+    records shows one, else a transport library's (httpx, requests), else the product token of
+    the user agent a proxy saw (python-httpx as httpx); null when none shows."""
+    client = pl.col("client").cast(pl.String)
+    agent = pl.col("user_agent").cast(pl.String)
+    return records.group_by("request_id", maintain_order=True).agg(
+        server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
+        client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
+        client=pl.coalesce(
+            client.filter(~client.is_in(_TRANSPORT_CLIENTS)).first(ignore_nulls=True),
+            client.first(ignore_nulls=True),
+            agent.replace(_AGENT_FAMILIES).first(ignore_nulls=True),
+        ),
+    )
+
+
 def tally(requests: pl.DataFrame, window: str, zone: str = "UTC") -> pl.DataFrame:
     """Requests (one row each, with ``timestamp``, ``category``, ``rule_id``, ``method``,
-    ``endpoint``, ``model``, ``ollama``, ``server_records`` and ``client_records``) counted per
-    time window (cut in ``zone``), category, rule, endpoint, model and Ollama-or-not, with the
-    first and last time seen; merged by ``merge_tallies`` (of tallies cut in the same zone)."""
+    ``endpoint``, ``model``, ``client``, ``ollama``, ``server_records`` and ``client_records``)
+    counted per time window (cut in ``zone``), category, rule, endpoint, model, client and
+    Ollama-or-not, with the first and last time seen; merged by ``merge_tallies`` (of tallies
+    cut in the same zone). Requests without a ``client`` column showed none."""
     starts = window_start(pl.col("timestamp"), window, zone).alias("window_start")
+    if "client" not in requests.columns:
+        requests = requests.with_columns(client=pl.lit(None, pl.String))
     return (
         requests.group_by(starts, *TALLY_KEYS[1:])
         .agg(
@@ -204,8 +232,12 @@ def summarize(
         windows=windows,
         top_endpoints=_top(ollama, ["method", "endpoint"], "endpoint", top),
         top_models=_top(ollama, ["model"], "model", top),
+        top_clients=_top(ollama, ["client"], "client", top).with_columns(
+            share=pl.col("requests") / max(total, 1)
+        ),
         no_endpoint=_sum(ollama.filter(pl.col("endpoint").is_null()), "requests"),
         no_model=_sum(ollama.filter(pl.col("model").is_null()), "requests"),
+        no_client=_sum(ollama.filter(pl.col("client").is_null()), "requests"),
         rule_hits=_top(ollama, ["rule_id", "category"], "rule_id", None),
         other=other.group_by("category", "method", "endpoint")
         .agg(

@@ -18,6 +18,18 @@ from logscan.trends import CategoryTrend
 
 # The sides of the wire a 400 record is on: Ollama's or a proxy's logs, or the application's.
 SIDES = ("server", "client")
+# The example records a report shows per cause: the record standing for each request chosen.
+EXAMPLES_PER_CAUSE = 3
+EXAMPLE_SCHEMA: dict[str, pl.DataType | type[pl.DataType]] = {
+    "category": pl.String,
+    "request_id": pl.Int64,
+    "timestamp": pl.Datetime("us", "UTC"),
+    "file": pl.String,
+    "line": pl.Int64,
+    "side": pl.String,
+    "message": pl.String,
+}
+EXAMPLE_COLUMNS = tuple(EXAMPLE_SCHEMA)
 
 
 @dataclass
@@ -166,6 +178,8 @@ class ScanResult:
     # Hits per loaded rule, zero for the rules that never fired on this input.
     coverage: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=list(COVERAGE_COLUMNS)))
     clusters: Clusters = field(default_factory=lambda: Clusters([]))
+    # Up to EXAMPLES_PER_CAUSE records per category (EXAMPLE_SCHEMA), the first requests in time.
+    examples: pl.DataFrame = field(default_factory=lambda: pl.DataFrame(schema=EXAMPLE_SCHEMA))
     regex_timeouts: list[RegexTimeout] = field(default_factory=list)
     excluded: TimeExclusions = TimeExclusions()
     # Clock offsets of server files, estimated from the requests matched across files or given.

@@ -27,7 +27,14 @@ from logscan import (
     sources,
     workers,
 )
-from logscan.results import FileReport, FormatSurvey, PendingRecords, ScanResult
+from logscan.results import (
+    EXAMPLE_COLUMNS,
+    EXAMPLES_PER_CAUSE,
+    FileReport,
+    FormatSurvey,
+    PendingRecords,
+    ScanResult,
+)
 from logscan.scanoptions import ScanOptions, TimeBounds, duration, validate
 from logscan.shards import Partial, Progress
 from logscan.state import MAX_PENDING_RECORDS
@@ -226,11 +233,8 @@ def _finish(
                 requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming"), join_options
             )
         pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
-    sides = joined.records.group_by("request_id").agg(
-        server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
-        client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
-    )
-    tally = aggregate.tally(joined.requests.join(sides, on="request_id"), options.window, options.report_tz)
+    figures = aggregate.request_figures(joined.records)
+    tally = aggregate.tally(joined.requests.join(figures, on="request_id"), options.window, options.report_tz)
     result = ScanResult(
         events=_linked_events(keyed, joined) if options.keep_events else None,
         summary=aggregate.summarize(
@@ -255,6 +259,7 @@ def _finish(
         ),
         coverage=aggregate.rule_coverage(tally, [(rule.id, rule.category) for rule in ruleset.rules]),
         clusters=_unclassified_clusters(joined, keyed),
+        examples=_cause_examples(joined, keyed),
         regex_timeouts=found.timeouts,
         offsets=joined.offsets,
         join_stats=joined.stats,
@@ -326,6 +331,25 @@ def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> clus
 
 # What clustering reads of a record.
 _CLUSTERED_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
+
+
+def _cause_examples(joined: requests.Joined, keyed: pl.LazyFrame) -> pl.DataFrame:
+    """The first EXAMPLES_PER_CAUSE requests of Ollama's of each category in time order (then
+    in scan order; untimed ones last), each shown by the record that stands for it, at the
+    request's time. Only those records are read back from the spill."""
+    chosen = (
+        joined.requests.filter(pl.col("ollama"))
+        .sort("timestamp", "request_id", nulls_last=True)
+        .group_by("category", maintain_order=True)
+        .head(EXAMPLES_PER_CAUSE)
+        .select("category", "request_id", "timestamp", key="representative_key")
+    )
+    shown = (
+        keyed.select("key", "file", "line", "side", "message")
+        .filter(pl.col("key").is_in(chosen["key"].implode()))
+        .collect(engine="streaming")
+    )
+    return chosen.join(shown, on="key", maintain_order="left").select(EXAMPLE_COLUMNS)
 
 
 def _join_options(options: ScanOptions) -> requests.JoinOptions:

@@ -350,6 +350,12 @@ unclassified: Unclassified
     - Scan the application logs of the same time as the server's access lines: the reason is there.
     - Run `logscan rules suggest PATH...` to draft rules for recurring unexplained messages.
 
+Examples per cause (the first requests of each, by the record that carries the reason)
+category      time                 at         side    record
+quota         2025-06-01 12:00:03  app.log:1  client  2025-06-01 12:00:03 ERROR Ollama chat failed: HTTP 400 {"code":"TENANT_QUOTA"}
+quota         2025-06-01 12:10:03  app.log:2  client  2025-06-01 12:10:03 ERROR Ollama chat failed: HTTP 400 {"code":"TENANT_QUOTA"}
+unclassified  2025-06-01 12:20:03  app.log:3  client  2025-06-01 12:20:03 ERROR Ollama chat failed: HTTP 400 {"code":"BAD_WIDGET"}
+
 Failed requests per 1h window
 window start        quota    unclassified    total
 2025-06-01 12:00        2               1        3

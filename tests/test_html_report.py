@@ -217,7 +217,7 @@ HOSTILE_LINES = [
 def test_text_from_logs_and_file_names_is_escaped(tmp_path: Path) -> None:
     log = tmp_path / "a<b>&'c\".log"
     log.write_text("\n".join(HOSTILE_LINES) + "\n")
-    html = scan(str(log), "-f", "html", "--events", str(tmp_path / "events.csv"))
+    html = scan(str(log), "-f", "html")
     page = Page(html)
     # Only the page's own elements: nothing from the log became a tag or an attribute.
     assert set(page.tags) <= {
@@ -230,11 +230,12 @@ def test_text_from_logs_and_file_names_is_escaped(tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&quot;&gt;&lt;img src=x onerror=alert(2)&gt;" in html
     assert "a&lt;b&gt;&amp;&#x27;c&quot;.log" in html
-    assert page.tables["Example records per cause"] == [
-        ["category", "at", "side", "record"],
-        ["invalid_model_name", f"{log}:3", "client", HOSTILE_LINES[2]],
-        ["unclassified", f"{log}:1", "client", HOSTILE_LINES[0]],
-        ["unclassified", f"{log}:2", "client", HOSTILE_LINES[1]],
+    # Kept by the scan itself: no --events needed.
+    assert page.tables["Examples per cause"] == [
+        ["category", "time", "at", "side", "record"],
+        ["invalid_model_name", "2025-05-07 06:32:02", f"{log}:3", "client", HOSTILE_LINES[2]],
+        ["unclassified", "2025-05-07 06:30:02", f"{log}:1", "client", HOSTILE_LINES[0]],
+        ["unclassified", "2025-05-07 06:31:02", f"{log}:2", "client", HOSTILE_LINES[1]],
     ]
 
 

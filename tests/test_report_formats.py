@@ -102,12 +102,17 @@ def test_log_text_is_inert_in_markdown_and_ndjson(tmp_path: Path) -> None:
         "2025-05-07 06:30:02,200 ERROR bot: ResponseError: a|b `c` \x07red\u202e <img src=x> (status code: 400)\n"
     )
     markdown = scan(str(log), "-f", "markdown")
-    example = next(line for line in markdown.splitlines() if "hostile.log:1" in line)
-    assert "a\\|b \\`c\\` \\\\ared\\\\u202e &lt;img src=x&gt;" in example
+    # Shown twice: as the example of its cause and as that of its unclassified message shape.
+    cause_example, cluster_example = (line for line in markdown.splitlines() if "hostile.log:1" in line)
     assert "\x07" not in markdown and "\u202e" not in markdown
-    # Still one table row: every cell boundary is one of the table's own pipes.
-    header = next(line for line in markdown.splitlines() if "| message shape" in line)
-    assert len(_bare(example, "|")) == len(_bare(header, "|")) == 9
+    # Each still one table row: every cell boundary is one of the table's own pipes.
+    for example, header_start, pipes in (
+        (cause_example, "| category     | time", 6),
+        (cluster_example, "|   # ", 9),
+    ):
+        assert "a\\|b \\`c\\` \\\\ared\\\\u202e &lt;img src=x&gt;" in example
+        header = next(line for line in markdown.splitlines() if line.startswith(header_start))
+        assert len(_bare(example, "|")) == len(_bare(header, "|")) == pipes
     for line in scan(str(log), "-f", "ndjson").splitlines():
         json.loads(line)
 
@@ -280,6 +285,14 @@ MARKDOWN = """\
 | unsupported_capability | Pull a model that supports tools/thinking (\\`ollama show MODEL\\` lists capabilities) or re-pull it to get an updated template; use embedding models only with /api/embed and send one image per request to one-image models. |
 | unclassified           | Log the response body (\\`{"error": ...}\\`) in the client, or set OLLAMA_DEBUG_LOG_REQUESTS=1 (v0.19.0+) to capture rejected requests, then scan again.                                                                       |
 
+## Examples per cause
+
+| category               | time (UTC)          | at           | side   | record                                                                                                                                       |
+|------------------------|---------------------|--------------|--------|----------------------------------------------------------------------------------------------------------------------------------------------|
+| unsupported_capability | 2025-05-07 06:20:01 | app.log:1    | client | 2025-05-07 06:20:01,100 ERROR bot: chat failed: ResponseError: registry.ollama.ai/library/gemma:2b does not support tools (status code: 400) |
+| unclassified           | 2025-05-07 06:05:59 | server.log:1 | server | [GIN] 2025/05/07 - 06:05:59 \\| 400 \\| 213.546µs \\| 127.0.0.1 \\| POST "/api/chat"                                                             |
+| unclassified           | 2025-05-07 06:30:02 | app.log:2    | client | 2025-05-07 06:30:02,200 ERROR bot: chat failed: ResponseError: shard \\| \\`3\\` is draining (status code: 400)                                 |
+
 ## Top endpoints
 
 | endpoint       |   requests |
@@ -291,6 +304,12 @@ MARKDOWN = """\
 | model    |   requests |
 |----------|------------|
 | gemma:2b |          1 |
+
+## Top clients (1 request showed none)
+
+| client        |   requests |   share |
+|---------------|------------|---------|
+| ollama-python |          2 |   66.7% |
 
 ## Server 400s no client record explains
 

@@ -211,6 +211,38 @@ def model_rows(result: ScanResult) -> list[list[Any]]:
     return [[row["model"], row["requests"]] for row in result.summary.top_models.iter_rows(named=True)]
 
 
+def client_rows(result: ScanResult) -> list[list[Any]]:
+    return [
+        [row["client"], row["requests"], f"{row['share']:.1%}"]
+        for row in result.summary.top_clients.iter_rows(named=True)
+    ]
+
+
+CLIENT_HEADERS = ("client", "requests", "share")
+EXAMPLE_HEADERS = ("category", "time", "at", "side", "record")
+
+
+def example_rows(result: ScanResult) -> list[list[Any]]:
+    """Per cause, in the order of the causes table: the example records the scan kept (the
+    record that stands for each of its first requests), each on one line, before its cells
+    are made safe for where they go."""
+    zone = report_zone(result)
+    order = {category: rank for rank, category in enumerate(result.summary.by_category["category"])}
+    ranked = result.examples.with_columns(
+        rank=pl.col("category").replace_strict(order, default=len(order), return_dtype=pl.Int64)
+    ).sort("rank", maintain_order=True)
+    return [
+        [
+            row["category"],
+            when(row["timestamp"], zone=zone) if row["timestamp"] else NO_TIMESTAMP,
+            f"{row['file']}:{row['line']}",
+            row["side"],
+            one_line(row["message"] or ""),
+        ]
+        for row in ranked.iter_rows(named=True)
+    ]
+
+
 UNMATCHED_HEADERS = ("endpoint", "client address", "requests", "latency", "hint (not a cause)")
 
 

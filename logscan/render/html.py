@@ -18,13 +18,17 @@ import polars as pl
 from logscan import sanitize
 from logscan.render.common import (
     CAUSE_HEADERS,
+    CLIENT_HEADERS,
+    EXAMPLE_HEADERS,
     INPUT_HEADERS,
     ISO_UTC,
     NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
     cause_rows,
+    client_rows,
     endpoint_rows,
+    example_rows,
     input_rows,
     model_rows,
     one_line,
@@ -38,7 +42,6 @@ from logscan.render.html_chart import chart, swatch, window_counts
 from logscan.render.table import report_notes
 from logscan.results import RunInfo, ScanResult
 
-EXAMPLES_PER_CAUSE = 3
 HTML_CLUSTERS = 5
 EXAMPLES_PER_CLUSTER = 3
 # Past this many windows the table stops (the chart still shows them all; -f csv lists each).
@@ -263,35 +266,12 @@ def _causes(result: ScanResult) -> list[str]:
 
 
 def _examples(result: ScanResult) -> list[str]:
-    """A few records of each cause, the ones that carry the reason first."""
-    if result.events is None:
+    """The record that stands for each of the first requests of every cause."""
+    rows = example_rows(result)
+    if not rows:
         return []
-    examples = (
-        result.events.filter(
-            pl.col("suppressed_by").is_null() & pl.col("request_ollama").fill_null(value=False)
-        )
-        .with_columns(carries_reason=pl.col("category") == pl.col("request_category"))
-        .sort("carries_reason", descending=True, maintain_order=True)
-        .group_by("request_category", maintain_order=True)
-        .head(EXAMPLES_PER_CAUSE)
-        .select("request_category", "file", "line", "side", "message")
-        .collect()
-    )
-    if examples.is_empty():
-        return []
-    order = {
-        category: rank for rank, category in enumerate(result.summary.by_category.get_column("category"))
-    }
-    rows = sorted(
-        examples.iter_rows(), key=lambda row: order.get(row[0], len(order))
-    )  # at most EXAMPLES_PER_CAUSE per category
-    body = [
-        [category, f"{file}:{line}", side, Markup(f"<code>{text(one_line(message))}</code>")]
-        for category, file, line, side, message in rows
-    ]
-    return _section(
-        "Example records per cause", _table(["category", "at", "side", "record"], body, wrap=(3,))
-    )
+    body = [[*row[:-1], Markup(f"<code>{text(row[-1])}</code>")] for row in rows]
+    return _section("Examples per cause", _table(EXAMPLE_HEADERS, body, wrap=(4,)))
 
 
 def _windows(result: ScanResult) -> list[str]:
@@ -329,10 +309,11 @@ def _top(result: ScanResult) -> list[str]:
     for title, headers, rows, unseen in (
         ("Top endpoints", ["endpoint", "requests"], endpoint_rows(result), summary.no_endpoint),
         ("Top models", ["model", "requests"], model_rows(result), summary.no_model),
+        ("Top clients", CLIENT_HEADERS, client_rows(result), summary.no_client),
     ):
         if rows:
             none = f" ({plural(unseen, 'request')} showed none)" if unseen else ""
-            out += _section(title + none, _table(headers, rows, numeric=(1,)))
+            out += _section(title + none, _table(headers, rows, numeric=range(1, len(headers))))
     return out
 
 

@@ -93,8 +93,12 @@ def render_json(result: ScanResult, options: RenderOptions) -> str:
         "windows": records(summary.windows),
         "top_endpoints": records(summary.top_endpoints),
         "top_models": records(summary.top_models),
+        "top_clients": records(summary.top_clients),
         "no_endpoint": summary.no_endpoint,
         "no_model": summary.no_model,
+        "no_client": summary.no_client,
+        # Per cause, the record that stands for each of its first requests (up to 3).
+        "examples": records(result.examples.drop("request_id")),
         "rule_hits": records(summary.rule_hits),
         "clock_offsets": [
             {

@@ -11,13 +11,17 @@ from tabulate import tabulate as _tabulate
 from logscan import sanitize
 from logscan.render.common import (
     CAUSE_HEADERS,
+    CLIENT_HEADERS,
+    EXAMPLE_HEADERS,
     INPUT_HEADERS,
     NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
     bounds_text,
     cause_rows,
+    client_rows,
     endpoint_rows,
+    example_rows,
     input_rows,
     inputs_text,
     model_rows,
@@ -62,6 +66,7 @@ def render_markdown(result: ScanResult, options: RenderOptions) -> str:
     out = _header(result)
     if result.summary.total:
         out += _causes(result)
+        out += _examples(result)
         out += _top(result)
         out += _unmatched(result)
         out += _clusters(result)
@@ -144,7 +149,24 @@ def _top(result: ScanResult) -> list[str]:
         out += _section("Top endpoints", _table(endpoints, ["endpoint", "requests"], ("left", "right")))
     if models:
         out += _section("Top models", _table(models, ["model", "requests"], ("left", "right")))
+    clients = client_rows(result)
+    if clients:
+        title = "Top clients" + _showed_none(result.summary.no_client)
+        out += _section(title, _table(clients, CLIENT_HEADERS, ("left", "right", "right")))
     return out
+
+
+def _showed_none(count: int) -> str:
+    return f" ({plural(count, 'request')} showed none)" if count else ""
+
+
+def _examples(result: ScanResult) -> list[str]:
+    rows = example_rows(result)
+    if not rows:
+        return []
+    zone = cell(report_zone(result))
+    headers = [f"{header} ({zone})" if header == "time" else header for header in EXAMPLE_HEADERS]
+    return _section("Examples per cause", _table(rows, headers, ("left",) * len(headers)))
 
 
 def _unmatched(result: ScanResult) -> list[str]:

@@ -9,13 +9,17 @@ import polars as pl
 from logscan import sanitize
 from logscan.render.common import (
     CAUSE_HEADERS,
+    CLIENT_HEADERS,
+    EXAMPLE_HEADERS,
     INPUT_HEADERS,
     NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
     bounds_text,
     cause_rows,
+    client_rows,
     endpoint_rows,
+    example_rows,
     input_problem,
     input_rows,
     inputs_text,
@@ -59,6 +63,7 @@ def render_table(result: ScanResult, options: RenderOptions) -> str:
         out += _causes_section(result, style)
         if options.explain:
             out += _explain_section(result)
+            out += _examples_section(result, style)
         out += _windows_section(result, style)
         out += _top_section(result, style)
         out += _unmatched_section(result, style)
@@ -150,7 +155,26 @@ def _top_section(result: ScanResult, style: str) -> list[str]:
             tabulate(models, headers=["model", "requests"], tablefmt=style),
             "",
         ]
+    clients = client_rows(result)
+    if clients:
+        out += [
+            "Top clients" + _showed_none(summary.no_client),
+            tabulate(clients, headers=CLIENT_HEADERS, tablefmt=style, colalign=_align([*CLIENT_HEADERS], 1)),
+            "",
+        ]
     return out
+
+
+def _examples_section(result: ScanResult, style: str) -> list[str]:
+    """With --explain: the record that stands for each of the first requests of every cause."""
+    rows = example_rows(result)
+    if not rows:
+        return []
+    return [
+        "Examples per cause (the first requests of each, by the record that carries the reason)",
+        tabulate(rows, headers=EXAMPLE_HEADERS, tablefmt=style),
+        "",
+    ]
 
 
 def _showed_none(count: int) -> str:
