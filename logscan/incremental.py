@@ -22,6 +22,7 @@ from pathlib import Path
 import polars as pl
 
 from logscan import scan, trends
+from logscan.executors import Executor
 from logscan.inputs import Identity, Source
 from logscan.results import FileReport, ScanResult
 from logscan.scanoptions import ScanOptions, duration
@@ -81,15 +82,20 @@ class IncrementalScan:
         on_progress: Callable[[scan.Progress], None] | None = None,
         spill_dir: Path | None = None,
         pool: ProcessPoolExecutor | None = None,
+        executor: Executor | None = None,
     ) -> ScanResult:
-        """Scan the planned sources, continuing the last run; the result has its trends."""
+        """Scan the planned sources, continuing the last run; the result has its trends. On a
+        cluster (``executor``) each shard carries its part of a file (start, end, identity),
+        and the worker reads it at the same path."""
         lines_before = {
             planned.source.name: planned.plan.lines_before
             for planned in self._planned
             if planned.plan is not None and not planned.archive and planned.plan.lines_before
         }
         continuation = scan.Continuation(lines_before, self.db.pending(), self._still_written(options))
-        continued = scan.run_continued(options, continuation, sources_list, on_progress, spill_dir, pool)
+        continued = scan.run_continued(
+            options, continuation, sources_list, on_progress, spill_dir, pool, executor
+        )
         result = continued.result
         for planned, report in zip(self._planned, result.files, strict=True):
             _note_plan(planned, report)
