@@ -15,7 +15,7 @@ from typing import Any
 import distributed
 import pytest
 from click.testing import CliRunner
-from s3server import s3_store
+from s3server import S3Store, s3_store
 from test_state_scan import gin, settle
 
 from logscan import executors, shards
@@ -105,3 +105,53 @@ def test_state_on_dask_local_equals_the_local_run(tmp_path: Path) -> None:
 
 
 _EXECUTORS = (("local", ()), ("dask", ("--executor", "dask-local:2")))
+
+
+def test_nightly_runs_over_a_bucket_read_only_new_objects(s3_store: S3Store, tmp_path: Path) -> None:
+    prefix = s3_store.prefix()
+    bucket = s3_store.filesystem()
+    url = f"s3://{prefix}/"
+    state = tmp_path / "state.db"
+
+    def night() -> tuple[int, list[tuple[str, int, str | None]]]:
+        return counted(scan(state, url, *s3_store.cli_options))
+
+    bucket.pipe(f"{prefix}/a.log", gin(1, 2, 3).encode())
+    bucket.pipe(f"{prefix}/b.log", gin(4, 5).encode())
+    assert night() == (5, [("a.log", 3, None), ("b.log", 2, None)])
+
+    # A copy of a known object, a growing log uploaded again, and a new object.
+    bucket.pipe(f"{prefix}/a-copy.log", gin(1, 2, 3).encode())
+    bucket.pipe(f"{prefix}/b.log", gin(4, 5, 6, 7).encode())
+    bucket.pipe(f"{prefix}/c.log", gin(9).encode())
+    assert night() == (
+        3,
+        [
+            ("a-copy.log", 0, f"the same object as {url}a.log, read under that name"),
+            ("a.log", 0, "nothing new since the last run"),
+            ("b.log", 2, "continued from line 3"),
+            ("c.log", 1, None),
+        ],
+    )
+
+    # Other content under a known key is read whole; the rest has nothing new.
+    bucket.pipe(f"{prefix}/c.log", gin(20, 21).encode())
+    assert night() == (
+        2,
+        [
+            ("a-copy.log", 0, f"the same object as {url}a.log, read under that name"),
+            ("a.log", 0, "nothing new since the last run"),
+            ("b.log", 0, "nothing new since the last run"),
+            ("c.log", 2, "replaced by other content since the last run: read from its start"),
+        ],
+    )
+    with sqlite3.connect(state) as connection:
+        stored = connection.execute("SELECT url, size, offset, lines FROM objects ORDER BY url").fetchall()
+    sizes = {
+        name: len(gin(*numbers).encode())
+        for name, numbers in (("a", (1, 2, 3)), ("b", (4, 5, 6, 7)), ("c", (20, 21)))
+    }
+    assert stored == [
+        (f"{url}{name}.log", size, size, lines)
+        for (name, size), lines in zip(sizes.items(), (3, 4, 2), strict=True)
+    ]
