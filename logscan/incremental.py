@@ -3,9 +3,13 @@ the scan continued from the last run, and what the run commits once its outputs 
 
 Of each file only the bytes after the last run's offset are read (a plain file up to its last
 newline); a file the state knows as another one's duplicate, or with nothing new, is listed
-with the reason and not read. The commit (offsets, the history row, the records waiting for a
-partner) is the caller's last step: a run that fails or is stopped before it commits nothing,
-and the next run reads the same bytes again.
+with the reason and not read. Objects in a bucket are planned alike, by key, ETag and size
+(see ``state/objects.py``), and read to their end. On a Dask cluster each shard carries its
+part of a file (start, end, the identity planned) to the worker, which reads that path.
+
+The commit (offsets, the history row, the records waiting for a partner) is the caller's last
+step: a run that fails or is stopped before it commits nothing, and the next run reads the
+same bytes again.
 """
 
 from __future__ import annotations

@@ -8,7 +8,7 @@ from __future__ import annotations
 import gzip
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +20,7 @@ from test_state_scan import gin, settle
 
 from logscan import executors, shards
 from logscan.cli import main
+from logscan.state import FORGET_AFTER_MISSING_RUNS
 
 __all__ = ["s3_store"]  # the session's S3 server, a fixture
 
@@ -107,14 +108,19 @@ def test_state_on_dask_local_equals_the_local_run(tmp_path: Path) -> None:
 _EXECUTORS = (("local", ()), ("dask", ("--executor", "dask-local:2")))
 
 
-def test_nightly_runs_over_a_bucket_read_only_new_objects(s3_store: S3Store, tmp_path: Path) -> None:
+def nightly(
+    s3_store: S3Store, state: Path
+) -> tuple[str, Any, str, Callable[[], tuple[int, list[tuple[str, int, str | None]]]]]:
+    """A prefix of its own in the bucket, the bucket, the prefix's URL, and a nightly run over
+    it with ``state``."""
     prefix = s3_store.prefix()
-    bucket = s3_store.filesystem()
     url = f"s3://{prefix}/"
-    state = tmp_path / "state.db"
+    return prefix, s3_store.filesystem(), url, lambda: counted(scan(state, url, *s3_store.cli_options))
 
-    def night() -> tuple[int, list[tuple[str, int, str | None]]]:
-        return counted(scan(state, url, *s3_store.cli_options))
+
+def test_nightly_runs_over_a_bucket_read_only_new_objects(s3_store: S3Store, tmp_path: Path) -> None:
+    state = tmp_path / "state.db"
+    prefix, bucket, url, night = nightly(s3_store, state)
 
     bucket.pipe(f"{prefix}/a.log", gin(1, 2, 3).encode())
     bucket.pipe(f"{prefix}/b.log", gin(4, 5).encode())
@@ -155,3 +161,93 @@ def test_nightly_runs_over_a_bucket_read_only_new_objects(s3_store: S3Store, tmp
         (f"{url}{name}.log", size, size, lines)
         for (name, size), lines in zip(sizes.items(), (3, 4, 2), strict=True)
     ]
+
+
+def test_a_growing_compressed_object_is_continued_and_a_moved_one_is_not_read_again(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    state = tmp_path / "state.db"
+    prefix, bucket, url, night = nightly(s3_store, state)
+
+    bucket.pipe(f"{prefix}/server.log.gz", gzip.compress(gin(1, 2).encode()))
+    bucket.pipe(f"{prefix}/old.log", gin(30, 31, 32).encode())
+    assert night() == (5, [("old.log", 3, None), ("server.log.gz", 2, None)])
+
+    # Offsets of a compressed object count its decompressed bytes.
+    bucket.pipe(f"{prefix}/server.log.gz", gzip.compress(gin(1, 2, 3, 4, 5).encode()))
+    bucket.copy(f"{prefix}/old.log", f"{prefix}/archived/old.log")
+    bucket.rm_file(f"{prefix}/old.log")
+    assert night() == (
+        3,
+        [
+            ("old.log", 0, f"was {url}old.log, nothing new since the last run"),
+            ("server.log.gz", 3, "continued from line 3"),
+        ],
+    )
+    with sqlite3.connect(state) as connection:
+        stored = connection.execute("SELECT url, offset, lines FROM objects ORDER BY url").fetchall()
+    assert stored == [
+        (f"{url}archived/old.log", len(gin(30, 31, 32).encode()), 3),
+        (f"{url}server.log.gz", len(gin(1, 2, 3, 4, 5).encode()), 5),
+    ]
+
+
+def test_objects_no_longer_listed_are_forgotten_after_a_week_of_runs(
+    s3_store: S3Store, tmp_path: Path
+) -> None:
+    prefix = s3_store.prefix()
+    bucket = s3_store.filesystem()
+    state = tmp_path / "state.db"
+    bucket.pipe(f"{prefix}/kept.log", gin(1).encode())
+    bucket.pipe(f"{prefix}/gone.log", gin(2).encode())
+    scan(state, f"s3://{prefix}/", *s3_store.cli_options)
+    bucket.rm_file(f"{prefix}/gone.log")
+    missing = []
+    for _night in range(FORGET_AFTER_MISSING_RUNS):
+        scan(state, f"s3://{prefix}/", *s3_store.cli_options)
+        with sqlite3.connect(state) as connection:
+            missing.append(
+                connection.execute("SELECT url, missing_runs FROM objects ORDER BY url").fetchall()
+            )
+    gone, kept = f"s3://{prefix}/gone.log", f"s3://{prefix}/kept.log"
+    assert missing[0] == [(gone, 1), (kept, 0)]
+    assert missing[-2] == [(gone, FORGET_AFTER_MISSING_RUNS - 1), (kept, 0)]
+    assert missing[-1] == [(kept, 0)]
+
+
+def test_state_over_a_bucket_on_a_cluster_equals_the_local_run(
+    scheduler: str, s3_store: S3Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prefix = s3_store.prefix()
+    bucket = s3_store.filesystem()
+    url = f"s3://{prefix}/"
+    monkeypatch.setattr(shards, "MIN_PART_BYTES", 60_000)
+    monkeypatch.setattr(shards, "REMOTE_PART_BYTES", 60_000)
+    cluster = ("--executor", "dask", "--scheduler", scheduler)
+    found: dict[str, list[tuple[int, list[tuple[str, int, str | None]]]]] = {"local": [], "cluster": []}
+    for night, lines in enumerate((2000, 3000)):
+        bucket.pipe(f"{prefix}/server.log", gin(*range(lines)).encode())
+        bucket.pipe(f"{prefix}/small.log", gin(9000 + night).encode())
+        for where, extra in (("local", ()), ("cluster", cluster)):
+            found[where].append(counted(scan(tmp_path / f"{where}.db", url, *s3_store.cli_options, *extra)))
+    assert (
+        found["cluster"]
+        == found["local"]
+        == [
+            (2001, [("server.log", 2000, None), ("small.log", 1, None)]),
+            (
+                1001,
+                [
+                    ("server.log", 1000, "continued from line 2,001"),
+                    ("small.log", 1, "replaced by other content since the last run: read from its start"),
+                ],
+            ),
+        ]
+    )
+    with sqlite3.connect(tmp_path / "local.db") as local, sqlite3.connect(tmp_path / "cluster.db") as remote:
+        rows = [
+            c.execute("SELECT url, offset, lines FROM objects ORDER BY url").fetchall()
+            for c in (local, remote)
+        ]
+    assert rows[0] == rows[1]
+    assert rows[0][0] == (f"{url}server.log", len(gin(*range(3000)).encode()), 3000)
