@@ -9,6 +9,7 @@ import gzip
 import json
 import sqlite3
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,9 +21,13 @@ from test_state_scan import gin, settle
 
 from logscan import executors, shards
 from logscan.cli import main
-from logscan.state import FORGET_AFTER_MISSING_RUNS
+from logscan.inputs import Source
+from logscan.objectstore import RemoteObject
+from logscan.state import FORGET_AFTER_MISSING_RUNS, FileRead, PlanReason, Run, StateDB
 
 __all__ = ["s3_store"]  # the session's S3 server, a fixture
+
+START = datetime(2025, 5, 8, 2, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -251,3 +256,34 @@ def test_state_over_a_bucket_on_a_cluster_equals_the_local_run(
         ]
     assert rows[0] == rows[1]
     assert rows[0][0] == (f"{url}server.log", len(gin(*range(3000)).encode()), 3000)
+
+
+def _listed(url: str, content: bytes, etag: str | None) -> Source:
+    """An object as listed, its content held here (read as the object's would be)."""
+    return Source(url, data=content, remote=RemoteObject(url, len(content), etag))
+
+
+def test_objects_are_planned_by_key_etag_size_and_first_bytes(tmp_path: Path) -> None:
+    log = gin(1, 2).encode()
+    longer = gin(1, 2, 3).encode()
+    with StateDB.open(tmp_path / "state.db") as db:
+        first = db.plan_objects([_listed("s3://b/a.log", log, "e1"), _listed("s3://b/n.log", log, None)])
+        assert [(plan.reason, plan.start, plan.end) for plan in first] == [
+            (PlanReason.NEW, 0, None),
+            (PlanReason.NEW, 0, None),
+        ]
+        db.commit(Run(START, START, [FileRead(plan, len(log), 2) for plan in first], 4, {}))
+        again = db.plan_objects(
+            [
+                _listed("s3://b/a.log", longer, "e2"),
+                _listed("s3://b/copy.log", log, "e1"),
+                _listed("s3://b/n.log", log, None),
+            ]
+        )
+    assert [(plan.reason, plan.start, plan.end, plan.lines_before, plan.known_as) for plan in again] == [
+        (PlanReason.CONTINUED, len(log), len(longer), 2, None),
+        # a.log's old ETag under another key, a.log itself having moved on: read it, not a copy
+        (PlanReason.NEW, 0, None, 0, None),
+        # No ETag: the same size and first bytes are the same object.
+        (PlanReason.CONTINUED, len(log), len(log), 2, None),
+    ]

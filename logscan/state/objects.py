@@ -60,7 +60,8 @@ def plan_objects(known_objects: Sequence[KnownObject], listed: Sequence[Source])
     """Where to start reading each listed object (in their order), and why:
 
     - an unknown key is read whole (``new``);
-    - the same key, ETag and size: nothing new since the last run;
+    - the same key, ETag and size: nothing new since the last run (without an ETag: the same
+      size and fingerprint);
     - the same key with another ETag whose first bytes are those stored and which is longer
       (a growing log uploaded again): ``continued`` from the offset reached;
     - the same key with other content: ``replaced``, read whole;
@@ -127,6 +128,9 @@ def _plan_one(
     grown = remote.size > known.size and 0 < length <= len(content)
     if grown and hashlib.sha256(content[:length]).digest() == known.fingerprint:
         return _with(plan, PlanReason.CONTINUED, known)
+    if not remote.etag and remote.size == known.size and fingerprint == known.fingerprint:
+        # A backend that gives no ETag: the same size and first bytes are taken as unchanged.
+        return _unchanged(remote, known, PlanReason.CONTINUED)
     return _with(plan, PlanReason.REPLACED, None)
 
 
