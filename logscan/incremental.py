@@ -129,9 +129,13 @@ class IncrementalScan:
         )
         for planned in self._planned:
             plan = planned.plan
-            if not isinstance(plan, ReadPlan) or plan.compression != "none" or plan.reads_nothing:
-                continue
-            if planned.archive:
+            # Objects are complete once uploaded: nothing is written to them as they are read.
+            if (
+                not isinstance(plan, ReadPlan)
+                or plan.compression != "none"
+                or plan.reads_nothing
+                or planned.archive
+            ):
                 continue
             with contextlib.suppress(OSError):
                 if os.stat(plan.path).st_mtime >= lately:
@@ -238,4 +242,4 @@ def _file_read(plan: ReadPlan | ObjectPlan, report: FileReport, *, archive: bool
     end = plan.start + report.bytes
     if plan.end is not None:
         end = plan.end if not report.error else min(end, plan.end)
-    return FileRead(plan, end, plan.lines_before + report.lines)
+    return FileRead(plan, end, plan.lines_before + report.lines, complete=not report.error)

@@ -19,10 +19,12 @@ from click.testing import CliRunner
 from s3server import S3Store, s3_store
 from test_state_scan import gin, settle
 
-from logscan import executors, shards
+from logscan import executors, shards, sources
 from logscan.cli import main
-from logscan.inputs import Source
+from logscan.incremental import IncrementalScan
+from logscan.inputs import ReadPolicy, Source
 from logscan.objectstore import RemoteObject
+from logscan.scanoptions import ScanOptions
 from logscan.state import FORGET_AFTER_MISSING_RUNS, FileRead, PlanReason, Run, StateDB
 
 __all__ = ["s3_store"]  # the session's S3 server, a fixture
@@ -287,3 +289,22 @@ def test_objects_are_planned_by_key_etag_size_and_first_bytes(tmp_path: Path) ->
         # No ETag: the same size and first bytes are the same object.
         (PlanReason.CONTINUED, len(log), len(log), 2, None),
     ]
+
+
+def test_an_object_not_read_to_its_end_is_read_the_next_night(s3_store: S3Store, tmp_path: Path) -> None:
+    prefix, bucket, url, night = nightly(s3_store, tmp_path / "state.db")
+    bucket.pipe(f"{prefix}/a.log", gin(1, 2).encode())
+    listed = sources.expand([url], ReadPolicy(), s3_store.storage_options)
+    run = IncrementalScan.open(tmp_path / "state.db")
+    with run.db:
+        planned = run.plan(listed)
+        bucket.pipe(f"{prefix}/a.log", gin(1, 2, 3).encode())
+        result = run.scan(ScanOptions(paths=(), jobs=1), planned)
+        assert [(report.lines, report.error) for report in result.files] == [
+            (0, "replaced since it was listed (another size or ETag): not read")
+        ]
+        # Back as it was listed (the same ETag): still never read.
+        bucket.pipe(f"{prefix}/a.log", gin(1, 2).encode())
+        run.commit()
+    assert night() == (2, [("a.log", 2, None)])
+    assert night() == (0, [("a.log", 0, "nothing new since the last run")])

@@ -49,6 +49,9 @@ class FileRead:
     plan: ReadPlan | ObjectPlan
     end: int
     lines: int = 0
+    # Read to its planned end. An object read part-way keeps its offset but not its ETag, so
+    # that the next run continues it rather than take it for read.
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -361,8 +364,8 @@ def _store_object(connection: sqlite3.Connection, read: FileRead) -> int | None:
         return None
     values = (
         plan.url,
-        plan.etag,
-        plan.size,
+        plan.etag if read.complete else None,
+        plan.size if read.complete else 0,
         plan.fingerprint,
         plan.fingerprint_length,
         read.end,
