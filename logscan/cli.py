@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import signal
 import sys
@@ -446,9 +445,6 @@ def scan(
             binary=binary,
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
-        if state_path is not None and (executor_spec != "local" or any(map(objectstore.is_remote, paths))):
-            # An object's identity (key, ETag, size) and a cluster's partials are not kept yet.
-            raise UsageError("--state reads local files with --executor local only, for now")
         sources_list = sources.expand(paths, read_policy, objectstore.parse_options(storage_options))
         state, sources_list = _incremental_scan(state_path, fail_on_new_category, sources_list)
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
@@ -487,12 +483,13 @@ def scan(
                 **_server_offsets(server_offsets),
             )
             options, bounds = applied_bounds(options)
-            result = (state.scan if state is not None else functools.partial(pipeline.run, executor=cluster))(
+            result = (state.scan if state is not None else pipeline.run)(
                 options,
                 sources_list=sources_list,
                 on_progress=progress_line,
                 spill_dir=Path(spill_dir),
                 pool=pool,
+                executor=cluster,
             )
             if progress_line is not None:
                 progress_line.finish()

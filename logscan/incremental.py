@@ -3,9 +3,13 @@ the scan continued from the last run, and what the run commits once its outputs 
 
 Of each file only the bytes after the last run's offset are read (a plain file up to its last
 newline); a file the state knows as another one's duplicate, or with nothing new, is listed
-with the reason and not read. The commit (offsets, the history row, the records waiting for a
-partner) is the caller's last step: a run that fails or is stopped before it commits nothing,
-and the next run reads the same bytes again.
+with the reason and not read. Objects in a bucket are planned alike, by key, ETag and size
+(see ``state/objects.py``), and read to their end. On a Dask cluster each shard carries its
+part of a file (start, end, the identity planned) to the worker, which reads that path.
+
+The commit (offsets, the history row, the records waiting for a partner) is the caller's last
+step: a run that fails or is stopped before it commits nothing, and the next run reads the
+same bytes again.
 """
 
 from __future__ import annotations
@@ -22,10 +26,11 @@ from pathlib import Path
 import polars as pl
 
 from logscan import scan, trends
+from logscan.executors import Executor
 from logscan.inputs import Identity, Source
 from logscan.results import FileReport, ScanResult
 from logscan.scanoptions import ScanOptions, duration
-from logscan.state import CommitResult, FileRead, PlanReason, ReadPlan, Run, StateDB
+from logscan.state import CommitResult, FileRead, ObjectPlan, PlanReason, ReadPlan, Run, StateDB
 
 # Log writers may buffer a line for a moment: a file written this long before the match window
 # began may still be getting the partner of a record it holds.
@@ -39,7 +44,7 @@ class _Planned:
     """One source of the scan and the plan it is read by (None: read as it is, e.g. stdin)."""
 
     source: Source
-    plan: ReadPlan | None
+    plan: ReadPlan | ObjectPlan | None
     archive: bool = False  # a member of the archive the plan is for
 
 
@@ -62,14 +67,21 @@ class IncrementalScan:
         """The sources as this run reads them: parts of files, and files not read at all.
         The state is closed if planning fails."""
         on_disk = list(dict.fromkeys(str(s.path) for s in sources_list if _plannable(s)))
+        listed = [s for s in sources_list if _listed_object(s)]
         try:
             planned = self.db.plan([Path(path) for path in on_disk])
+            object_plans = self.db.plan_objects(listed)
         except BaseException:
             self.db.close()
             raise
-        plans = dict(zip(on_disk, planned, strict=True))
+        plans: dict[str, ReadPlan | ObjectPlan] = dict(zip(on_disk, planned, strict=True))
+        objects = {id(source): plan for source, plan in zip(listed, object_plans, strict=True)}
         self._planned = [
-            _Planned(s, plans.get(str(s.path)) if _plannable(s) else None, s.member is not None)
+            _Planned(
+                s,
+                plans.get(str(s.path)) if _plannable(s) else objects.get(id(s)),
+                s.member is not None,
+            )
             for s in sources_list
         ]
         return [_to_read(planned) for planned in self._planned]
@@ -81,15 +93,20 @@ class IncrementalScan:
         on_progress: Callable[[scan.Progress], None] | None = None,
         spill_dir: Path | None = None,
         pool: ProcessPoolExecutor | None = None,
+        executor: Executor | None = None,
     ) -> ScanResult:
-        """Scan the planned sources, continuing the last run; the result has its trends."""
+        """Scan the planned sources, continuing the last run; the result has its trends. On a
+        cluster (``executor``) each shard carries its part of a file (start, end, identity),
+        and the worker reads it at the same path."""
         lines_before = {
             planned.source.name: planned.plan.lines_before
             for planned in self._planned
             if planned.plan is not None and not planned.archive and planned.plan.lines_before
         }
         continuation = scan.Continuation(lines_before, self.db.pending(), self._still_written(options))
-        continued = scan.run_continued(options, continuation, sources_list, on_progress, spill_dir, pool)
+        continued = scan.run_continued(
+            options, continuation, sources_list, on_progress, spill_dir, pool, executor
+        )
         result = continued.result
         for planned, report in zip(self._planned, result.files, strict=True):
             _note_plan(planned, report)
@@ -112,7 +129,13 @@ class IncrementalScan:
         )
         for planned in self._planned:
             plan = planned.plan
-            if plan is None or plan.compression != "none" or plan.reads_nothing or planned.archive:
+            # Objects are complete once uploaded: nothing is written to them as they are read.
+            if (
+                not isinstance(plan, ReadPlan)
+                or plan.compression != "none"
+                or plan.reads_nothing
+                or planned.archive
+            ):
                 continue
             with contextlib.suppress(OSError):
                 if os.stat(plan.path).st_mtime >= lately:
@@ -123,7 +146,7 @@ class IncrementalScan:
         """Store what this run read and found; call it once every output is written."""
         result, held = self._result, self._held
         assert result is not None and held is not None, "commit follows scan"
-        reads: dict[ReadPlan, FileRead] = {}
+        reads: dict[ReadPlan | ObjectPlan, FileRead] = {}
         for planned, report in zip(self._planned, result.files, strict=True):
             plan = planned.plan
             if plan is not None and plan not in reads:
@@ -153,6 +176,10 @@ def _plannable(source: Source) -> bool:
     return source.path is not None and source.data is None and not (source.skipped or source.unreadable)
 
 
+def _listed_object(source: Source) -> bool:
+    return source.remote is not None and not (source.skipped or source.unreadable)
+
+
 def _to_read(planned: _Planned) -> Source:
     source, plan = planned.source, planned.plan
     if plan is None:
@@ -160,9 +187,15 @@ def _to_read(planned: _Planned) -> Source:
     if plan.reason == PlanReason.UNREADABLE:
         return dataclasses.replace(source, unreadable=plan.error)
     if plan.reason == PlanReason.DUPLICATE:
+        kind = "object" if isinstance(plan, ObjectPlan) else "file"
         return dataclasses.replace(
-            source, skipped=f"{_NOT_READ}the same file as {plan.known_as}, read under that name"
+            source, skipped=f"{_NOT_READ}the same {kind} as {plan.known_as}, read under that name"
         )
+    if isinstance(plan, ObjectPlan):
+        if plan.reads_nothing:
+            was = f"was {plan.known_as}, " if plan.known_as else ""
+            return dataclasses.replace(source, skipped=f"{_NOT_READ}{was}nothing new since the last run")
+        return dataclasses.replace(source, start=plan.start, end=plan.end)
     if planned.archive:
         # An archive does not grow: its members are read the first time it is seen, or when
         # it has been replaced by another one.
@@ -189,6 +222,8 @@ def _note_plan(planned: _Planned, report: FileReport) -> None:
     was = f"was {plan.known_as}, " if plan.known_as else ""
     if plan.reason == PlanReason.TRUNCATED:
         report.incremental = f"{was}truncated since the last run: read from its start"
+    elif plan.reason == PlanReason.REPLACED:
+        report.incremental = "replaced by other content since the last run: read from its start"
     elif plan.start > 0 and report.bytes == 0 and not report.error:
         report.incremental = f"{was}nothing new since the last run"
     elif plan.start > 0:
@@ -197,7 +232,7 @@ def _note_plan(planned: _Planned, report: FileReport) -> None:
         report.incremental = f"{was}{plan.reason}"
 
 
-def _file_read(plan: ReadPlan, report: FileReport, *, archive: bool) -> FileRead:
+def _file_read(plan: ReadPlan | ObjectPlan, report: FileReport, *, archive: bool) -> FileRead:
     """How far this run got in the planned file. A file not read to its planned end (it
     failed part-way) stops where the read did: its lines read are counted once, now."""
     if plan.reads_nothing or report.skipped or (report.incremental and report.bytes == 0):
@@ -207,4 +242,4 @@ def _file_read(plan: ReadPlan, report: FileReport, *, archive: bool) -> FileRead
     end = plan.start + report.bytes
     if plan.end is not None:
         end = plan.end if not report.error else min(end, plan.end)
-    return FileRead(plan, end, plan.lines_before + report.lines)
+    return FileRead(plan, end, plan.lines_before + report.lines, complete=not report.error)

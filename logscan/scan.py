@@ -98,11 +98,12 @@ def run_continued(
     on_progress: Callable[[Progress], None] | None = None,
     spill_dir: Path | None = None,
     pool: ProcessPoolExecutor | None = None,
+    executor: executors.Executor | None = None,
 ) -> Continued:
     """``run`` over the parts of files an incremental scan reads, continuing the last run:
     its pending records are joined with this run's, and the requests near the end of this
     run's data still lacking a partner are held back for the next one (see ``_held_back``)."""
-    return _run(options, None, sources_list, on_progress, spill_dir, pool, continuation)
+    return _run(options, None, sources_list, on_progress, spill_dir, pool, continuation, executor)
 
 
 def _run(

@@ -174,16 +174,6 @@ def test_executor_options_are_checked() -> None:
     )
 
 
-def test_state_is_for_local_files_and_the_local_executor(tmp_path: Path) -> None:
-    for where in (["--executor", "dask-local:2", str(SAMPLE_LOGS)], ["s3://logs/prefix/"]):
-        result = invoke("scan", *where, "--state", str(tmp_path / "state.db"))
-        assert (result.exit_code, result.stderr) == (
-            2,
-            "logscan: error: --state reads local files with --executor local only, for now\n",
-        )
-    assert not (tmp_path / "state.db").exists()
-
-
 def test_help_does_not_import_dask_nor_fsspec() -> None:
     code = (
         "import sys\nfrom logscan.cli import main\n"

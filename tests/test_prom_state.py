@@ -237,7 +237,7 @@ def test_a_version_2_state_is_upgraded_and_its_runs_count_what_they_stored(
     }
     check_with_promtool(text)
     connection = sqlite3.connect(tmp_path / "state.db")
-    assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
+    assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
     connection.close()
     assert [(run.run_id, dict(run.requests)) for run in read_history(tmp_path / "state.db")] == [
         (3, {"unclassified": 3, "unsupported_capability": 1}),

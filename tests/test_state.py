@@ -742,6 +742,6 @@ def test_a_version_2_state_is_upgraded_its_runs_counting_their_requests(tmp_path
         assert [run.total_requests for run in db.history()] == [1, 7]
     with sqlite3.connect(path) as connection:
         tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-        assert {"run_records", "run_other_requests"} <= tables
-        assert connection.execute("PRAGMA user_version").fetchone() == (3,)
+        assert {"run_records", "run_other_requests", "objects"} <= tables
+        assert connection.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (4,)
     connection.close()

@@ -45,8 +45,17 @@ Lock
     itself stays readable (``read_history``) while a run is going. The lock file is left in
     place: deleting it would let two runs lock two different files.
 
+Identity of an object (s3://bucket/key)
+    An object is known by its URL with its ETag and size, as listed (see ``objects.py``): the
+    same three are the object read last time, not read again; another ETag under a known key
+    whose first bytes still have the stored fingerprint and which is longer is a growing log
+    uploaded again, continued from its offset; other content under a known key is read whole.
+    A known ETag and size under another key is a copy (a ``duplicate``, not read) or, when the
+    old key is gone, the same object moved. Objects are committed with the files, in the same
+    transaction.
+
 Files that disappear are kept (a rotated file may come back compressed) and forgotten after
-``FORGET_AFTER_MISSING_RUNS`` runs without them.
+``FORGET_AFTER_MISSING_RUNS`` runs without them; so are objects no longer listed.
 
 The history of runs is never pruned: each run's counts per cause category are kept, and
 ``StateDB.totals`` adds them up for counters that only grow from run to run.
@@ -66,6 +75,7 @@ from logscan.state.db import (
     read_history,
 )
 from logscan.state.files import FINGERPRINT_BYTES, PlanReason, ReadPlan
+from logscan.state.objects import ObjectPlan
 from logscan.state.storage import SCHEMA_VERSION, StateError, StateLockedError, StateSchemaError
 
 __all__ = [
@@ -76,6 +86,7 @@ __all__ = [
     "CategoryCounts",
     "CommitResult",
     "FileRead",
+    "ObjectPlan",
     "PlanReason",
     "ReadPlan",
     "Run",

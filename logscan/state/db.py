@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 from logscan.state.files import KnownFile, PlanReason, ReadPlan, plan_reads, stored_path
+from logscan.state.objects import KnownObject, ObjectPlan, plan_objects
 from logscan.state.storage import (
     SCHEMA_VERSION,
     StateError,
@@ -27,6 +28,8 @@ from logscan.state.storage import (
 if TYPE_CHECKING:
     import polars as pl
 
+    from logscan.inputs import Source
+
 # A rotated file missing from a few runs (a glob that skipped it, a mount not there) is still
 # known when it comes back, compressed or not; after a week of nightly runs it is gone.
 FORGET_AFTER_MISSING_RUNS = 7
@@ -39,12 +42,16 @@ _Key = TypeVar("_Key")
 
 @dataclass(frozen=True)
 class FileRead:
-    """What a run counted of one planned file: its lines up to content offset ``end``, and
-    how many lines of the file that is (0 when none was read: those before ``plan.start``)."""
+    """What a run counted of one planned file (or object): its lines up to content offset
+    ``end``, and how many lines of the file that is (0 when none was read: those before
+    ``plan.start``)."""
 
-    plan: ReadPlan
+    plan: ReadPlan | ObjectPlan
     end: int
     lines: int = 0
+    # Read to its planned end. An object read part-way keeps its offset but not its ETag, so
+    # that the next run continues it rather than take it for read.
+    complete: bool = True
 
 
 @dataclass(frozen=True)
@@ -126,7 +133,7 @@ class StateDB:
         self.path = path
         self._connection = connection
         self._lock_fd = lock_fd
-        self._planned: frozenset[ReadPlan] = frozenset()
+        self._planned: frozenset[ReadPlan | ObjectPlan] = frozenset()
 
     @classmethod
     def open(cls, path: Path | str) -> StateDB:
@@ -167,6 +174,17 @@ class StateDB:
         )
         plans = plan_reads([KnownFile(*row) for row in rows], paths)
         self._planned = frozenset(plans)
+        return plans
+
+    def plan_objects(self, listed: Sequence[Source]) -> list[ObjectPlan]:
+        """Where to start reading each listed object (``Source.remote``), and why; with
+        ``plan``, before either's reads are committed."""
+        rows = self._connection.execute(
+            "SELECT id, url, etag, size, fingerprint, fingerprint_length, offset, lines"
+            " FROM objects ORDER BY id"
+        )
+        plans = plan_objects([KnownObject(*row) for row in rows], listed)
+        self._planned = self._planned | frozenset(plans)
         return plans
 
     def pending(self) -> pl.DataFrame:
@@ -221,12 +239,14 @@ class StateDB:
         pending_blob, kept, dropped = _pending_blob(run.pending)
         connection = self._connection
         with transaction(self.path, connection):
-            seen = {_store_file(connection, read) for read in run.files}
-            missing = [(row[0],) for row in connection.execute("SELECT id FROM files") if row[0] not in seen]
-            connection.executemany("UPDATE files SET missing_runs = missing_runs + 1 WHERE id = ?", missing)
-            forgotten = connection.execute(
-                "DELETE FROM files WHERE missing_runs >= ?", (FORGET_AFTER_MISSING_RUNS,)
-            ).rowcount
+            files = [read for read in run.files if isinstance(read.plan, ReadPlan)]
+            # Known objects first: one moved to another key frees its old key for a new one.
+            objects = sorted(
+                (read for read in run.files if isinstance(read.plan, ObjectPlan)),
+                key=lambda read: read.plan.object_id is None,
+            )
+            forgotten = _age(connection, "files", {_store_file(connection, read) for read in files})
+            forgotten += _age(connection, "objects", {_store_object(connection, read) for read in objects})
             run_id = connection.execute(
                 "INSERT INTO runs (started_at, finished_at, first_event, last_event, files, bytes,"
                 " lines, pending_dropped) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -316,17 +336,76 @@ def _history(connection: sqlite3.Connection, limit: int | None) -> list[RunHisto
 
 def _check_read(read: FileRead) -> None:
     plan = read.plan
+    name = plan.path if isinstance(plan, ReadPlan) else plan.url
     if plan.reads_nothing:
         if read.end != plan.start:
-            raise ValueError(f"{plan.path}: nothing was to be read, yet offset {read.end} is reported")
+            raise ValueError(f"{name}: nothing was to be read, yet offset {read.end} is reported")
         return
     if read.end < plan.start or (plan.end is not None and read.end > plan.end):
-        raise ValueError(f"{plan.path}: offset {read.end} is outside the planned [{plan.start}, {plan.end}]")
+        raise ValueError(f"{name}: offset {read.end} is outside the planned [{plan.start}, {plan.end}]")
+
+
+def _age(connection: sqlite3.Connection, table: str, seen: set[int | None]) -> int:
+    """One more run without each row of ``table`` (files or objects) not ``seen``; how many
+    are forgotten for it."""
+    missing = [(row[0],) for row in connection.execute(f"SELECT id FROM {table}") if row[0] not in seen]
+    connection.executemany(f"UPDATE {table} SET missing_runs = missing_runs + 1 WHERE id = ?", missing)
+    return connection.execute(
+        f"DELETE FROM {table} WHERE missing_runs >= ?",
+        (FORGET_AFTER_MISSING_RUNS,),
+    ).rowcount
+
+
+def _store_object(connection: sqlite3.Connection, read: FileRead) -> int | None:
+    """Record how far one object was read; its row id (None for an object not stored)."""
+    plan = read.plan
+    assert isinstance(plan, ObjectPlan)
+    if plan.reason in (PlanReason.DUPLICATE, PlanReason.UNREADABLE):
+        return None
+    values = (
+        plan.url,
+        plan.etag if read.complete else None,
+        plan.size if read.complete else 0,
+        plan.fingerprint,
+        plan.fingerprint_length,
+        read.end,
+        max(read.lines, plan.lines_before),
+    )
+    # An object moved to another key takes its row along; the key it left is free for another.
+    if plan.object_id is not None:
+        connection.execute("DELETE FROM objects WHERE url = ? AND id != ?", (plan.url, plan.object_id))
+    return _upsert(connection, "objects", _OBJECT_COLUMNS, values, plan.object_id)
+
+
+_OBJECT_COLUMNS = ("url", "etag", "size", "fingerprint", "fingerprint_length", "offset", "lines")
+_FILE_COLUMNS = (
+    "path", "fingerprint", "fingerprint_length", "device", "inode", "compression", "size", "offset", "lines",
+)  # fmt: skip
+
+
+def _upsert(
+    connection: sqlite3.Connection,
+    table: str,
+    columns: tuple[str, ...],
+    values: tuple[object, ...],
+    row_id: int | None,
+) -> int | None:
+    """A new row of ``table`` (files or objects) seen this run, or the known ``row_id``
+    updated; the row's id."""
+    if row_id is None:
+        placeholders = ", ".join("?" * len(columns))
+        return connection.execute(
+            f"INSERT INTO {table} ({', '.join(columns)}, missing_runs) VALUES ({placeholders}, 0)", values
+        ).lastrowid
+    assignments = ", ".join(f"{column} = ?" for column in columns)
+    connection.execute(f"UPDATE {table} SET {assignments}, missing_runs = 0 WHERE id = ?", (*values, row_id))
+    return row_id
 
 
 def _store_file(connection: sqlite3.Connection, read: FileRead) -> int | None:
     """Record how far one file was read; its row id (None for a file not stored)."""
     plan = read.plan
+    assert isinstance(plan, ReadPlan)
     if plan.reason in (PlanReason.DUPLICATE, PlanReason.UNREADABLE):
         return None
     values = (
@@ -340,19 +419,7 @@ def _store_file(connection: sqlite3.Connection, read: FileRead) -> int | None:
         read.end,
         max(read.lines, plan.lines_before),
     )
-    if plan.file_id is None:
-        return connection.execute(
-            "INSERT INTO files (path, fingerprint, fingerprint_length, device, inode, compression,"
-            " size, offset, lines, missing_runs) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0)",
-            values,
-        ).lastrowid
-    else:
-        connection.execute(
-            "UPDATE files SET path = ?, fingerprint = ?, fingerprint_length = ?, device = ?, inode = ?,"
-            " compression = ?, size = ?, offset = ?, lines = ?, missing_runs = 0 WHERE id = ?",
-            (*values, plan.file_id),
-        )
-        return plan.file_id
+    return _upsert(connection, "files", _FILE_COLUMNS, values, plan.file_id)
 
 
 def _pending_blob(pending: pl.DataFrame | None) -> tuple[bytes | None, int, int]:

@@ -24,7 +24,7 @@ FINGERPRINT_BYTES = 4096
 _TAIL_SEARCH_BYTES = 64 * 1024
 _OBSERVE_ATTEMPTS = 3
 # What a decompressor may raise on a broken archive, past the checks made on opening.
-_HEAD_READ_ERRORS = (
+HEAD_READ_ERRORS = (
     OSError,
     EOFError,
     ValueError,
@@ -43,6 +43,7 @@ class PlanReason(StrEnum):
     COPIED = "copied"
     COMPRESSED = "compressed"  # a compressed copy of a known file
     DUPLICATE = "duplicate"  # the same content as another file of this run
+    REPLACED = "replaced"  # an object under a known key with other content
     UNREADABLE = "unreadable"
 
 
@@ -219,7 +220,7 @@ def _observe(path: Path) -> _Observed | str:
                 # A FIFO or a device has no offsets to come back to (and opening a FIFO waits).
                 return "not a regular file: it has no place to continue from"
             with opened(Source(str(path), path), ReadPolicy(binary=True)) as found:
-                head, compression = _read_head(found.stream), found.compression
+                head, compression = read_head(found.stream), found.compression
                 # A damaged archive ends its stream early; a fingerprint needs its first bytes.
                 damage = failure_under(found.decoded)
                 if damage is not None and len(head) < FINGERPRINT_BYTES:
@@ -227,7 +228,7 @@ def _observe(path: Path) -> _Observed | str:
             after = os.stat(path)
         except SourceReadError as error:
             return error.reason
-        except _HEAD_READ_ERRORS as error:  # gone, or a broken archive
+        except HEAD_READ_ERRORS as error:  # gone, or a broken archive
             return f"read failed: {error}"
         # A file rotated into this name while it was read is looked at again.
         if (before.st_dev, before.st_ino) == (after.st_dev, after.st_ino):
@@ -235,7 +236,7 @@ def _observe(path: Path) -> _Observed | str:
     return "replaced while being read, again and again"
 
 
-def _read_head(stream: BinaryIO) -> bytes:
+def read_head(stream: BinaryIO) -> bytes:
     parts: list[bytes] = []
     wanted = FINGERPRINT_BYTES
     while wanted > 0:

@@ -20,6 +20,12 @@ one is refused with ``StateSchemaError``)::
         the 400s the applications answered themselves, per category
     pending(id = 1, records, frame BLOB)
         records waiting for a join partner, a Polars frame as Arrow IPC bytes
+    objects(id, url UNIQUE, etag, size, fingerprint BLOB, fingerprint_length, offset, lines,
+            missing_runs)
+        one row per known object in object storage (version 4): its URL (bucket and key),
+        ETag and size as listed, the fingerprint of its first bytes (decompressed), the
+        content offset counted up to and the lines before it, and how many runs in a row
+        have not listed it
 """
 
 from __future__ import annotations
@@ -34,7 +40,7 @@ from pathlib import Path
 
 from logscan.errors import ExitCode, LogscanError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 class StateError(LogscanError):
@@ -198,11 +204,29 @@ def _add_record_counts(connection: sqlite3.Connection) -> None:
     )
 
 
+def _add_objects(connection: sqlite3.Connection) -> None:
+    connection.execute(
+        """CREATE TABLE objects (
+            id INTEGER PRIMARY KEY,
+            url TEXT NOT NULL UNIQUE,
+            etag TEXT,
+            size INTEGER NOT NULL,
+            fingerprint BLOB NOT NULL,
+            fingerprint_length INTEGER NOT NULL,
+            offset INTEGER NOT NULL,
+            lines INTEGER NOT NULL,
+            missing_runs INTEGER NOT NULL DEFAULT 0
+        )"""
+    )
+    connection.execute("CREATE INDEX objects_by_etag ON objects (etag, size)")
+
+
 # MIGRATIONS[n] upgrades a state of schema version n to n + 1 (0: an empty file).
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (
     _create_v1,
     _add_line_counts,
     _add_record_counts,
+    _add_objects,
 )
 assert len(MIGRATIONS) == SCHEMA_VERSION
 
