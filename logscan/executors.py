@@ -149,8 +149,10 @@ class DaskCluster:
     ) -> Iterator[tuple[int, Result]]:
         import distributed  # noqa: PLC0415
 
-        # Sent once, not with every task.
-        [shared] = self.client.scatter([argument], broadcast=False)
+        # Sent once, not with every task; under a key of this scan's own (a content hash would
+        # give an equal argument of an earlier scan's key, which that scan's cancellation may
+        # release while these tasks still wait for it).
+        [shared] = self.client.scatter([argument], broadcast=False, hash=False)
         scan_id = uuid.uuid4().hex[:12]  # keys are unique per scan: Dask reuses the result of a known key
         keys = [f"{_TASK_PREFIX}-{scan_id}-{number}" for number in range(len(items))]
         futures = self.client.map(function, items, [shared] * len(items), key=keys)
