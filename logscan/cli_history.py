@@ -53,7 +53,9 @@ def history_command(state_path: Path, output_format: str, last: int | None) -> N
     except LogscanError as error:
         fail(error)
     categories = sorted({category for run in runs for category in run.requests})
-    rows = [_row(run, categories) for run in runs]
+    # People read whole seconds; the machine formats keep the stored precision.
+    timespec = "seconds" if output_format in ("table", "markdown") else "auto"
+    rows = [_row(run, categories, timespec) for run in runs]
     headers = [*_FIGURES, "requests", *categories, "pending_over_bound"]
     if output_format == "prom":
         text = _prom(runs[-1] if runs else None)
@@ -76,17 +78,17 @@ def history_command(state_path: Path, output_format: str, last: int | None) -> N
     click.echo(sanitize.terminal_lines(text) if output_format in ("table", "markdown") else text, nl=False)
 
 
-def _time(moment: datetime | None) -> str:
-    return "" if moment is None else moment.isoformat()
+def _time(moment: datetime | None, timespec: str = "auto") -> str:
+    return "" if moment is None else moment.isoformat(timespec=timespec)
 
 
-def _row(run: Any, categories: Sequence[str]) -> list[Any]:
+def _row(run: Any, categories: Sequence[str], timespec: str) -> list[Any]:
     return [
         run.run_id,
-        _time(run.started_at),
-        _time(run.finished_at),
-        _time(run.first_event),
-        _time(run.last_event),
+        _time(run.started_at, timespec),
+        _time(run.finished_at, timespec),
+        _time(run.first_event, timespec),
+        _time(run.last_event, timespec),
         run.files,
         run.bytes,
         run.lines,
