@@ -6,10 +6,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from logscan.render.trend import pending_note
+from logscan.results import PendingRecords
 from logscan.state import Run, StateDB
 from logscan.trends import MEAN_RUNS, SPIKE_FACTOR, SPIKE_FLOOR, CategoryTrend, Flag, compare
 
@@ -113,3 +117,21 @@ def test_flags_follow_their_definitions(now: dict[str, int], history: list[dict[
         assert trend.is_new == (trend.now > 0 and all(night.get(trend.category, 0) == 0 for night in history))
     listed = {trend.category for trend in trends}
     assert listed == {c for night in [now, *recent] for c, n in night.items() if n > 0}
+
+
+@pytest.mark.parametrize(
+    ("carried", "held", "over_bound", "note"),
+    [
+        (0, 0, 0, None),
+        (1, 0, 0, "1 record carried from the last run was joined now; 0 near the end of this run's data,"
+         " without a partner yet, wait for the next run."),
+        (3, 1, 0, "3 records carried from the last run were joined now; 1 near the end of this run's data,"
+         " without a partner yet, waits for the next run."),
+        (0, 2, 1, "0 records carried from the last run were joined now; 2 near the end of this run's data,"
+         " without a partner yet, wait for the next run; 1 more was counted now, over the bound on waiting"
+         " records."),
+    ],
+)  # fmt: skip
+def test_the_pending_note_counts_in_words(carried: int, held: int, over_bound: int, note: str | None) -> None:
+    result = SimpleNamespace(pending=PendingRecords(carried=carried, held=held, over_bound=over_bound))
+    assert pending_note(result) == note  # type: ignore[arg-type]

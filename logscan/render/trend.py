@@ -72,10 +72,15 @@ def pending_note(result: ScanResult) -> str | None:
     pending = result.pending
     if pending is None or not (pending.carried or pending.held or pending.over_bound):
         return None
+    carried = "record carried from the last run was"
+    if pending.carried != 1:
+        carried = "records carried from the last run were"
+    held = "waits" if pending.held == 1 else "wait"
     note = (
-        f"{pending.carried:,} records carried from the last run were joined now; {pending.held:,} near"
-        " the end of this run's data, without a partner yet, wait for the next run"
+        f"{pending.carried:,} {carried} joined now; {pending.held:,} near"
+        f" the end of this run's data, without a partner yet, {held} for the next run"
     )
     if pending.over_bound:
-        note += f"; {pending.over_bound:,} more were counted now, over the bound on waiting records"
+        more = "was" if pending.over_bound == 1 else "were"
+        note += f"; {pending.over_bound:,} more {more} counted now, over the bound on waiting records"
     return note + "."
