@@ -1,22 +1,18 @@
-"""The command line: options in, exit codes out. Domain errors become exit codes only here."""
+"""The command line: options in, reports and exit codes out (errors and signals get theirs in cli_exit.py)."""
 
 from __future__ import annotations
 
 import contextlib
-import os
-import signal
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import FrameType
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from logscan import __version__, output, sanitize
+from logscan import __version__, output
 from logscan.cli_common import (
     QUIET,
     applied_bounds,
@@ -28,10 +24,11 @@ from logscan.cli_common import (
     run_info,
     warn,
 )
+from logscan.cli_exit import MainGroup
 from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
-from logscan.errors import ExitCode, Interrupted, LogscanError, ScanError, UsageError
+from logscan.errors import ExitCode, LogscanError, ScanError, UsageError
 
 if TYPE_CHECKING:
     from logscan.incremental import IncrementalScan
@@ -54,89 +51,10 @@ or with --strict any input skipped or not read completely; 130 interrupted
 (Ctrl-C); 143 terminated (SIGTERM).
 """
 
-DEBUG_VARIABLE = "LOGSCAN_DEBUG"  # set to 1: an internal error prints its traceback too
 
-
-_STOP_SIGNALS = {
-    signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED),
-    signal.SIGTERM: ("terminated", ExitCode.TERMINATED),
-}
-
-
-@contextlib.contextmanager
-def _stopping_on_signals() -> Iterator[None]:
-    """SIGINT and SIGTERM raise Interrupted, so the run unwinds: workers stop, temporary files
-    and folders are removed. A second signal is ignored, so that it cannot cut that short."""
-
-    def stop(signal_number: int, _frame: FrameType | None) -> None:
-        for ignored in _STOP_SIGNALS:
-            signal.signal(ignored, signal.SIG_IGN)
-        raise Interrupted(*_STOP_SIGNALS[signal.Signals(signal_number)])
-
-    try:
-        previous = {number: signal.signal(number, stop) for number in _STOP_SIGNALS}
-    except ValueError:  # not the main thread (an embedding program): its handlers stay
-        yield
-        return
-    try:
-        yield
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-
-
-class _Main(click.Group):
-    """The command group, and the one place where the way a run ends becomes its exit code:
-    a signal exits 128 + its number after cleaning up, and an exception logscan did not
-    raise on purpose is one line asking for a report, never a traceback and exit 1."""
-
-    def invoke(self, ctx: click.Context) -> Any:
-        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
-
-        with _stopping_on_signals():
-            try:
-                return super().invoke(ctx)
-            except Interrupted as stop:
-                _stop(stop.reason, stop.exit_code)
-            except KeyboardInterrupt:
-                _stop("interrupted", ExitCode.INTERRUPTED)
-            except BrokenPipeError:
-                _stdout_gone()
-            except BrokenProcessPool:
-                fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
-            except (click.ClickException, click.exceptions.Exit, click.Abort):
-                raise
-            except Exception as error:  # the last resort: every other exception is handled above
-                _internal_error(error)
-
-
-def _stop(reason: str, exit_code: ExitCode) -> NoReturn:
-    click.echo(f"logscan: {reason}", err=True)
-    sys.exit(int(exit_code))
-
-
-def _stdout_gone() -> NoReturn:
-    # Python would flush stdout again at exit and fail again; point it at /dev/null first.
-    with contextlib.suppress(OSError, ValueError, AttributeError):
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    sys.exit(int(ExitCode.BROKEN_PIPE))
-
-
-def _internal_error(error: Exception) -> NoReturn:
-    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
-        traceback.print_exception(error, file=sys.stderr)
-    # The first line only: some libraries' messages go on for a page (the traceback has it all).
-    first_line = next(iter(str(error).splitlines()), "")
-    description = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
-    click.echo(
-        f"logscan: internal error: {sanitize.terminal(description)}; please report"
-        f" (set {DEBUG_VARIABLE}=1 for the traceback)",
-        err=True,
-    )
-    sys.exit(int(ExitCode.RUNTIME_FAILURE))
-
-
-@click.group(cls=_Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=MainGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
+)
 @click.version_option(__version__, prog_name="logscan")
 def main() -> None:
     """Find every HTTP 400 in Ollama server logs and in the logs of applications that call
@@ -615,7 +533,7 @@ def _writing(destination: output.Output) -> Iterator[None]:
     try:
         yield
     except BrokenPipeError:
-        raise  # the reader left: not a failure to report (see _Main)
+        raise  # the reader left: not a failure to report (see cli_exit.MainGroup)
     except OSError as error:
         raise ScanError(f"cannot write '{destination.shown}': {error.strerror or error}") from error
 

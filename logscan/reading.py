@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 import polars as pl
 
-from logscan import aggregate, classify, envelopes, fields, formats, rules, sources, timestamps
+from logscan import aggregate, classify, envelopes, fields, formats, recordstarts, rules, sources, timestamps
 from logscan.results import FileReport
 from logscan.scanoptions import ScanOptions
 
@@ -75,7 +75,7 @@ class Pipeline:
                 if carried is not None:
                     frame = pl.concat([carried, frame])
                 # Carried lines were counted with the block they came from.
-                starts, unknown = formats.record_starts_and_unknown(
+                starts, unknown = recordstarts.record_starts_and_unknown(
                     frame.get_column("line"), layout.format, count_from=carried_rows
                 )
                 report.unknown_lines += unknown
@@ -181,7 +181,7 @@ class Pipeline:
                 self.source_zones[index] = reports[index].zone = zone
         loose_files = {index: fmt.loose_records for index, fmt in detected.items()}
         loose = source.replace_strict(loose_files, return_dtype=pl.Boolean)
-        starts, unknown_rows = formats.record_starts_of_files(
+        starts, unknown_rows = recordstarts.record_starts_of_files(
             lines, loose, pl.Series(first_rows, dtype=pl.Int64)
         )
         for index, count in source.gather(unknown_rows).value_counts().iter_rows():

@@ -19,8 +19,8 @@ from logscan import (
     cluster,
     envelopes,
     executors,
-    formats,
     reading,
+    recordstarts,
     requests,
     rules,
     shards,
@@ -378,7 +378,7 @@ def survey(options: ScanOptions) -> list[FormatSurvey]:
                 if layout is None:
                     layout = reading.detect_layout(source, block.lines, options.format_hint, report)
                 inner = envelopes.peel(block.lines, layout.envelopes, layout.journal_year).get_column("line")
-                for shape, count in formats.line_shape_counts(inner).items():
+                for shape, count in recordstarts.line_shape_counts(inner).items():
                     shapes[shape] = shapes.get(shape, 0) + count
         except sources.SkippedSourceError as skipped:
             report.skipped = skipped.reason

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
-from logscan import aggregate, classify, envelopes, formats, reading, rules, sources, workers
+from logscan import aggregate, classify, envelopes, reading, recordstarts, rules, sources, workers
 from logscan.results import FileReport, TimeExclusions
 from logscan.scanoptions import ScanOptions, TimeBounds
 
@@ -349,7 +349,7 @@ def _split_points(source: sources.Source, part_bytes: int) -> list[int]:
         first = next(sources.read_blocks(source, 1024 * 1024), None)
         if first is None or first.compression != "none" or envelopes.detect_envelopes(first.lines):
             return [0]
-        starts_record = re.compile(formats.RECORD_START).search
+        starts_record = re.compile(recordstarts.RECORD_START).search
         return sources.split_points(source, part_bytes, lambda line: starts_record(line) is not None)
     except (sources.SourceReadError, OSError):
         return [0]

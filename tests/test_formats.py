@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 import polars as pl
 import pytest
 
-from logscan import formats, timestamps
+from logscan import formats, recordstarts, timestamps
 
 # Real lines quoted in the Ollama 400 catalogue (section 1 and 4).
 GIN_400 = '[GIN] 2024/03/05 - 17:05:59 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"'
@@ -120,7 +120,7 @@ def test_python_records_join_tracebacks_to_the_line_above() -> None:
             "2025-05-07 07:14:05,000 INFO bot: next",
         ]
     )
-    starts = formats.record_starts_and_unknown(lines, formats.FORMATS_BY_ID["python-logging"])[0]
+    starts = recordstarts.record_starts_and_unknown(lines, formats.FORMATS_BY_ID["python-logging"])[0]
     assert starts.to_list() == [True, False, False, False, True]
 
 
@@ -134,7 +134,7 @@ def test_plain_records_join_indented_lines_and_the_exception_after_them() -> Non
             None,
         ]
     )
-    starts = formats.record_starts_and_unknown(lines, formats.FORMATS_BY_ID["plain"])[0]
+    starts = recordstarts.record_starts_and_unknown(lines, formats.FORMATS_BY_ID["plain"])[0]
     assert starts.to_list() == [True, False, False, True, False]
 
 

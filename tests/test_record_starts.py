@@ -6,14 +6,14 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from logscan import formats
+from logscan import formats, recordstarts
 
 JSON_LINES = formats.FORMATS_BY_ID["json-lines"]
 PYTHON = formats.FORMATS_BY_ID["python-logging"]
 
 
 def starts_of(lines: list[str | None], fmt: formats.FileFormat) -> list[bool]:
-    return formats.record_starts_and_unknown(pl.Series(lines, dtype=pl.String), fmt)[0].to_list()
+    return recordstarts.record_starts_and_unknown(pl.Series(lines, dtype=pl.String), fmt)[0].to_list()
 
 
 def test_json_lines_each_start_a_record_but_an_error_body_under_a_status_line() -> None:
@@ -48,18 +48,20 @@ def test_a_json_line_shaped_like_an_access_line_is_a_record_start() -> None:
 def reference_starts(lines: pl.Series, loose: bool) -> list[bool]:
     """The starts as the full tests give them: the whole record-start pattern on every line,
     and every line of no known shape, JSON lines included, tested as a continuation."""
-    not_json_known = lines.str.contains(formats._NON_JSON_RECORD_START).fill_null(value=False)
+    not_json_known = lines.str.contains(recordstarts._NON_JSON_RECORD_START).fill_null(value=False)
     other_rows = (~not_json_known & lines.is_not_null()).arg_true()
     json_start = lines.gather(other_rows).str.starts_with('{"').fill_null(value=False)
     json_rows = other_rows.filter(json_start)
     known = not_json_known.scatter(json_rows, True) if json_rows.len() else not_json_known
     starts = known
     if loose and other_rows.len():
-        starts = known.scatter(other_rows, ~formats._loose_continuation(lines, known, other_rows, None))
+        starts = known.scatter(other_rows, ~recordstarts._loose_continuation(lines, known, other_rows, None))
     elif json_rows.len():
         rows = json_rows.cast(pl.Int64)
-        above = formats._Above(rows, None)
-        body = formats._error_body(lines.gather(rows), above.back(lines, 1).fill_null(above.back(lines, 2)))
+        above = recordstarts._Above(rows, None)
+        body = recordstarts._error_body(
+            lines.gather(rows), above.back(lines, 1).fill_null(above.back(lines, 2))
+        )
         starts = starts.scatter(rows, ~body)
     return starts.scatter([0], True).to_list() if starts.len() else []
 
@@ -94,5 +96,5 @@ LINE_POOL = [
 def test_the_shortcuts_give_the_starts_of_the_full_tests(picks: list[int], fmt_id: str) -> None:
     lines = pl.Series([LINE_POOL[pick] for pick in picks], dtype=pl.String).replace("", None)
     fmt = formats.FORMATS_BY_ID[fmt_id]
-    found = formats.record_starts_and_unknown(lines, fmt)[0].to_list()
+    found = recordstarts.record_starts_and_unknown(lines, fmt)[0].to_list()
     assert found == reference_starts(lines, fmt.loose_records)

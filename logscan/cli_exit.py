@@ -1,0 +1,101 @@
+"""How a run ends becomes its exit code, in one place: domain errors, signals (128 + the
+signal's number after cleaning up), a reader gone from stdout, and exceptions logscan did not
+raise on purpose (one line asking for a report, never a traceback and exit 1)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from types import FrameType
+from typing import Any, NoReturn
+
+import click
+
+from logscan import sanitize
+from logscan.cli_common import fail
+from logscan.errors import ExitCode, Interrupted, ScanError
+
+DEBUG_VARIABLE = "LOGSCAN_DEBUG"  # set to 1: an internal error prints its traceback too
+
+
+_STOP_SIGNALS = {
+    signal.SIGINT: ("interrupted", ExitCode.INTERRUPTED),
+    signal.SIGTERM: ("terminated", ExitCode.TERMINATED),
+}
+
+
+@contextlib.contextmanager
+def _stopping_on_signals() -> Iterator[None]:
+    """SIGINT and SIGTERM raise Interrupted, so the run unwinds: workers stop, temporary files
+    and folders are removed. A second signal is ignored, so that it cannot cut that short."""
+
+    def stop(signal_number: int, _frame: FrameType | None) -> None:
+        for ignored in _STOP_SIGNALS:
+            signal.signal(ignored, signal.SIG_IGN)
+        raise Interrupted(*_STOP_SIGNALS[signal.Signals(signal_number)])
+
+    try:
+        previous = {number: signal.signal(number, stop) for number in _STOP_SIGNALS}
+    except ValueError:  # not the main thread (an embedding program): its handlers stay
+        yield
+        return
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+class MainGroup(click.Group):
+    """The command group, and the one place where the way a run ends becomes its exit code:
+    a signal exits 128 + its number after cleaning up, and an exception logscan did not
+    raise on purpose is one line asking for a report, never a traceback and exit 1."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
+
+        with _stopping_on_signals():
+            try:
+                return super().invoke(ctx)
+            except Interrupted as stop:
+                _stop(stop.reason, stop.exit_code)
+            except KeyboardInterrupt:
+                _stop("interrupted", ExitCode.INTERRUPTED)
+            except BrokenPipeError:
+                _stdout_gone()
+            except BrokenProcessPool:
+                fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
+            except (click.ClickException, click.exceptions.Exit, click.Abort):
+                raise
+            except Exception as error:  # the last resort: every other exception is handled above
+                _internal_error(error)
+
+
+def _stop(reason: str, exit_code: ExitCode) -> NoReturn:
+    click.echo(f"logscan: {reason}", err=True)
+    sys.exit(int(exit_code))
+
+
+def _stdout_gone() -> NoReturn:
+    # Python would flush stdout again at exit and fail again; point it at /dev/null first.
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(int(ExitCode.BROKEN_PIPE))
+
+
+def _internal_error(error: Exception) -> NoReturn:
+    if os.environ.get(DEBUG_VARIABLE, "") not in ("", "0"):
+        traceback.print_exception(error, file=sys.stderr)
+    # The first line only: some libraries' messages go on for a page (the traceback has it all).
+    first_line = next(iter(str(error).splitlines()), "")
+    description = f"{type(error).__name__}: {first_line}" if first_line else type(error).__name__
+    click.echo(
+        f"logscan: internal error: {sanitize.terminal(description)}; please report"
+        f" (set {DEBUG_VARIABLE}=1 for the traceback)",
+        err=True,
+    )
+    sys.exit(int(ExitCode.RUNTIME_FAILURE))
