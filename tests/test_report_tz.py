@@ -124,6 +124,24 @@ def test_the_table_shows_the_zone_the_bounds_and_windows_with_their_offset(in_tm
     ]
 
 
+@pytest.mark.parametrize(
+    ("report_format", "seen", "window"),
+    [
+        ("markdown", "- **Seen:** 2026-06-02 00:00:00 +05:30 .. 2026-06-02 00:30:00 +05:30",
+         "- **Window:** 1h; times in +05:30, times without a zone read as UTC"),
+        ("html", "<dt>Seen</dt><dd>2026-06-02 00:00:00 +05:30 .. 2026-06-02 00:30:00 +05:30</dd>",
+         "<dt>Window</dt><dd>1h; times in +05:30, times without a zone read as UTC</dd>"),
+    ],
+)  # fmt: skip
+def test_the_headline_shows_times_in_the_report_zone(
+    in_tmp: Path, report_format: str, seen: str, window: str
+) -> None:
+    (in_tmp / "server.log").write_text(gin("2026-06-01T18:30:00", "2026-06-01T19:00:00"))
+    text = scan("server.log", "-f", report_format, "--report-tz", "+05:30")
+    assert seen in text.splitlines()
+    assert window in text.splitlines()
+
+
 def test_the_json_names_its_bounds_in_the_report_zone(in_tmp: Path) -> None:
     (in_tmp / "server.log").write_text(gin("2026-03-28T23:30:00"))
     document = json.loads(

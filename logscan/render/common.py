@@ -282,3 +282,49 @@ def input_rows(result: ScanResult) -> list[list[Any]]:
         ]
         for report in result.files
     ]
+
+
+def headline_facts(result: ScanResult) -> list[tuple[str, str]]:
+    """The report's headline as (name, value) pairs, for the formats that lay it out as a list."""
+    summary = result.summary
+    by_category = summary.by_category
+    first = by_category.get_column("first_seen").min() if by_category.height else None
+    last = by_category.get_column("last_seen").max() if by_category.height else None
+    fired = result.coverage.filter(pl.col("hits") > 0).height
+    share = f"{summary.classified / summary.total:.1%}" if summary.total else "-"
+    totals = result.input_totals
+    zone = report_zone(result)
+    seen = NO_TIMESTAMP
+    if isinstance(first, datetime) and isinstance(last, datetime):
+        seen = f"{when(first, zone=zone)} .. {when(last, zone=zone)}{' UTC' if zone == 'UTC' else ''}"
+    facts = [
+        (
+            "Failed requests",
+            f"{summary.total:,} (in {plural(summary.records, 'record')}: {summary.server_records:,} server,"
+            f" {summary.client_records:,} client)",
+        ),
+        ("Seen", seen),
+        ("Window", f"{result.window}; times in {zone}, times without a zone read as {result.assume_tz}"),
+        (
+            "Inputs",
+            f"{plural(totals.files, 'file')}, {plural(totals.lines, 'line')} read ({totals.lines_used:,}"
+            f" scanned, {totals.lines_skipped:,} skipped), {totals.skipped:,} inputs skipped,"
+            f" {totals.failed:,} unreadable",
+        ),
+        (
+            "Coverage",
+            f"{summary.classified:,} of {plural(summary.total, 'request')} explained by a rule ({share};"
+            f" {result.rules_loaded} rules loaded, {fired} fired)",
+        ),
+    ]
+    if summary.untimed:
+        facts.append(("Without a timestamp", f"{plural(summary.untimed, 'request')}, in the totals"))
+    if summary.other_total:
+        facts.append(
+            (
+                "Other 400s",
+                f"{plural(summary.other_total, 'request')} the applications answered themselves,"
+                " in none of the counts above",
+            )
+        )
+    return facts

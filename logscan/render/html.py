@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import polars as pl
@@ -22,13 +22,13 @@ from logscan.render.common import (
     EXAMPLE_HEADERS,
     INPUT_HEADERS,
     ISO_UTC,
-    NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
     cause_rows,
     client_rows,
     endpoint_rows,
     example_rows,
+    headline_facts,
     input_rows,
     model_rows,
     one_line,
@@ -155,44 +155,7 @@ def _cell(value: object) -> str:
 
 
 def _header(result: ScanResult) -> list[str]:
-    summary = result.summary
-    by_category = summary.by_category
-    first = by_category.get_column("first_seen").min() if by_category.height else None
-    last = by_category.get_column("last_seen").max() if by_category.height else None
-    fired = result.coverage.filter(pl.col("hits") > 0).height
-    share = f"{summary.classified / summary.total:.1%}" if summary.total else "-"
-    totals = result.input_totals
-    seen = f"{when(first)} .. {when(last)} UTC" if isinstance(first, datetime) else NO_TIMESTAMP  # type: ignore[arg-type]
-    facts = [
-        (
-            "Failed requests",
-            f"{summary.total:,} (in {plural(summary.records, 'record')}: {summary.server_records:,} server,"
-            f" {summary.client_records:,} client)",
-        ),
-        ("Seen", seen),
-        ("Window", f"{result.window}; times in UTC, times without a zone read as {result.assume_tz}"),
-        (
-            "Inputs",
-            f"{plural(totals.files, 'file')}, {plural(totals.lines, 'line')} read ({totals.lines_used:,}"
-            f" scanned, {totals.lines_skipped:,} skipped), {totals.skipped:,} inputs skipped,"
-            f" {totals.failed:,} unreadable",
-        ),
-        (
-            "Coverage",
-            f"{summary.classified:,} of {plural(summary.total, 'request')} explained by a rule ({share};"
-            f" {result.rules_loaded} rules loaded, {fired} fired)",
-        ),
-    ]
-    if summary.untimed:
-        facts.append(("Without a timestamp", f"{plural(summary.untimed, 'request')}, in the totals"))
-    if summary.other_total:
-        facts.append(
-            (
-                "Other 400s",
-                f"{plural(summary.other_total, 'request')} the applications answered themselves,"
-                " in none of the counts above",
-            )
-        )
+    facts = headline_facts(result)
     return [
         "<h1>logscan: HTTP 400 report</h1>",
         *_run_info(result.run_info),

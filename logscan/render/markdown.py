@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import polars as pl
 from tabulate import tabulate as _tabulate
 
 from logscan import sanitize
@@ -14,7 +13,6 @@ from logscan.render.common import (
     CLIENT_HEADERS,
     EXAMPLE_HEADERS,
     INPUT_HEADERS,
-    NO_TIMESTAMP,
     UNMATCHED_HEADERS,
     RenderOptions,
     bounds_text,
@@ -22,6 +20,7 @@ from logscan.render.common import (
     client_rows,
     endpoint_rows,
     example_rows,
+    headline_facts,
     input_rows,
     inputs_text,
     model_rows,
@@ -78,39 +77,13 @@ def render_markdown(result: ScanResult, options: RenderOptions) -> str:
 
 
 def _header(result: ScanResult) -> list[str]:
-    summary = result.summary
-    by_category = summary.by_category
-    first = by_category.get_column("first_seen").min() if by_category.height else None
-    last = by_category.get_column("last_seen").max() if by_category.height else None
-    fired = result.coverage.filter(pl.col("hits") > 0).height
-    share = f"{summary.classified / summary.total:.1%}" if summary.total else "-"
-    totals = result.input_totals
-    zone = report_zone(result)
-    lines = [
+    return [
         "# logscan: HTTP 400 report",
         "",
         *_run_lines(result),
-        f"- **Failed requests:** {summary.total:,} (in {plural(summary.records, 'record')}:"
-        f" {summary.server_records:,} server, {summary.client_records:,} client)",
-        f"- **Seen:** {when(first, zone=zone)} .. {when(last, zone=zone)}{' UTC' if zone == 'UTC' else ''}"
-        if first is not None
-        else f"- **Seen:** {NO_TIMESTAMP}",
-        f"- **Window:** {cell(result.window)}; times in {cell(zone)}, times without a zone read as"
-        f" {cell(result.assume_tz)}",
-        f"- **Inputs:** {plural(totals.files, 'file')}, {plural(totals.lines, 'line')} read"
-        f" ({totals.lines_used:,} scanned, {totals.lines_skipped:,} skipped),"
-        f" {totals.skipped:,} inputs skipped, {totals.failed:,} unreadable",
-        f"- **Coverage:** {summary.classified:,} of {plural(summary.total, 'request')} explained by a"
-        f" rule ({share}; {result.rules_loaded} rules loaded, {fired} fired)",
+        *(f"- **{name}:** {cell(value)}" for name, value in headline_facts(result)),
+        "",
     ]
-    if summary.untimed:
-        lines.append(f"- **Without a timestamp:** {plural(summary.untimed, 'request')}, in the totals")
-    if summary.other_total:
-        lines.append(
-            f"- **Other 400s:** {plural(summary.other_total, 'request')} the applications answered"
-            " themselves, in none of the counts above"
-        )
-    return [*lines, ""]
 
 
 def _run_lines(result: ScanResult) -> list[str]:
