@@ -72,6 +72,12 @@ _REASON_MARKERS = (
 # Ollama named as a product (`Ollama call failed`, `OllamaException`, Open WebUI's `Ollama: ...`),
 # its Python package's errors, or its port; not a lower-case `ollama` in a URL or logger name.
 _OLLAMA_MENTION = r"\bOllama|\bollama\._types\b|:11434\b"
+# One regex for several shapes: one pass over the text instead of one per shape (each shape
+# is a group of its own, so that its inline flags stay its own).
+_PROXY_ACCESS = "|".join(f"(?:{shape})" for shape in (_ACCESS_LOG, _UVICORN))
+_ACCESS_OR_STATUS_ONLY = "|".join(
+    f"(?:{shape})" for shape in (_GIN, _ACCESS_LOG, _UVICORN, _CLIENT_ACCESS, _STATUS_ONLY)
+)
 
 KINDS = ("gin", "ollama", "proxy", "client")
 _LEADING_TIME_AND_LEVEL = (
@@ -109,7 +115,7 @@ def kind_expr(text: pl.Expr, shape_name: pl.Expr) -> pl.Expr:
         .then(pl.lit("gin"))
         .when(shape_name.is_in(["ollama-slog", "llama-server"]))
         .then(pl.lit("ollama"))
-        .when(text.str.contains(_ACCESS_LOG) | text.str.contains(_UVICORN))
+        .when(text.str.contains(_PROXY_ACCESS))
         .then(pl.lit("proxy"))
         .otherwise(pl.lit("client"))
     )
@@ -128,13 +134,7 @@ def reasonless_expr(text: pl.Expr) -> pl.Expr:
 def access_or_status_only(text: pl.Expr) -> pl.Expr:
     """The record is an access line or shows a status and nothing else; only such a record
     can be reasonless (see reasonless_expr)."""
-    return (
-        text.str.contains(_GIN)
-        | text.str.contains(_ACCESS_LOG)
-        | text.str.contains(_UVICORN)
-        | text.str.contains(_CLIENT_ACCESS)
-        | text.str.contains(_STATUS_ONLY)
-    )
+    return text.str.contains(_ACCESS_OR_STATUS_ONLY)
 
 
 def shows_no_reason(text: pl.Expr) -> pl.Expr:
