@@ -136,6 +136,10 @@ def _run(
         ):
             chosen = executor or executors.LocalPool(running, jobs)
             found = _scan_in_parallel(chosen, settings, sources_list, on_progress, load_rules, held)
+            if executor is None:
+                # Idle workers keep what their last blocks took (about 80 MiB each) while the
+                # join below runs here: a pool handed in is stopped too, once its work is done.
+                running.shutdown(wait=True)
     else:
         load_rules()
         found = shards.scan_sources(loaded[0], settings, sources_list, on_progress)
