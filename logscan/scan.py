@@ -244,8 +244,14 @@ def _finish(
             )
         pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
     figures = aggregate.request_figures(joined.records)
-    tally = aggregate.tally(joined.requests.join(figures, on="request_id"), options.window, options.report_tz)
-    del figures
+    # What the tally counts by: a narrow copy of the requests to join their figures to.
+    counted_requests = joined.requests.select(
+        "request_id", "timestamp", "category", "rule_id", "method", "endpoint", "model", "ollama"
+    )
+    tally = aggregate.tally(
+        counted_requests.join(figures, on="request_id"), options.window, options.report_tz
+    )
+    del figures, counted_requests
     linked = _linked_events(keyed, joined) if options.keep_events else None
     failed, offsets, join_stats = joined.requests, joined.offsets, joined.stats
     # What follows reads messages back from the spill, one row per request at most: the

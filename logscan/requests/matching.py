@@ -287,8 +287,8 @@ def _pair_in_bursts(
     rows = (
         pl.concat(
             [
-                lefts.select(*_PLACE, "burst_endpoint", place=pl.col("t"), is_left=pl.lit(value=True)),
-                rights.select(
+                lefts.lazy().select(*_PLACE, "burst_endpoint", place=pl.col("t"), is_left=pl.lit(value=True)),
+                rights.lazy().select(
                     *_PLACE, "burst_endpoint", place=pl.col("t") + middle, is_left=pl.lit(value=False)
                 ),
             ]
@@ -304,6 +304,7 @@ def _pair_in_bursts(
             .fill_null(value=True)
             .cum_sum(),
         )
+        .collect()
     )
     # Bursts are paired a slice of whole bursts at a time, which bounds what pairing holds: a
     # slice runs from the first burst starting at or past a multiple of slice_rows rows. Rows
