@@ -5,7 +5,8 @@ Two measurements of one corpus folder (``generate.py --name dense --share-400 0.
 one the README quotes):
 
 1. ``logscan scan DIR -f csv -o OUT`` as a user runs it, its session sampled by run.py's
-   ``SessionMemory``: wall time and the peak of the summed PSS of every process of the tree;
+   ``SessionMemory``: wall time and the peak of the summed PSS of every process of the tree,
+   and the peak PSS of the scan's own process (the join runs there, after the workers stop);
 2. with ``--join-time``, the same scan inside this process, timing the step after the last
    worker is done (the requests join and the sums: ``scan._finish``).
 
@@ -18,11 +19,13 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -32,8 +35,33 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run import SessionMemory
 
 
-def tree_pss(folder: Path, logscan: list[str]) -> tuple[float, float, int]:
-    """Wall seconds, peak PSS (MiB) of the session, exit code of one scan."""
+class DriverMemory(threading.Thread):
+    """The peak PSS (MiB) of the scan's own process alone, which joins the records once the
+    workers are done, sampled as often as SessionMemory samples PSS: set against the session's
+    peak, it tells whether the workers or the join set it."""
+
+    def __init__(self, pid: int) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.peak_mib = 0.0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        rollup = Path(f"/proc/{self.pid}/smaps_rollup")
+        while not self.done.wait(SessionMemory.PSS_EVERY * 0.02):
+            with contextlib.suppress(OSError, ValueError):
+                for line in rollup.read_text().splitlines():
+                    if line.startswith("Pss:"):
+                        self.peak_mib = max(self.peak_mib, int(line.split()[1]) / 1024)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join()
+
+
+def tree_pss(folder: Path, logscan: list[str]) -> tuple[float, float, float, int]:
+    """Wall seconds, peak PSS (MiB) of the session and of the scan's own process, exit code of
+    one scan."""
     with tempfile.TemporaryDirectory(prefix="join-memory-") as scratch:
         out = Path(scratch) / "report.csv"
         started = time.perf_counter()
@@ -44,10 +72,13 @@ def tree_pss(folder: Path, logscan: list[str]) -> tuple[float, float, int]:
             start_new_session=True,
         )
         sampler = SessionMemory(process.pid, pss=True)
+        driver = DriverMemory(process.pid)
         sampler.start()
+        driver.start()
         code = process.wait()
         sampler.stop()
-        return time.perf_counter() - started, sampler.peak_pss_mib, code
+        driver.stop()
+        return time.perf_counter() - started, sampler.peak_pss_mib, driver.peak_mib, code
 
 
 def join_seconds(folder: Path) -> tuple[float, float, float]:
@@ -81,8 +112,11 @@ def main() -> None:
     found = shutil.which("logscan")
     logscan = [found] if found else [sys.executable, "-m", "logscan"]
     if not args.no_pss:
-        wall, pss, code = tree_pss(args.folder, logscan)
-        print(f"scan: {wall:.1f} s, peak PSS of the tree {pss:.0f} MiB, exit {code} ({os.cpu_count()} CPUs)")
+        wall, pss, driver, code = tree_pss(args.folder, logscan)
+        print(
+            f"scan: {wall:.1f} s, peak PSS of the tree {pss:.0f} MiB (of the scan's own process "
+            f"{driver:.0f} MiB), exit {code} ({os.cpu_count()} CPUs)"
+        )
     if args.join_time:
         total, joined, cpu = join_seconds(args.folder)
         print(f"in one process: scan {total:.1f} s, of which join and sums {joined:.2f} s ({cpu:.2f} s CPU)")

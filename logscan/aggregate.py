@@ -132,16 +132,28 @@ def request_figures(records: pl.DataFrame) -> pl.DataFrame:
     and its ``client``, the calling library or application: an SDK's name when one of its
     records shows one, else a transport library's (httpx, requests), else the product token of
     the user agent a proxy saw (python-httpx as httpx); null when none shows."""
-    client = pl.col("client").cast(pl.String)
-    agent = pl.col("user_agent").cast(pl.String)
-    return records.group_by("request_id", maintain_order=True).agg(
-        server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
-        client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
-        client=pl.coalesce(
-            client.filter(~client.is_in(_TRANSPORT_CLIENTS)).first(ignore_nulls=True),
-            client.first(ignore_nulls=True),
-            agent.replace(_AGENT_FAMILIES).first(ignore_nulls=True),
-        ),
+    # Names are picked per request in the dtype they come in (categories from the join) and
+    # made strings after: a string per record would be the largest thing here.
+    client = pl.col("client")
+    return (
+        records.group_by("request_id", maintain_order=True)
+        .agg(
+            server_records=(pl.col("side") == "server").sum().cast(pl.Int64),
+            client_records=(pl.col("side") == "client").sum().cast(pl.Int64),
+            sdk=client.filter(~client.is_in(_TRANSPORT_CLIENTS)).first(ignore_nulls=True),
+            any_client=client.first(ignore_nulls=True),
+            agent=pl.col("user_agent").first(ignore_nulls=True),
+        )
+        .select(
+            "request_id",
+            "server_records",
+            "client_records",
+            client=pl.coalesce(
+                pl.col("sdk").cast(pl.String),
+                pl.col("any_client").cast(pl.String),
+                pl.col("agent").cast(pl.String).replace(_AGENT_FAMILIES),
+            ),
+        )
     )
 
 

@@ -136,6 +136,10 @@ def _run(
         ):
             chosen = executor or executors.LocalPool(running, jobs)
             found = _scan_in_parallel(chosen, settings, sources_list, on_progress, load_rules, held)
+            if executor is None:
+                # Idle workers keep what their last blocks took (about 80 MiB each) while the
+                # join below runs here: a pool handed in is stopped too, once its work is done.
+                running.shutdown(wait=True)
     else:
         load_rules()
         found = shards.scan_sources(loaded[0], settings, sources_list, on_progress)
@@ -227,7 +231,12 @@ def _finish(
             held_keys, over_bound = _held_back(joined, records, carried, join_options.match_window)
         if held_keys.len():
             # The join again without them: they belong to no request of this run.
-            held = keyed.filter(pl.col("key").is_in(held_keys.implode())).drop("key").collect()
+            held = (
+                keyed.filter(pl.col("key").is_in(held_keys.implode()))
+                .drop("key")
+                .with_columns(_own_strings())
+                .collect(engine="streaming")
+            )
             keyed = keyed.filter(~pl.col("key").is_in(held_keys.implode()))
             counted = keyed.filter(pl.col("suppressed_by").is_null())
             joined = requests.join(
@@ -235,9 +244,21 @@ def _finish(
             )
         pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
     figures = aggregate.request_figures(joined.records)
-    tally = aggregate.tally(joined.requests.join(figures, on="request_id"), options.window, options.report_tz)
+    # What the tally counts by: a narrow copy of the requests to join their figures to.
+    counted_requests = joined.requests.select(
+        "request_id", "timestamp", "category", "rule_id", "method", "endpoint", "model", "ollama"
+    )
+    tally = aggregate.tally(
+        counted_requests.join(figures, on="request_id"), options.window, options.report_tz
+    )
+    del figures, counted_requests
+    linked = _linked_events(keyed, joined) if options.keep_events else None
+    failed, offsets, join_stats = joined.requests, joined.offsets, joined.stats
+    # What follows reads messages back from the spill, one row per request at most: the
+    # frames of one row per record are let go first (the largest of the run here).
+    del joined, records
     result = ScanResult(
-        events=_linked_events(keyed, joined) if options.keep_events else None,
+        events=linked,
         summary=aggregate.summarize(
             tally,
             options.window,
@@ -259,12 +280,12 @@ def _finish(
             .collect()
         ),
         coverage=aggregate.rule_coverage(tally, [(rule.id, rule.category) for rule in ruleset.rules]),
-        clusters=_unclassified_clusters(joined, keyed),
-        examples=_cause_examples(joined, keyed),
+        clusters=_unclassified_clusters(failed, keyed),
+        examples=_cause_examples(failed, keyed),
         regex_timeouts=found.timeouts,
-        offsets=joined.offsets,
-        join_stats=joined.stats,
-        unmatched_server=requests.unmatched_server(joined),
+        offsets=offsets,
+        join_stats=join_stats,
+        unmatched_server=requests.unmatched_server_requests(failed),
         pending=pending_figures,
     )
     return Continued(result, held)
@@ -316,14 +337,17 @@ def _linked_events(keyed: pl.LazyFrame, joined: requests.Joined) -> pl.LazyFrame
     )
 
 
-def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> cluster.Clusters:
-    """The unexplained requests of Ollama's, grouped by the message of the record that stands
-    for each (the one that carries a reason, if any)."""
-    unexplained = joined.requests.filter(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED))
+def _unclassified_clusters(failed: pl.DataFrame, keyed: pl.LazyFrame) -> cluster.Clusters:
+    """The unexplained requests of Ollama's (of the ``failed`` ones, see requests.Joined),
+    grouped by the message of the record that stands for each (the one that carries a reason,
+    if any)."""
+    unexplained = failed.get_column("representative_key").filter(
+        failed.select(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED)).to_series()
+    )
     representatives = (
         keyed.select(_CLUSTERED_COLUMNS)
-        .filter(pl.col("key").is_in(unexplained["representative_key"].implode()))
-        .with_columns(rule_id=pl.lit(None, pl.String))
+        .filter(pl.col("key").is_in(unexplained.implode()))
+        .with_columns(_own_strings(), rule_id=pl.lit(None, pl.String))
         .collect(engine="streaming")
         .sort("key")
     )
@@ -334,12 +358,13 @@ def _unclassified_clusters(joined: requests.Joined, keyed: pl.LazyFrame) -> clus
 _CLUSTERED_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
 
 
-def _cause_examples(joined: requests.Joined, keyed: pl.LazyFrame) -> pl.DataFrame:
+def _cause_examples(failed: pl.DataFrame, keyed: pl.LazyFrame) -> pl.DataFrame:
     """The first EXAMPLES_PER_CAUSE requests of Ollama's of each category in time order (then
     in scan order; untimed ones last), each shown by the record that stands for it, at the
     request's time. Only those records are read back from the spill."""
     chosen = (
-        joined.requests.filter(pl.col("ollama"))
+        failed.select("category", "request_id", "timestamp", "representative_key")
+        .filter(failed["ollama"])
         .sort("timestamp", "request_id", nulls_last=True)
         .group_by("category", maintain_order=True)
         .head(EXAMPLES_PER_CAUSE)
@@ -348,9 +373,18 @@ def _cause_examples(joined: requests.Joined, keyed: pl.LazyFrame) -> pl.DataFram
     shown = (
         keyed.select("key", "file", "line", "side", "message")
         .filter(pl.col("key").is_in(chosen["key"].implode()))
+        .with_columns(_own_strings())
         .collect(engine="streaming")
     )
     return chosen.join(shown, on="key", maintain_order="left").select(EXAMPLE_COLUMNS)
+
+
+def _own_strings() -> pl.Expr:
+    """Every string column copied into buffers of its own. A filtered string column still
+    points into the buffers it was read into: the few records picked from the spill would hold
+    every message of their files in memory (about 100 MiB per GiB of a dense log) until the end
+    of the run. Copied as they stream past, only the records picked are kept."""
+    return pl.col(pl.String) + ""
 
 
 def _join_options(options: ScanOptions) -> requests.JoinOptions:

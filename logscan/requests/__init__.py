@@ -37,4 +37,5 @@ __all__ = [
     "compact",
     "join",
     "unmatched_server",
+    "unmatched_server_requests",
 ]

@@ -183,9 +183,13 @@ def _copied_lines(records: pl.DataFrame) -> pl.DataFrame:
     and a paste of it into an issue do: GIN's second and latency with the address and path
     make a line no other request repeats."""
     same = ["timestamp", "latency", "address", "endpoint", "method"]
-    gin = records.filter(
-        (pl.col("kind") == "gin") & pl.col("timestamp").is_not_null() & pl.col("latency").is_not_null()
-    ).sort("pos")
+    gin = (
+        records.select(*same, "kind", "pos", "unit", "file")
+        .filter(
+            (pl.col("kind") == "gin") & pl.col("timestamp").is_not_null() & pl.col("latency").is_not_null()
+        )
+        .sort("pos")
+    )
     first = gin.group_by(same, maintain_order=True).agg(
         right=pl.col("unit").first(), origin=pl.col("file").first()
     )

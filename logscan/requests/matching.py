@@ -129,8 +129,9 @@ def match_one_to_one(
     agreeing = None
     if right["agent"].null_count() < right.height and left["family"].null_count() < left.height:
         agreeing = _agreeing(left, right)
-    probes = left.filter(pl.col("t").is_not_null()).sort("t", "id")
-    builds = right.filter(pl.col("t").is_not_null()).sort("t", "id")
+    # Candidates are searched by time and endpoint alone: the sorted copies hold nothing else.
+    probes = left.select("id", "t", "endpoint").filter(pl.col("t").is_not_null()).sort("t", "id")
+    builds = right.select("id", "t", "endpoint").filter(pl.col("t").is_not_null()).sort("t", "id")
     # Per id (a position): the row's place in time order, if it shows an endpoint.
     size = int(max(left["id"].max() or 0, right["id"].max() or 0)) + 1  # type: ignore[call-overload]
     left_rank, right_rank = _ranks(probes, size), _ranks(builds, size)
@@ -286,8 +287,8 @@ def _pair_in_bursts(
     rows = (
         pl.concat(
             [
-                lefts.select(*_PLACE, "burst_endpoint", place=pl.col("t"), is_left=pl.lit(value=True)),
-                rights.select(
+                lefts.lazy().select(*_PLACE, "burst_endpoint", place=pl.col("t"), is_left=pl.lit(value=True)),
+                rights.lazy().select(
                     *_PLACE, "burst_endpoint", place=pl.col("t") + middle, is_left=pl.lit(value=False)
                 ),
             ]
@@ -303,12 +304,18 @@ def _pair_in_bursts(
             .fill_null(value=True)
             .cum_sum(),
         )
+        .collect()
     )
-    # Bursts are paired a slice of whole bursts at a time, which bounds what pairing holds.
-    first_row = pl.int_range(pl.len(), dtype=pl.Int64).first().over("burst")
-    slices = rows.with_columns(slice=first_row // slice_rows)
+    # Bursts are paired a slice of whole bursts at a time, which bounds what pairing holds: a
+    # slice runs from the first burst starting at or past a multiple of slice_rows rows. Rows
+    # are in burst order, so the slices are views of them, not copies.
+    burst_starts = rows.select(
+        start=pl.int_range(pl.len(), dtype=pl.Int64).filter(pl.col("burst").diff().fill_null(1) != 0)
+    ).get_column("start")
+    cuts = burst_starts.filter((burst_starts // slice_rows).diff().fill_null(1) != 0).to_list()
+    ends = [*cuts[1:], rows.height]
     return pl.concat(
-        [_paired_in_order(part) for part in slices.partition_by("slice", include_key=False)],
+        [_paired_in_order(rows.slice(start, end - start)) for start, end in zip(cuts, ends, strict=True)],
         how="vertical",
     )
 
@@ -329,8 +336,10 @@ def _paired_in_order(rows: pl.DataFrame) -> pl.DataFrame:
 def _burst_endpoint(rows: pl.DataFrame, contested: pl.DataFrame) -> pl.DataFrame:
     """The contested rows, with the endpoint their burst is on: their own, or (when they show
     none) their earliest candidate's."""
-    return rows.join(contested, on="id").with_columns(
-        burst_endpoint=pl.coalesce("endpoint", "candidate_endpoint")
+    return (
+        rows.select(*_PLACE, "t", "endpoint")
+        .join(contested, on="id")
+        .with_columns(burst_endpoint=pl.coalesce("endpoint", "candidate_endpoint"))
     )
 
 
