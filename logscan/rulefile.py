@@ -26,8 +26,8 @@ from ruamel.yaml.events import (
 )
 from ruamel.yaml.parser import RoundTripParser
 
-# A pack of 5,000 rules written out in full takes about 1 MiB.
-MAX_FILE_BYTES = 8 * 2**20
+from logscan.rulemodel import MAX_FILE_BYTES
+
 # A rule file nests about 9 levels deep (rules, rule, match, any, group, field, operator, in).
 MAX_DEPTH = 64
 # Nodes of the document with every alias expanded: a rule takes a few dozen.
