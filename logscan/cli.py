@@ -14,6 +14,7 @@ import click
 
 from logscan import __version__, output
 from logscan.cli_common import (
+    DEFAULT_TABLE_STYLE,
     QUIET,
     applied_bounds,
     check_table_style,
@@ -132,7 +133,7 @@ def main() -> None:
 @click.option(
     "--table-style",
     callback=lambda _ctx, _param, value: check_table_style(value),
-    default="simple",
+    default=DEFAULT_TABLE_STYLE,
     show_default=True,
     metavar="STYLE",
     help="Any tabulate format, e.g. github, grid, plain, pipe.",
@@ -376,10 +377,12 @@ def scan(
             workers.started(sources_list, jobs) if cluster is None else contextlib.nullcontext() as pool,
             state.db if state is not None else contextlib.nullcontext(),
         ):
-            from logscan import render, ruletools  # noqa: PLC0415
+            from logscan import render  # noqa: PLC0415
             from logscan import scan as pipeline  # noqa: PLC0415
 
             if rule_paths:
+                from logscan import ruletools  # noqa: PLC0415
+
                 # User files are small: their examples are checked on every scan, so a rule that
                 # does not do what its author meant is an error, not a silent miscount.
                 ruletools.check_user_examples(load_rules(rule_paths, no_builtin_rules))
@@ -479,7 +482,11 @@ def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format-hint", metavar="FORMAT", help="Force a format instead of detecting it.")
 @click.option(
-    "--table-style", default="simple", show_default=True, metavar="STYLE", help="Any tabulate format."
+    "--table-style",
+    default=DEFAULT_TABLE_STYLE,
+    show_default=True,
+    metavar="STYLE",
+    help="Any tabulate format.",
 )
 def formats(paths: tuple[str, ...], format_hint: str | None, table_style: str) -> None:
     """Show how each file in PATHS is read: the envelopes peeled off (journald, Docker,

@@ -56,8 +56,6 @@ class MainGroup(click.Group):
     raise on purpose is one line asking for a report, never a traceback and exit 1."""
 
     def invoke(self, ctx: click.Context) -> Any:
-        from concurrent.futures.process import BrokenProcessPool  # noqa: PLC0415
-
         with _stopping_on_signals():
             try:
                 return super().invoke(ctx)
@@ -67,12 +65,19 @@ class MainGroup(click.Group):
                 _stop("interrupted", ExitCode.INTERRUPTED)
             except BrokenPipeError:
                 _stdout_gone()
-            except BrokenProcessPool:
-                fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
             except (click.ClickException, click.exceptions.Exit, click.Abort):
                 raise
             except Exception as error:  # the last resort: every other exception is handled above
+                if _is_broken_pool(error):
+                    fail(ScanError("a worker process stopped unexpectedly (killed, or out of memory?)"))
                 _internal_error(error)
+
+
+def _is_broken_pool(error: Exception) -> bool:
+    """Whether ``error`` says a worker process died. Asked of the module only if a pool was
+    ever made, so that a run in one process does not import multiprocessing at all."""
+    process = sys.modules.get("concurrent.futures.process")
+    return process is not None and isinstance(error, process.BrokenProcessPool)
 
 
 def _stop(reason: str, exit_code: ExitCode) -> NoReturn:

@@ -1,0 +1,100 @@
+"""Start-up discipline: a scan of a tiny file with a warm rule cache imports nothing it does not
+use. Libraries made lazy for start-up time stay lazy (the time itself is the benchmark's
+business: benchmarks/run.py --cases startup)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from tabulate import tabulate_formats
+
+from logscan.cli_common import DEFAULT_TABLE_STYLE
+
+TINY_LOG = (
+    '[GIN] 2025/05/07 - 06:59:38 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"\n'
+    '[GIN] 2025/05/07 - 06:59:39 | 200 |  1.234567891s |       127.0.0.1 | POST     "/api/chat"\n'
+    "2025-05-07 06:59:40,112 ERROR app.chat: chat request failed: registry.ollama.ai/library/"
+    "gemma2:2b does not support tools (status code: 400)\n"
+)
+# Two requests: the GIN 400 (no reason shown) and the client error naming a capability; the 200
+# is not one.
+EXPECTED_CSV = (
+    "window_start,window_end,category,ollama,requests,server_records,client_records\n"
+    "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unclassified,true,1,1,0\n"
+    "2025-05-07T06:00:00Z,2025-05-07T07:00:00Z,unsupported_capability,true,1,1,0\n"
+)
+# Modules a scan needs only for some inputs or options: the YAML reader only to compile a rule
+# pack, `regex` only for a rule the Rust engine cannot run, tabulate only for tables, the
+# rule tools only for --rules, TOML only when there is a config file.
+LAZY = (
+    "ruamel",
+    "ruamel.yaml",
+    "_ruamel_yaml",
+    "_ruamel_yaml_clibz",
+    "regex",
+    "tabulate",
+    "logscan.rulefile",
+    "logscan.ruleschema",
+    "logscan.ruletools",
+    "logscan.patternlint",
+    "tomllib",
+)
+SCAN = """
+import json, sys
+from logscan.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as stop:
+    code = stop.code
+print(json.dumps({"code": code, "loaded": [name for name in %r if name in sys.modules]}))
+"""
+
+
+def scan(tmp_path: Path, *args: str) -> tuple[dict[str, object], str]:
+    """(exit code and lazy modules loaded, CSV report) of a scan in a fresh interpreter, in a
+    folder and home with no config file, the rule cache in ``tmp_path/cache``."""
+    (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
+    report = tmp_path / "report.csv"
+    home = tmp_path / "home"
+    home.mkdir(exist_ok=True)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "XDG_CONFIG_HOME": str(home / ".config"),
+        "LOGSCAN_CACHE_DIR": str(tmp_path / "cache"),
+    }
+    run = subprocess.run(
+        [sys.executable, "-c", SCAN % (LAZY,), "scan", "tiny.log", "-f", "csv", "-o", str(report), *args],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert run.stderr == ""
+    return json.loads(run.stdout), report.read_text(encoding="utf-8")
+
+
+@pytest.mark.skipif(Path("/etc/logscan/config.toml").exists(), reason="a system config file is read")
+def test_a_tiny_scan_with_a_warm_rule_cache_imports_none_of_the_lazy_modules(tmp_path: Path) -> None:
+    cold, cold_report = scan(tmp_path)
+    # The first run compiles the pack: the YAML reader is loaded then, so the check can tell.
+    assert cold["code"] == 0
+    assert {"ruamel", "logscan.rulefile", "logscan.ruleschema"} <= set(cold["loaded"])  # type: ignore[arg-type]
+    warm, warm_report = scan(tmp_path)
+    assert warm == {"code": 0, "loaded": []}
+    assert cold_report == warm_report == EXPECTED_CSV
+
+
+def test_a_tiny_scan_as_a_table_loads_tabulate(tmp_path: Path) -> None:
+    scan(tmp_path)
+    outcome, _ = scan(tmp_path, "-f", "table")
+    assert outcome == {"code": 0, "loaded": ["tabulate"]}
+
+
+def test_the_default_table_style_is_one_of_tabulate() -> None:
+    # check_table_style lets it through without asking tabulate.
+    assert DEFAULT_TABLE_STYLE in tabulate_formats
