@@ -8,7 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -25,7 +25,7 @@ from logscan.cli_common import (
     run_info,
     warn,
 )
-from logscan.cli_exit import MainGroup
+from logscan.cli_exit import MainGroup, run_and_exit
 from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
@@ -547,3 +547,8 @@ def _writing(destination: output.Output) -> Iterator[None]:
 
 main.add_command(rules_group)
 main.add_command(history_command)
+
+
+def run() -> NoReturn:
+    """The `logscan` program: ``main``, and a prompt end of the process (see run_and_exit)."""
+    run_and_exit(main)

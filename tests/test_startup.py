@@ -98,3 +98,72 @@ def test_a_tiny_scan_as_a_table_loads_tabulate(tmp_path: Path) -> None:
 def test_the_default_table_style_is_one_of_tabulate() -> None:
     # check_table_style lets it through without asking tabulate.
     assert DEFAULT_TABLE_STYLE in tabulate_formats
+
+
+# --- the end of the process -------------------------------------------------------------------
+
+ENDING = """
+import atexit, pathlib, sys, threading, time
+import click
+from logscan.cli_exit import run_and_exit
+
+marker = pathlib.Path(sys.argv[1])
+
+@click.command()
+@click.argument("marker")
+@click.option("--thread", is_flag=True)
+@click.option("--status", default="0")
+def command(marker, thread, status):
+    atexit.register(lambda: pathlib.Path(marker + ".atexit").write_text("ran"))
+    if thread:
+        threading.Thread(target=lambda: (time.sleep(0.3), pathlib.Path(marker).write_text("done"))).start()
+    print("x" * 100_000, end="")  # more than a pipe's buffer: flushed at the end
+    sys.exit(int(status) if status.isdigit() else status)
+
+run_and_exit(command)
+"""
+
+
+def end(tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    marker = tmp_path / "marker"
+    return subprocess.run(
+        [sys.executable, "-c", ENDING, str(marker), *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+
+
+def test_the_program_ends_with_its_status_after_atexit_handlers_and_with_stdout_flushed(
+    tmp_path: Path,
+) -> None:
+    ended = end(tmp_path, "--status", "3")
+    assert (ended.returncode, ended.stdout, ended.stderr) == (3, "x" * 100_000, "")
+    assert (tmp_path / "marker.atexit").read_text() == "ran"
+
+
+def test_a_status_that_is_not_a_number_is_printed_and_is_1(tmp_path: Path) -> None:
+    ended = end(tmp_path, "--status", "stopped")
+    assert (ended.returncode, ended.stderr) == (1, "stopped\n")
+
+
+def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
+    ended = end(tmp_path, "--thread")
+    assert ended.returncode == 0
+    assert (tmp_path / "marker").read_text() == "done"
+
+
+def test_the_module_runs_as_the_program(tmp_path: Path) -> None:
+    (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-m", "logscan", "scan", "tiny.log", "-f", "csv", "-q", "--fail-above", "1"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOGSCAN_CACHE_DIR": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    breach = "logscan: threshold breached: 2 failed requests, above --fail-above 1\n"
+    assert (ran.returncode, ran.stdout, ran.stderr) == (1, EXPECTED_CSV, breach)
