@@ -13,7 +13,7 @@ import os
 import sys
 import uuid
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import BrokenExecutor, ProcessPoolExecutor, as_completed
+from concurrent.futures import BrokenExecutor, as_completed
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
@@ -21,6 +21,8 @@ from logscan import __version__
 from logscan.errors import ScanError, UsageError
 
 if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor  # the attribute imports multiprocessing
+
     import distributed
 
 Item = TypeVar("Item")

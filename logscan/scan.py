@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -38,6 +38,9 @@ from logscan.results import (
 from logscan.scanoptions import ScanOptions, TimeBounds, duration, validate
 from logscan.shards import Partial, Progress
 from logscan.state import MAX_PENDING_RECORDS
+
+if TYPE_CHECKING:  # start-up time: no multiprocessing unless workers are started
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = [
     "Continuation",

@@ -27,7 +27,8 @@ EXPECTED_CSV = (
 )
 # Modules a scan needs only for some inputs or options: the YAML reader only to compile a rule
 # pack, `regex` only for a rule the Rust engine cannot run, tabulate only for tables, the
-# rule tools only for --rules, TOML only when there is a config file.
+# rule tools only for --rules, TOML only when there is a config file, multiprocessing only for
+# worker processes.
 LAZY = (
     "ruamel",
     "ruamel.yaml",
@@ -40,6 +41,8 @@ LAZY = (
     "logscan.ruletools",
     "logscan.patternlint",
     "tomllib",
+    "multiprocessing",
+    "concurrent.futures.process",
 )
 SCAN = """
 import json, sys
