@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from ruamel.yaml import YAML
+from ruamel.yaml.composer import Composer
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 from ruamel.yaml.events import (
     AliasEvent,
@@ -255,9 +256,23 @@ def read_text(text: str) -> tuple[Any, Refusal | None]:
         return None, Refusal((0, 0), f"invalid YAML value: {shorten(str(error), 200)}")
 
 
+class _Composer(Composer):
+    """ruamel's composer, taking its parser and resolver from the loader once rather than at
+    every event (a fifth of the time of reading a rule file through libyaml)."""
+
+    @functools.cached_property
+    def parser(self) -> Any:
+        return self.loader.parser
+
+    @functools.cached_property
+    def resolver(self) -> Any:
+        return self.loader.resolver
+
+
 def _loaded(text: str, parser: Any) -> Any:
     yaml = YAML(typ="rt")
     yaml.Parser = parser
+    yaml.Composer = _Composer
     yaml.preserve_quotes = True
     return yaml.load(text)
 
