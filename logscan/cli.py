@@ -365,6 +365,7 @@ def scan(
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
         sources_list = sources.expand(paths, read_policy, objectstore.parse_options(storage_options))
+        executors.one_polars_thread_for_small_input(total_bytes(sources_list))
         state, sources_list = _incremental_scan(state_path, fail_on_new_category, sources_list)
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it

@@ -7,10 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 from tabulate import tabulate_formats
 
 from logscan.cli_common import DEFAULT_TABLE_STYLE
+from logscan.executors import ONE_THREAD_MAX_BYTES
 
 TINY_LOG = (
     '[GIN] 2025/05/07 - 06:59:38 | 400 |     213.546µs |       127.0.0.1 | POST     "/api/chat"\n'
@@ -52,13 +54,17 @@ try:
 except SystemExit as stop:
     code = stop.code
 print(json.dumps({"code": code, "loaded": [name for name in %r if name in sys.modules]}))
+print(sys.modules["polars"].thread_pool_size(), file=sys.stderr)
 """
 
 
-def scan(tmp_path: Path, *args: str) -> tuple[dict[str, object], str]:
-    """(exit code and lazy modules loaded, CSV report) of a scan in a fresh interpreter, in a
-    folder and home with no config file, the rule cache in ``tmp_path/cache``."""
-    (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
+def scan(
+    tmp_path: Path, *args: str, log: str = TINY_LOG, threads: int = 1, **environment: str
+) -> tuple[dict[str, object], str]:
+    """(exit code and lazy modules loaded, CSV report) of a scan of ``log`` in a fresh
+    interpreter, in a folder and home with no config file, the rule cache in
+    ``tmp_path/cache``; Polars ran on ``threads`` threads."""
+    (tmp_path / "tiny.log").write_text(log, encoding="utf-8")
     report = tmp_path / "report.csv"
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
@@ -67,6 +73,7 @@ def scan(tmp_path: Path, *args: str) -> tuple[dict[str, object], str]:
         "HOME": str(home),
         "XDG_CONFIG_HOME": str(home / ".config"),
         "LOGSCAN_CACHE_DIR": str(tmp_path / "cache"),
+        **environment,
     }
     run = subprocess.run(
         [sys.executable, "-c", SCAN % (LAZY,), "scan", "tiny.log", "-f", "csv", "-o", str(report), *args],
@@ -77,7 +84,7 @@ def scan(tmp_path: Path, *args: str) -> tuple[dict[str, object], str]:
         check=False,
         timeout=120,
     )
-    assert run.stderr == ""
+    assert run.stderr == f"{threads}\n"
     return json.loads(run.stdout), report.read_text(encoding="utf-8")
 
 
@@ -96,6 +103,18 @@ def test_a_tiny_scan_as_a_table_loads_tabulate(tmp_path: Path) -> None:
     scan(tmp_path)
     outcome, _ = scan(tmp_path, "-f", "table")
     assert outcome == {"code": 0, "loaded": ["tabulate"]}
+
+
+def test_polars_runs_on_one_thread_for_a_small_input_only(tmp_path: Path) -> None:
+    scan(tmp_path, threads=1)
+    # The user's own setting stands.
+    scan(tmp_path, threads=2, POLARS_MAX_THREADS="2")
+    # Over ONE_THREAD_MAX_BYTES of input (no 400 in it): Polars' own pool, as in this process.
+    filler = "2025-05-07 06:59:40,112 INFO app: fine\n"
+    outcome, _ = scan(
+        tmp_path, log=filler * (ONE_THREAD_MAX_BYTES // len(filler) + 1), threads=pl.thread_pool_size()
+    )
+    assert outcome["code"] == 0
 
 
 def test_the_default_table_style_is_one_of_tabulate() -> None:
