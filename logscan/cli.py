@@ -25,7 +25,7 @@ from logscan.cli_common import (
     run_info,
     warn,
 )
-from logscan.cli_exit import MainGroup, run_and_exit
+from logscan.cli_exit import MainGroup, run_and_exit, started_up
 from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
@@ -405,6 +405,7 @@ def scan(
                 **_server_offsets(server_offsets),
             )
             options, bounds = applied_bounds(options)
+            started_up()
             result = (state.scan if state is not None else pipeline.run)(
                 options,
                 sources_list=sources_list,
@@ -500,6 +501,7 @@ def formats(paths: tuple[str, ...], format_hint: str | None, table_style: str) -
     from logscan import scan as pipeline  # noqa: PLC0415
 
     try:
+        started_up()
         surveys = pipeline.survey(pipeline.ScanOptions(paths=paths, format_hint=format_hint))
     except LogscanError as error:
         fail(error)

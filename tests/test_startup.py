@@ -189,3 +189,49 @@ def test_the_module_runs_as_the_program(tmp_path: Path) -> None:
     )
     breach = "logscan: threshold breached: 2 failed requests, above --fail-above 1\n"
     assert (ran.returncode, ran.stdout, ran.stderr) == (1, EXPECTED_CSV, breach)
+
+
+GARBAGE = """
+import gc, sys
+import click
+from logscan import scan
+from logscan.cli import run
+from logscan.cli_exit import run_and_exit, started_up
+
+if sys.argv[1] == "command":
+    @click.command()
+    @click.argument("mode")
+    def command(mode):
+        before = gc.isenabled()
+        started_up()
+        print(before, gc.isenabled(), gc.get_freeze_count() > 0)
+    run_and_exit(command)
+
+original = scan.run
+def recording(*args, **kwargs):
+    print(gc.isenabled(), gc.get_freeze_count() > 0, file=sys.stderr)
+    return original(*args, **kwargs)
+scan.run = recording
+run()
+"""
+
+
+def test_the_collector_is_off_until_the_work_starts(tmp_path: Path) -> None:
+    ran = subprocess.run(
+        [sys.executable, "-c", GARBAGE, "command"], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, "False True True\n", "")
+
+
+def test_a_scan_collects_garbage_while_it_reads(tmp_path: Path) -> None:
+    (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-c", GARBAGE, "scan", "tiny.log", "-f", "csv", "-q"],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOGSCAN_CACHE_DIR": ""},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (ran.returncode, ran.stdout, ran.stderr) == (0, EXPECTED_CSV, "True True\n")
