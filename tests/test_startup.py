@@ -176,10 +176,11 @@ def test_a_thread_still_running_is_waited_for(tmp_path: Path) -> None:
     assert (tmp_path / "marker").read_text() == "done"
 
 
-def test_the_module_runs_as_the_program(tmp_path: Path) -> None:
+def tiny_scan(tmp_path: Path, program: list[str], *options: str) -> subprocess.CompletedProcess[str]:
+    """``program scan tiny.log -f csv -q options...`` in a folder with no config file, no cache."""
     (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
-    ran = subprocess.run(
-        [sys.executable, "-m", "logscan", "scan", "tiny.log", "-f", "csv", "-q", "--fail-above", "1"],
+    return subprocess.run(
+        [*program, "scan", "tiny.log", "-f", "csv", "-q", *options],
         cwd=tmp_path,
         env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOGSCAN_CACHE_DIR": ""},
         capture_output=True,
@@ -187,6 +188,10 @@ def test_the_module_runs_as_the_program(tmp_path: Path) -> None:
         check=False,
         timeout=120,
     )
+
+
+def test_the_module_runs_as_the_program(tmp_path: Path) -> None:
+    ran = tiny_scan(tmp_path, [sys.executable, "-m", "logscan"], "--fail-above", "1")
     breach = "logscan: threshold breached: 2 failed requests, above --fail-above 1\n"
     assert (ran.returncode, ran.stdout, ran.stderr) == (1, EXPECTED_CSV, breach)
 
@@ -224,14 +229,5 @@ def test_the_collector_is_off_until_the_work_starts(tmp_path: Path) -> None:
 
 
 def test_a_scan_collects_garbage_while_it_reads(tmp_path: Path) -> None:
-    (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
-    ran = subprocess.run(
-        [sys.executable, "-c", GARBAGE, "scan", "tiny.log", "-f", "csv", "-q"],
-        cwd=tmp_path,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOGSCAN_CACHE_DIR": ""},
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+    ran = tiny_scan(tmp_path, [sys.executable, "-c", GARBAGE])
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, EXPECTED_CSV, "True True\n")
