@@ -143,3 +143,12 @@ def test_rule_file_like_documents_read_the_same(text: str, tmp_path: Path) -> No
 def test_arbitrary_text_reads_the_same(text: str, tmp_path: Path) -> None:
     fast, pure = outcomes(text, tmp_path)
     assert fast == pure
+
+
+def test_a_list_inside_a_mapping_key_is_refused_not_a_traceback(tmp_path: Path) -> None:
+    # ruamel makes the key `{x: [a]}` a mapping it then cannot hash.
+    path = tmp_path / "key.yaml"
+    path.write_text("? x: [a]\n")
+    refusal = rulefile.Refusal((0, 0), "invalid YAML value: unhashable type: 'CommentedSeq'")
+    assert rulefile.read(path) == (None, refusal)
+    assert rulefile.read_text("? x: [a]\n") == (None, refusal)
