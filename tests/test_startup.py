@@ -30,7 +30,7 @@ EXPECTED_CSV = (
 # Modules a scan needs only for some inputs or options: the YAML reader only to compile a rule
 # pack, `regex` only for a rule the Rust engine cannot run, tabulate only for tables, the
 # rule tools only for --rules, TOML only when there is a config file, multiprocessing only for
-# worker processes.
+# worker processes, the state (SQLite) only with --state.
 LAZY = (
     "ruamel",
     "ruamel.yaml",
@@ -45,6 +45,8 @@ LAZY = (
     "tomllib",
     "multiprocessing",
     "concurrent.futures.process",
+    "sqlite3",
+    "logscan.state",
 )
 SCAN = """
 import json, sys
