@@ -8,12 +8,13 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from logscan import __version__, output
 from logscan.cli_common import (
+    DEFAULT_TABLE_STYLE,
     QUIET,
     applied_bounds,
     check_table_style,
@@ -24,7 +25,7 @@ from logscan.cli_common import (
     run_info,
     warn,
 )
-from logscan.cli_exit import MainGroup
+from logscan.cli_exit import MainGroup, run_and_exit, started_up
 from logscan.cli_history import history_command
 from logscan.cli_progress import ProgressLine, total_bytes
 from logscan.cli_rules import load_rules, rules_group
@@ -132,7 +133,7 @@ def main() -> None:
 @click.option(
     "--table-style",
     callback=lambda _ctx, _param, value: check_table_style(value),
-    default="simple",
+    default=DEFAULT_TABLE_STYLE,
     show_default=True,
     metavar="STYLE",
     help="Any tabulate format, e.g. github, grid, plain, pipe.",
@@ -364,6 +365,7 @@ def scan(
             max_decompressed_bytes=inputs.parse_size(max_decompressed, "--max-decompressed"),
         )
         sources_list = sources.expand(paths, read_policy, objectstore.parse_options(storage_options))
+        executors.one_polars_thread_for_small_input(total_bytes(sources_list))
         state, sources_list = _incremental_scan(state_path, fail_on_new_category, sources_list)
         progress_line = ProgressLine(total_bytes(sources_list)) if show_progress else None
         # Workers (for a large input) start before this process imports Polars, and import it
@@ -376,10 +378,12 @@ def scan(
             workers.started(sources_list, jobs) if cluster is None else contextlib.nullcontext() as pool,
             state.db if state is not None else contextlib.nullcontext(),
         ):
-            from logscan import render, ruletools  # noqa: PLC0415
+            from logscan import render  # noqa: PLC0415
             from logscan import scan as pipeline  # noqa: PLC0415
 
             if rule_paths:
+                from logscan import ruletools  # noqa: PLC0415
+
                 # User files are small: their examples are checked on every scan, so a rule that
                 # does not do what its author meant is an error, not a silent miscount.
                 ruletools.check_user_examples(load_rules(rule_paths, no_builtin_rules))
@@ -401,6 +405,7 @@ def scan(
                 **_server_offsets(server_offsets),
             )
             options, bounds = applied_bounds(options)
+            started_up()
             result = (state.scan if state is not None else pipeline.run)(
                 options,
                 sources_list=sources_list,
@@ -479,7 +484,11 @@ def _input_exit_code(reports: Sequence[Any], *, strict: bool) -> ExitCode:
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--format-hint", metavar="FORMAT", help="Force a format instead of detecting it.")
 @click.option(
-    "--table-style", default="simple", show_default=True, metavar="STYLE", help="Any tabulate format."
+    "--table-style",
+    default=DEFAULT_TABLE_STYLE,
+    show_default=True,
+    metavar="STYLE",
+    help="Any tabulate format.",
 )
 def formats(paths: tuple[str, ...], format_hint: str | None, table_style: str) -> None:
     """Show how each file in PATHS is read: the envelopes peeled off (journald, Docker,
@@ -492,6 +501,7 @@ def formats(paths: tuple[str, ...], format_hint: str | None, table_style: str) -
     from logscan import scan as pipeline  # noqa: PLC0415
 
     try:
+        started_up()
         surveys = pipeline.survey(pipeline.ScanOptions(paths=paths, format_hint=format_hint))
     except LogscanError as error:
         fail(error)
@@ -540,3 +550,8 @@ def _writing(destination: output.Output) -> Iterator[None]:
 
 main.add_command(rules_group)
 main.add_command(history_command)
+
+
+def run() -> NoReturn:
+    """The `logscan` program: ``main``, and a prompt end of the process (see run_and_exit)."""
+    run_and_exit(main)

@@ -153,7 +153,13 @@ def config_option(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
+# The default table style: known to tabulate, so checking it needs no import of tabulate.
+DEFAULT_TABLE_STYLE = "simple"
+
+
 def check_table_style(style: str) -> str:
+    if style == DEFAULT_TABLE_STYLE:
+        return style
     from tabulate import tabulate_formats  # noqa: PLC0415
 
     # unsafehtml writes log text into HTML unescaped: markup from a log line would run.

@@ -16,6 +16,7 @@ import click
 
 from logscan import sanitize
 from logscan.cli_common import fail
+from logscan.cli_exit import started_up
 from logscan.errors import LogscanError
 
 HISTORY_FORMATS = ("table", "csv", "json", "markdown", "ndjson", "prom")
@@ -46,6 +47,7 @@ def history_command(state_path: Path, output_format: str, last: int | None) -> N
     """Show the runs stored in a --state FILE: when each ran, the times of the first and last
     400 it counted, what it read (files, bytes, lines), its failed requests in total and per
     cause category, and the records over the bound on waiting ones that it counted at once."""
+    started_up()
     from logscan.state import read_history  # noqa: PLC0415
 
     try:

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from logscan.cli_common import config_option, echo_input_problems, fail
+from logscan.cli_exit import started_up
 from logscan.errors import ExitCode, LogscanError
 
 RULES_EPILOG = """\b
@@ -31,6 +32,7 @@ The schema is described in rules/README.md.
 def rules_group() -> None:
     """List, check, test and explain the rules that give each 400 its cause, and draft new
     ones for the 400s no rule explains."""
+    started_up()
 
 
 def _rule_context_options(command: Callable[..., Any]) -> Callable[..., Any]:

@@ -19,17 +19,18 @@ make every 400 disappear). Otherwise it is passed over for the next place, and
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 import stat
-import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from logscan.errors import UsageError
+
+if TYPE_CHECKING:
+    import tomllib
 
 CONFIG_FILE = "logscan.toml"
 CONFIG_VARIABLE = "LOGSCAN_CONFIG"
@@ -94,6 +95,8 @@ def _found_in_order(directory: Path) -> list[tuple[Path, bool]]:
 
 
 def _has_logscan_table(pyproject: Path) -> bool:
+    import tomllib  # noqa: PLC0415 (only when there is a file to read: start-up time)
+
     try:
         document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
@@ -132,6 +135,8 @@ def load(
 
 
 def _load(path: Path, in_pyproject: bool, keys: Mapping[str, Key], *, trusted_only: bool) -> Config:
+    import tomllib  # noqa: PLC0415 (only when there is a file to read: start-up time)
+
     try:
         data, refusal = _read(path, trusted_only=trusted_only)
         if refusal is not None:
@@ -220,6 +225,8 @@ def _checked(
 
 
 def _did_you_mean(key: str, keys: Mapping[str, Key]) -> str:
+    import difflib  # noqa: PLC0415 (only for a key that is wrong)
+
     close = difflib.get_close_matches(key, keys, n=1)
     hint = f"; did you mean '{close[0]}'?" if close else ""
     return f"{hint} (keys are the long options of `logscan scan --help` without --, and paths)"

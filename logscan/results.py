@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -13,8 +14,10 @@ from logscan.cluster import Clusters
 from logscan.requests import ClockOffset, JoinStats
 from logscan.rulemodel import UNCLASSIFIED
 from logscan.rules import Category, Rule
-from logscan.state import CategoryCounts
 from logscan.trends import CategoryTrend
+
+if TYPE_CHECKING:
+    from logscan.state import CategoryCounts
 
 # The sides of the wire a 400 record is on: Ollama's or a proxy's logs, or the application's.
 SIDES = ("server", "client")
@@ -199,6 +202,9 @@ class ScanResult:
     @property
     def counts(self) -> CategoryCounts:
         """This scan's counts per cause category (zeros left out)."""
+        # The state (and SQLite) is imported only when asked: a scan without --state does not.
+        from logscan.state import CategoryCounts  # noqa: PLC0415
+
         summary = self.summary
         records = {side: _per_category(summary.by_category, f"{side}_records") for side in SIDES}
         return CategoryCounts(

@@ -1,7 +1,8 @@
 """The rule-pack cache: a compiled pack kept as JSON, so that a scan need not parse YAML.
 
 Parsing YAML with positions costs more than the rest of a small scan; reading the JSON of the
-parsed model and compiling its few `regex`-engine patterns again costs little. JSON builds no
+parsed model costs little, and needs neither the YAML reader nor the `regex` package (its few
+`regex`-engine patterns are compiled when a search first needs them). JSON builds no
 objects but the model's, so an entry cannot run code; still, an entry decides what a scan
 finds, so one is only used when nobody else could have written it: the cache folder and the
 entry must be owned by the user running logscan and writable by nobody else (pip's rule).
@@ -27,11 +28,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import regex
-
 from logscan import __version__
-from logscan.rulefile import MAX_FILE_BYTES
 from logscan.rulemodel import (
+    MAX_FILE_BYTES,
     Anchor,
     Category,
     Condition,
@@ -124,7 +123,7 @@ class PackCache:
                 os.utime(self.name, dir_fd=folder)  # recently used: evicted last
         try:
             return decode(json.loads(data))
-        except (ValueError, KeyError, TypeError, IndexError, AttributeError, regex.error):
+        except (ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None
 
     def write(self, ruleset: RuleSet) -> None:
@@ -292,7 +291,6 @@ def _decode_match(data: list[Any]) -> Match:
             tuple(value) if isinstance(value, list) else value,
             Place(*place),
             "regex" if engine == "regex" else "polars",
-            regex.compile(value) if engine == "regex" else None,
             None if literals is None else tuple(Anchor(text, bool(case)) for text, case in literals),
         )
 

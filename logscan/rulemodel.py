@@ -14,15 +14,19 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from re import _parser as re_parser  # type: ignore[attr-defined]
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import polars as pl
-import regex
 
 from logscan.errors import Problem
 
+if TYPE_CHECKING:
+    import regex
+
 Engine = Literal["polars", "regex"]
 RULE_FILE_SUFFIXES = (".yaml", ".yml")
+# A pack of 5,000 rules written out in full takes about 1 MiB.
+MAX_FILE_BYTES = 8 * 2**20
 UNCLASSIFIED = "unclassified"
 NO_OCCURRENCE = "none"
 DEFAULT_PRIORITY = 50
@@ -114,10 +118,20 @@ class Condition:
     value: str | int | tuple[str | int, ...]
     place: Place
     engine: Engine = "polars"
-    compiled: regex.Pattern[str] | None = None  # set for the `regex` engine only
     # Literals of which every matching text contains one; None when the field is not a text
     # field or no literal of useful length could be derived.
     literals: tuple[Anchor, ...] | None = None
+
+    @cached_property
+    def compiled(self) -> regex.Pattern[str] | None:
+        """The pattern compiled for the `regex` engine (None for the Rust one). Compiled on
+        first use, not at load: most scans never search with the `regex` engine, and then
+        need not import it. The loader has compiled it once already, so it compiles."""
+        if self.engine != "regex":
+            return None
+        import regex  # noqa: PLC0415
+
+        return regex.compile(str(self.value))
 
     @property
     def column(self) -> str:
@@ -359,6 +373,8 @@ def compile_regex(source: str) -> tuple[Engine, regex.Pattern[str] | None, str, 
     try:
         pl.Series([""], dtype=pl.String).str.contains(source)
     except pl.exceptions.PolarsError:
+        import regex  # noqa: PLC0415
+
         try:
             compiled = regex.compile(source)
         except regex.error as error:

@@ -56,7 +56,6 @@ from logscan.rulemodel import (
     escape_literal,
     positive_examples,
 )
-from logscan.ruleschema import FileReader
 
 __all__ = [
     "BLOCKS",
@@ -135,6 +134,9 @@ def load(user_paths: Sequence[Path] = (), *, include_builtin: bool = True) -> Ru
 
 def compile_files(files: Sequence[tuple[Path, bool]], include_builtin: bool = True) -> RuleSet:
     """Read, check and compile ``files`` (path, whether it is built in), with no cache."""
+    # The YAML reader is imported only when a pack is compiled: a cached pack needs none of it.
+    from logscan.ruleschema import FileReader  # noqa: PLC0415
+
     problems: list[Problem] = []
     readers = [(FileReader(path, problems, builtin), builtin) for path, builtin in files]
     loaded = [(reader, reader.load(), builtin) for reader, builtin in readers]

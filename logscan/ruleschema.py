@@ -400,7 +400,7 @@ class FileReader:
             self.report(position, f"regex is longer than {MAX_PATTERN_CHARS:,} characters ({len(text):,})")
             return None
         quote_width = 1 if getattr(value, "style", None) in ("'", '"') else 0
-        engine, compiled, error, offset = compile_regex(text)
+        engine, _, error, offset = compile_regex(text)
         if error:
             line, column = position
             self.report(
@@ -408,7 +408,7 @@ class FileReader:
             )
             return None
         literals = derive_literals(text) if field_name in TEXT_FIELDS else None
-        return Condition(field_name, operator, text, place, engine, compiled, literals)
+        return Condition(field_name, operator, text, place, engine, literals)
 
     def _check_sides(self, position: tuple[int, int], values: Iterable[str | int]) -> None:
         for value in values:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -37,7 +37,9 @@ from logscan.results import (
 )
 from logscan.scanoptions import ScanOptions, TimeBounds, duration, validate
 from logscan.shards import Partial, Progress
-from logscan.state import MAX_PENDING_RECORDS
+
+if TYPE_CHECKING:  # start-up time: no multiprocessing unless workers are started
+    from concurrent.futures import ProcessPoolExecutor
 
 __all__ = [
     "Continuation",
@@ -299,6 +301,8 @@ def _held_back(
     seen on one side only, all within ``match_window`` of the newest record of their file
     (its partner may be written after this run's data ends). Records carried from the last
     run (keys below ``carried``) are never held again: they are counted now, partner or not."""
+    from logscan import state  # noqa: PLC0415 (only with --state: a plain scan needs no SQLite)
+
     newest = records.filter(pl.col("key") >= carried).group_by("file").agg(newest=pl.col("timestamp").max())
     per_request = (
         joined.records.select("key", "request_id", "side")
@@ -316,7 +320,7 @@ def _held_back(
         .sort("since", "request_id", descending=True)
         .with_columns(held_so_far=pl.col("keys").list.len().cum_sum())
     )
-    kept = per_request.filter(pl.col("held_so_far") <= MAX_PENDING_RECORDS)
+    kept = per_request.filter(pl.col("held_so_far") <= state.MAX_PENDING_RECORDS)
     over_bound = int(per_request.get_column("keys").list.len().sum()) - int(
         kept.get_column("keys").list.len().sum()
     )

@@ -8,10 +8,13 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from logscan.aggregate import Summary
 from logscan.errors import UsageError
-from logscan.trends import CategoryTrend
+
+if TYPE_CHECKING:  # no Polars at import: the CLI reads the thresholds before it imports Polars
+    from logscan.aggregate import Summary
+    from logscan.trends import CategoryTrend
 
 _FAIL_ON = re.compile(r"^([a-z0-9][a-z0-9_.-]*)(?:=(\d+))?$")
 

@@ -8,14 +8,17 @@ here, nor in what it imports, imports Polars.
 from __future__ import annotations
 
 import contextlib
-import multiprocessing
+import functools
 import os
 import signal
 from collections.abc import Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from logscan.sources import Source
+
+if TYPE_CHECKING:
+    from concurrent.futures import ProcessPoolExecutor
 
 # Below this much input, worker processes cost more to start than they save.
 PARALLEL_MIN_BYTES = 96 * 1024 * 1024
@@ -55,37 +58,46 @@ def started(sources_list: Sequence[Source], jobs: int) -> Iterator[ProcessPoolEx
         yield pool
 
 
-class _Pool(ProcessPoolExecutor):
-    """A process pool that, left by an exception (Ctrl-C, SIGTERM, an error), stops its
-    workers at once instead of waiting for their tasks to finish."""
+@functools.cache
+def _pool_class() -> type[ProcessPoolExecutor]:
+    # Made when workers are first started: a scan in one process imports no multiprocessing.
+    from concurrent.futures import ProcessPoolExecutor  # noqa: PLC0415
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> bool | None:
-        if exc_type is None:
-            return super().__exit__(exc_type, exc, traceback)
-        self.stop()
-        return None
+    class _Pool(ProcessPoolExecutor):
+        """A process pool that, left by an exception (Ctrl-C, SIGTERM, an error), stops its
+        workers at once instead of waiting for their tasks to finish."""
 
-    def stop(self) -> None:
-        # The executor has no public way to end its processes before Python 3.14
-        # (terminate_workers); its own table of them is the only handle.
-        processes = list((self._processes or {}).values())
-        self.shutdown(wait=False, cancel_futures=True)
-        for process in processes:
-            # SIGTERM keeps its default action in workers: they end without a word.
-            process.terminate()
-        for process in processes:
-            process.join(_STOP_WAIT_SECONDS)
+        def __exit__(
+            self,
+            exc_type: type[BaseException] | None,
+            exc: BaseException | None,
+            traceback: TracebackType | None,
+        ) -> bool | None:
+            if exc_type is None:
+                return super().__exit__(exc_type, exc, traceback)
+            self.stop()
+            return None
+
+        def stop(self) -> None:
+            # The executor has no public way to end its processes before Python 3.14
+            # (terminate_workers); its own table of them is the only handle.
+            processes = list((self._processes or {}).values())
+            self.shutdown(wait=False, cancel_futures=True)
+            for process in processes:
+                # SIGTERM keeps its default action in workers: they end without a word.
+                process.terminate()
+            for process in processes:
+                process.join(_STOP_WAIT_SECONDS)
+
+    return _Pool
 
 
 def start(workers: int) -> ProcessPoolExecutor:
     """``workers`` processes, already importing the pipeline when this returns."""
+    import multiprocessing  # noqa: PLC0415
+
     # forkserver, not fork: Polars' thread pool does not survive a fork.
-    pool = _Pool(
+    pool = _pool_class()(
         workers, mp_context=multiprocessing.get_context("forkserver"), initializer=_leave_interrupts_to_parent
     )
     # The processes start at the first submit, and take the environment they see then.

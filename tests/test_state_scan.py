@@ -24,7 +24,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from logscan import scan as pipeline
-from logscan import shards
+from logscan import shards, state
 from logscan.cli import main
 from logscan.state import StateDB, read_history
 
@@ -273,7 +273,7 @@ def test_a_record_still_without_a_partner_in_the_next_run_is_counted_then(tmp_pa
 def test_records_waiting_over_the_bound_are_counted_at_once(
     tmp_path: Path, logs: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pipeline, "MAX_PENDING_RECORDS", 2)
+    monkeypatch.setattr(state, "MAX_PENDING_RECORDS", 2)
     # Five requests within the match window of the newest: all could wait, two may.
     text = gin(1) * 5
     (logs / "server.log").write_text(text)

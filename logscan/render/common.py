@@ -9,7 +9,6 @@ from datetime import datetime
 from typing import Any
 
 import polars as pl
-from tabulate import tabulate as _tabulate
 
 from logscan import sanitize, timestamps
 from logscan.results import FileReport, RunInfo, ScanResult
@@ -31,6 +30,9 @@ def tabulate(rows: Iterable[Sequence[Any]], headers: Sequence[str] = (), **optio
     """tabulate, with every text cell shown on one line and inert (see sanitize.terminal): a
     newline in a file name would otherwise forge a row. Named as the function it wraps, so
     that no table of this module can bypass it."""
+    # Imported here: only the table formats need it, and it costs start-up time.
+    from tabulate import tabulate as _tabulate  # noqa: PLC0415
+
     cells = [[sanitize.terminal(cell) if isinstance(cell, str) else cell for cell in row] for row in rows]
     return _tabulate(cells, headers=headers, **options)
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from tabulate import tabulate as _tabulate
-
 from logscan import sanitize
 from logscan.render.common import (
     CAUSE_HEADERS,
@@ -50,6 +48,8 @@ def cell(text: str) -> str:
 
 
 def _table(rows: Iterable[Sequence[Any]], headers: Sequence[str], align: Sequence[str]) -> str:
+    from tabulate import tabulate as _tabulate  # noqa: PLC0415 (start-up time, as in render.common)
+
     cells = [[cell(value) if isinstance(value, str) else value for value in row] for row in rows]
     return _tabulate(
         cells, headers=[cell(header) for header in headers], tablefmt="github", colalign=tuple(align)

@@ -12,11 +12,14 @@ them."""
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from logscan import sanitize
 from logscan.render.common import RenderOptions
 from logscan.results import SIDES, ScanResult
-from logscan.state import CategoryCounts
+
+if TYPE_CHECKING:
+    from logscan.state import CategoryCounts
 
 
 def label_value(text: str) -> str:
