@@ -23,7 +23,7 @@ import os
 import stat
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,6 +54,47 @@ _PREFIX = "rules-"
 _SUFFIX = ".json"
 # Every module whose code shapes a compiled pack: a change to any of them is a new pack.
 _COMPILER_MODULES = ("rulemodel.py", "ruleschema.py", "rulefile.py", "rulecache.py", "rules.py")
+
+
+# The built-in pack compiled, shipped beside the code, so that a first scan need not compile
+# it either (tests/regenerate_builtin_pack.py writes it; a test checks it is current).
+SHIPPED_PACK = Path(__file__).parent / "builtin_pack.json"
+
+
+def _compiler_digest() -> hashlib._Hash:
+    digest = hashlib.sha256(__version__.encode())
+    for module in _COMPILER_MODULES:
+        digest.update((Path(__file__).parent / module).read_bytes())
+    return digest
+
+
+def shipped_key(builtin_dir: Path, files: Sequence[Path]) -> str:
+    """What the shipped pack was compiled from: the compiler's code, the logscan version and
+    the built-in rule files by their names in ``builtin_dir`` and their bytes (not by where
+    logscan is installed)."""
+    digest = _compiler_digest()
+    for path in files:
+        digest.update(f"\0{path.relative_to(builtin_dir)}\0".encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def read_shipped(builtin_dir: Path, files: Sequence[Path]) -> RuleSet | None:
+    """The shipped built-in pack, if it was compiled from exactly ``files``; else None (the
+    pack is then compiled, which only costs time)."""
+    try:
+        data = json.loads(SHIPPED_PACK.read_bytes())
+        if data["key"] != shipped_key(builtin_dir, files):
+            return None
+        return decode(data["pack"], root=f"{builtin_dir}{os.sep}")
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
+        return None
+
+
+def write_shipped(builtin_dir: Path, files: Sequence[Path], ruleset: RuleSet) -> None:
+    pack = encode(ruleset, root=f"{builtin_dir}{os.sep}")
+    data = {"key": shipped_key(builtin_dir, files), "pack": pack}
+    SHIPPED_PACK.write_text(json.dumps(data, separators=(",", ":"), sort_keys=True) + "\n", encoding="utf-8")
 
 
 def cache_dir() -> Path | None:
@@ -90,9 +131,8 @@ class PackCache:
         directory = cache_dir()
         if directory is None:
             return None
-        digest = hashlib.sha256(f"{__version__}\0{include_builtin}".encode())
-        for module in _COMPILER_MODULES:
-            digest.update((Path(__file__).parent / module).read_bytes())
+        digest = _compiler_digest()
+        digest.update(f"\0{include_builtin}".encode())
         try:
             for path, builtin in files:
                 # A pipe (--rules <(...)) can be read once, by the compiler; a device or a file
@@ -203,39 +243,47 @@ def _evict(folder: int) -> None:
 # --- the model as JSON -----------------------------------------------------------------------
 
 
-def encode(ruleset: RuleSet) -> dict[str, Any]:
+def encode(ruleset: RuleSet, root: str = "") -> dict[str, Any]:
+    """The pack as JSON data; places in files under ``root`` (a folder with its separator) are
+    written relative to it."""
+
+    def _place(place: Place) -> list[Any]:
+        return [place.file.removeprefix(root), place.line, place.column]
+
     return {
         "categories": [
             [c.id, c.title, c.explanation, c.remediation, c.steps, c.references]
             for c in ruleset.categories.values()
         ],
-        "rules": [_encode_rule(rule) for rule in ruleset.rules],
+        "rules": [_encode_rule(rule, _place) for rule in ruleset.rules],
         "suppressions": [
-            [s.id, s.rule_id, _encode_match(s.match) if s.match else None, s.reason, _place(s.place)]
+            [s.id, s.rule_id, _encode_match(s.match, _place) if s.match else None, s.reason, _place(s.place)]
             for s in ruleset.suppressions
         ],
     }
 
 
-def decode(data: dict[str, Any]) -> RuleSet:
+def decode(data: dict[str, Any], root: str = "") -> RuleSet:
+    """The pack of ``encode(pack, root)``, its places in files under ``root`` again."""
+
+    def place(fields: list[Any]) -> Place:
+        file, line, column = fields
+        return Place(root + file, line, column)
+
     categories = {
         fields[0]: Category(*fields[:4], tuple(fields[4]), tuple(fields[5])) for fields in data["categories"]
     }
     suppressions = tuple(
-        Suppression(id_, rule_id, _decode_match(match) if match else None, reason, Place(*place))
-        for id_, rule_id, match, reason, place in data["suppressions"]
+        Suppression(id_, rule_id, _decode_match(match, place) if match else None, reason, place(where))
+        for id_, rule_id, match, reason, where in data["suppressions"]
     )
-    return RuleSet(categories, tuple(_decode_rule(rule) for rule in data["rules"]), suppressions)
+    return RuleSet(categories, tuple(_decode_rule(rule, place) for rule in data["rules"]), suppressions)
 
 
-def _place(place: Place) -> list[Any]:
-    return [place.file, place.line, place.column]
-
-
-def _encode_rule(rule: Rule) -> dict[str, Any]:
+def _encode_rule(rule: Rule, _place: Callable[[Place], list[Any]]) -> dict[str, Any]:
     return {
         **{name: getattr(rule, name) for name in _RULE_SCALARS},
-        "match": _encode_match(rule.match),
+        "match": _encode_match(rule.match, _place),
         "examples": [[e.text, e.category, _place(e.place)] for e in rule.examples],
         "place": _place(rule.place),
         "extract": [[e.pattern, e.groups, _place(e.place)] for e in rule.extract],
@@ -250,21 +298,21 @@ _RULE_SCALARS = (
 )  # fmt: skip
 
 
-def _decode_rule(data: dict[str, Any]) -> Rule:
+def _decode_rule(data: dict[str, Any], place: Callable[[list[Any]], Place]) -> Rule:
     return Rule(
         **{name: data[name] for name in _RULE_SCALARS},
-        match=_decode_match(data["match"]),
-        examples=tuple(Example(text, category, Place(*place)) for text, category, place in data["examples"]),
-        place=Place(*data["place"]),
+        match=_decode_match(data["match"], place),
+        examples=tuple(Example(text, category, place(where)) for text, category, where in data["examples"]),
+        place=place(data["place"]),
         extract=tuple(
-            Extraction(pattern, tuple(groups), Place(*place)) for pattern, groups, place in data["extract"]
+            Extraction(pattern, tuple(groups), place(where)) for pattern, groups, where in data["extract"]
         ),
         references=tuple(data["references"]),
         tags=tuple(data["tags"]),
     )
 
 
-def _encode_match(match: Match) -> list[Any]:
+def _encode_match(match: Match, _place: Callable[[Place], list[Any]]) -> list[Any]:
     def group(conditions: Group) -> list[Any]:
         return [
             [
@@ -281,15 +329,15 @@ def _encode_match(match: Match) -> list[Any]:
     return [group(match.all), [group(g) for g in match.any], [group(g) for g in match.none]]
 
 
-def _decode_match(data: list[Any]) -> Match:
+def _decode_match(data: list[Any], place: Callable[[list[Any]], Place]) -> Match:
     def condition(
-        field: str, operator: str, value: Any, place: list[Any], engine: str, literals: Any
+        field: str, operator: str, value: Any, where: list[Any], engine: str, literals: Any
     ) -> Condition:
         return Condition(
             field,
             operator,
             tuple(value) if isinstance(value, list) else value,
-            Place(*place),
+            place(where),
             "regex" if engine == "regex" else "polars",
             None if literals is None else tuple(Anchor(text, bool(case)) for text, case in literals),
         )

@@ -18,7 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 
 from logscan.errors import Problem, RuleError
-from logscan.rulecache import CACHE_DIR_VARIABLE, PackCache, cache_dir
+from logscan.rulecache import CACHE_DIR_VARIABLE, PackCache, cache_dir, read_shipped
 from logscan.rulemodel import (
     BLOCKS,
     DEFAULT_PRIORITY,
@@ -120,7 +120,13 @@ def load(user_paths: Sequence[Path] = (), *, include_builtin: bool = True) -> Ru
     them. A user rule with the id of a built-in rule replaces it; any other duplicate id is an
     error. Files are read in order (built-in files by name, then user paths as given), which is
     the tie-break order. A pack compiled before from the very same files comes from the cache."""
-    files: list[tuple[Path, bool]] = [(p, True) for p in rule_files(builtin_rules_dir())]
+    builtin_dir = builtin_rules_dir()
+    builtin_files = rule_files(builtin_dir)
+    if not user_paths and include_builtin:
+        shipped = read_shipped(builtin_dir, builtin_files)
+        if shipped is not None:
+            return shipped
+    files: list[tuple[Path, bool]] = [(p, True) for p in builtin_files]
     for path in user_paths:
         files += [(p, False) for p in rule_files(path)]
     cache = PackCache.of(files, include_builtin)

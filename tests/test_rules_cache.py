@@ -25,8 +25,11 @@ OTHER_USER = 65534  # nobody
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The cache in a folder of the test's own, and no shipped built-in pack (which would
+    spare the built-in rules the cache)."""
     directory = tmp_path / "cache"
     monkeypatch.setenv(rules.CACHE_DIR_VARIABLE, str(directory))
+    monkeypatch.setattr(rulecache, "SHIPPED_PACK", tmp_path / "no-shipped-pack.json")
     return directory
 
 
@@ -188,7 +191,7 @@ def test_no_cache_when_the_variable_is_empty_or_the_directory_unwritable(
 
 
 def test_the_default_folder_never_creates_a_home_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cache: Path
 ) -> None:
     monkeypatch.delenv(rules.CACHE_DIR_VARIABLE)
     monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
@@ -210,3 +213,66 @@ def test_the_default_folder_never_creates_a_home_directory(
     assert rules.cache_dir() == home / ".cache" / "logscan"
     rules.load()
     assert [path.suffix for path in (home / ".cache" / "logscan").iterdir()] == [".json"]
+
+
+# --- the built-in pack shipped compiled ---------------------------------------------------------
+
+
+def builtin() -> tuple[Path, list[Path]]:
+    folder = rules.builtin_rules_dir()
+    return folder, rules.rule_files(folder)
+
+
+def test_the_shipped_pack_is_the_built_in_pack_compiled_now() -> None:
+    folder, files = builtin()
+    shipped = rulecache.read_shipped(folder, files)
+    assert shipped is not None, "logscan/builtin_pack.json is stale: python tests/regenerate_builtin_pack.py"
+    assert shipped == rules.compile_files([(path, True) for path in files])
+
+
+def test_a_load_of_the_built_in_rules_alone_reads_the_shipped_pack(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(rules.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    folder, files = builtin()
+    pack = rulecache.read_shipped(folder, files)
+    assert pack is not None
+    doctored = tmp_path / "builtin_pack.json"
+    data = json.loads(rulecache.SHIPPED_PACK.read_text())
+    data["pack"] = rulecache.encode(replace(pack, rules=pack.rules[:1]), root=f"{folder}{os.sep}")
+    doctored.write_text(json.dumps(data))
+    monkeypatch.setattr(rulecache, "SHIPPED_PACK", doctored)
+    assert len(rules.load().rules) == 1
+    # No cache entry was needed; with a user's rule file the pack is compiled (and cached).
+    assert not (tmp_path / "cache").exists()
+    user = tmp_path / "user.yaml"
+    user.write_text(USER_RULE % "quota exceeded")
+    assert len(rules.load([user]).rules) == len(pack.rules) + 1
+
+
+def test_the_shipped_pack_serves_the_same_rules_wherever_they_are_and_no_changed_ones(tmp_path: Path) -> None:
+    folder, files = builtin()
+    moved = tmp_path / "site-packages" / "logscan" / "rules"
+    moved.mkdir(parents=True)
+    copies = [moved / path.relative_to(folder) for path in files]
+    for path, copy in zip(files, copies, strict=True):
+        copy.write_bytes(path.read_bytes())
+    pack = rulecache.read_shipped(moved, copies)
+    assert pack is not None
+    # Places name the files where they are now.
+    assert {Path(rule.place.file).parent for rule in pack.rules} == {moved}
+    assert pack == rules.compile_files([(copy, True) for copy in copies])
+    copies[0].write_bytes(copies[0].read_bytes() + b"\n# changed\n")
+    assert rulecache.read_shipped(moved, copies) is None
+
+
+@pytest.mark.parametrize("content", [b"", b"{", b'{"key": 1}', b"[]"])
+def test_a_damaged_shipped_pack_is_not_used(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, content: bytes
+) -> None:
+    damaged = tmp_path / "builtin_pack.json"
+    damaged.write_bytes(content)
+    monkeypatch.setattr(rulecache, "SHIPPED_PACK", damaged)
+    assert rulecache.read_shipped(*builtin()) is None
+    monkeypatch.setenv(rules.CACHE_DIR_VARIABLE, "")
+    assert rules.load() == rules.compile_files([(path, True) for path in builtin()[1]])
