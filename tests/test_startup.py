@@ -10,6 +10,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 from tabulate import tabulate_formats
+from test_rules_cache import USER_RULE
 
 from logscan.cli_common import DEFAULT_TABLE_STYLE
 from logscan.executors import ONE_THREAD_MAX_BYTES
@@ -60,17 +61,6 @@ print(sys.modules["polars"].thread_pool_size(), file=sys.stderr)
 """
 
 
-# A rule of the user's own, which the built-in pack does not hold.
-USER_RULE = """\
-rules:
-  - id: local.quota
-    category: rate_limit
-    match:
-      all:
-        - message: {contains: 'quota exceeded'}
-"""
-
-
 def scan(
     tmp_path: Path, *args: str, log: str = TINY_LOG, threads: int = 1, **environment: str
 ) -> tuple[dict[str, object], str]:
@@ -110,7 +100,7 @@ def test_a_tiny_scan_imports_none_of_the_lazy_modules_with_or_without_a_rule_cac
     # A user's rule file is compiled at the first run: the YAML reader is loaded then, so the
     # check can tell; the second run reads the pack from the cache.
     rule_file = tmp_path / "local.yaml"
-    rule_file.write_text(USER_RULE, encoding="utf-8")
+    rule_file.write_text(USER_RULE % "quota exceeded", encoding="utf-8")
     compiled, compiled_report = scan(tmp_path, "--rules", str(rule_file))
     assert compiled["code"] == 0
     assert {"ruamel", "logscan.rulefile", "logscan.ruleschema"} <= set(compiled["loaded"])  # type: ignore[arg-type]
