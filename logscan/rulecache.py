@@ -247,17 +247,17 @@ def encode(ruleset: RuleSet, root: str = "") -> dict[str, Any]:
     """The pack as JSON data; places in files under ``root`` (a folder with its separator) are
     written relative to it."""
 
-    def _place(place: Place) -> list[Any]:
-        return [place.file.removeprefix(root), place.line, place.column]
+    def place(where: Place) -> list[Any]:
+        return [where.file.removeprefix(root), where.line, where.column]
 
     return {
         "categories": [
             [c.id, c.title, c.explanation, c.remediation, c.steps, c.references]
             for c in ruleset.categories.values()
         ],
-        "rules": [_encode_rule(rule, _place) for rule in ruleset.rules],
+        "rules": [_encode_rule(rule, place) for rule in ruleset.rules],
         "suppressions": [
-            [s.id, s.rule_id, _encode_match(s.match, _place) if s.match else None, s.reason, _place(s.place)]
+            [s.id, s.rule_id, _encode_match(s.match, place) if s.match else None, s.reason, place(s.place)]
             for s in ruleset.suppressions
         ],
     }
@@ -280,13 +280,13 @@ def decode(data: dict[str, Any], root: str = "") -> RuleSet:
     return RuleSet(categories, tuple(_decode_rule(rule, place) for rule in data["rules"]), suppressions)
 
 
-def _encode_rule(rule: Rule, _place: Callable[[Place], list[Any]]) -> dict[str, Any]:
+def _encode_rule(rule: Rule, place: Callable[[Place], list[Any]]) -> dict[str, Any]:
     return {
         **{name: getattr(rule, name) for name in _RULE_SCALARS},
-        "match": _encode_match(rule.match, _place),
-        "examples": [[e.text, e.category, _place(e.place)] for e in rule.examples],
-        "place": _place(rule.place),
-        "extract": [[e.pattern, e.groups, _place(e.place)] for e in rule.extract],
+        "match": _encode_match(rule.match, place),
+        "examples": [[e.text, e.category, place(e.place)] for e in rule.examples],
+        "place": place(rule.place),
+        "extract": [[e.pattern, e.groups, place(e.place)] for e in rule.extract],
         "references": rule.references,
         "tags": rule.tags,
     }
@@ -312,14 +312,14 @@ def _decode_rule(data: dict[str, Any], place: Callable[[list[Any]], Place]) -> R
     )
 
 
-def _encode_match(match: Match, _place: Callable[[Place], list[Any]]) -> list[Any]:
+def _encode_match(match: Match, place: Callable[[Place], list[Any]]) -> list[Any]:
     def group(conditions: Group) -> list[Any]:
         return [
             [
                 c.field,
                 c.operator,
                 c.value,
-                _place(c.place),
+                place(c.place),
                 c.engine,
                 None if c.literals is None else [[a.text, a.ignore_case] for a in c.literals],
             ]

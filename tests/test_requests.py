@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from logscan.errors import UsageError
-from logscan.requests import JoinOptions, RecordsFrameError, join, unmatched_server
+from logscan.requests import JoinOptions, RecordsFrameError, join, unmatched_server_requests
 from logscan.requests.model import INPUT_COLUMNS
 
 SCHEMA = {name: dtype or pl.Datetime("us", "UTC") for name, dtype in INPUT_COLUMNS.items()}
@@ -323,7 +323,7 @@ def test_app_own_400s_are_not_ollamas() -> None:
 
 def test_unmatched_server_400s_get_hints_and_are_grouped_for_collection() -> None:
     joined = join(incident())
-    rows = unmatched_server(joined)
+    rows = unmatched_server_requests(joined.requests)
     assert rows.select("endpoint", "address", "latency_class", "count").rows() == [
         ("/api/embed", "127.0.0.1", "slow", 2),
         ("/api/generate", "127.0.0.1", "fast", 2),
@@ -676,7 +676,7 @@ def test_unmatched_gin_line_gets_a_hint_from_its_latency_and_endpoint(
     joined = join(frame(server))
     assert joined.requests.select("category", "sides").rows() == [("unclassified", "server")]
     assert joined.requests["hint"][0].startswith(hint)
-    assert unmatched_server(joined).select("endpoint", "latency_class", "count").rows() == [
+    assert unmatched_server_requests(joined.requests).select("endpoint", "latency_class", "count").rows() == [
         (endpoint, latency_class, 1)
     ]
 

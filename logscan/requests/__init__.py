@@ -15,18 +15,10 @@ is credited with a cause it may not have had.
 
 from __future__ import annotations
 
-import polars as pl
-
 from logscan.requests.attribution import unmatched_server_requests
 from logscan.requests.encoding import compact
 from logscan.requests.join import join
 from logscan.requests.model import ClockOffset, Joined, JoinOptions, JoinStats, RecordsFrameError
-
-
-def unmatched_server(joined: Joined) -> pl.DataFrame:
-    """The server 400s no client record explains, grouped per endpoint and client address."""
-    return unmatched_server_requests(joined.requests)
-
 
 __all__ = [
     "ClockOffset",
@@ -36,6 +28,5 @@ __all__ = [
     "RecordsFrameError",
     "compact",
     "join",
-    "unmatched_server",
     "unmatched_server_requests",
 ]
