@@ -222,7 +222,7 @@ def _finish(
     keyed = events.with_row_index("key").with_columns(pl.col("key").cast(pl.Int64))
     counted = keyed.filter(pl.col("suppressed_by").is_null())
     join_options = _join_options(options)
-    records = requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming")
+    records = _join_records(counted)
     joined = requests.join(records, join_options)
     held = aggregate.empty_events()
     pending_figures = None
@@ -241,9 +241,7 @@ def _finish(
             )
             keyed = keyed.filter(~pl.col("key").is_in(held_keys.implode()))
             counted = keyed.filter(pl.col("suppressed_by").is_null())
-            joined = requests.join(
-                requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming"), join_options
-            )
+            joined = requests.join(_join_records(counted), join_options)
         pending_figures = PendingRecords(carried=carried, held=held.height, over_bound=over_bound)
     figures = aggregate.request_figures(joined.records)
     # What the tally counts by: a narrow copy of the requests to join their figures to.
@@ -291,6 +289,12 @@ def _finish(
         pending=pending_figures,
     )
     return Continued(result, held)
+
+
+def _join_records(counted: pl.LazyFrame) -> pl.DataFrame:
+    """What the join reads of the records, in one chunk a column as it needs them (made so
+    there, the chunked copy would be held too while it runs)."""
+    return requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming").rechunk()
 
 
 def _held_back(

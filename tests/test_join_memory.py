@@ -81,6 +81,19 @@ def test_compact_records_join_as_the_records_themselves(records: pl.DataFrame) -
     same_join(join(records, JoinOptions(min_offset_pairs=1)), join(encoded, JoinOptions(min_offset_pairs=1)))
 
 
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(crowded_records(), st.integers(min_value=1, max_value=5))
+def test_records_in_many_chunks_join_as_in_one(records: pl.DataFrame, chunk_rows: int) -> None:
+    # As the spill is read back: a chunk per batch. The join puts each column in one chunk.
+    chunked = pl.concat(
+        [records.slice(start, chunk_rows) for start in range(0, records.height, chunk_rows)] or [records],
+        rechunk=False,
+    )
+    joined = join(chunked, JoinOptions(min_offset_pairs=1))
+    same_join(join(records, JoinOptions(min_offset_pairs=1)), joined)
+    assert set(joined.records.n_chunks("all")) == {1}
+
+
 def test_the_requests_leave_the_join_as_strings() -> None:
     records = pl.DataFrame(
         [

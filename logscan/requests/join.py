@@ -38,16 +38,20 @@ def join(records: pl.DataFrame, options: JoinOptions | None = None) -> Joined:
     # Rows are worked on by position (0..n-1 in key order): ids that index columns directly.
     if not records["key"].is_sorted():
         records = records.sort("key")
+    # Every column in one chunk, before columns are added: a column added to a frame whose
+    # columns are cut into other chunks than its own makes a copy of every column.
+    records = records.rechunk()
     timestamp = pl.col("timestamp")
     if records.schema["timestamp"].time_zone is None:  # type: ignore[union-attr]
         timestamp = timestamp.dt.replace_time_zone("UTC")  # zone-less times are already UTC
     work = (
         compact(records)
+        .collect()
+        .rechunk()  # a lazy query's result comes in a chunk per thread
         .with_columns(
             timestamp.dt.convert_time_zone("UTC").dt.cast_time_unit("us"),
             pos=pl.int_range(pl.len(), dtype=pl.Int64),
         )
-        .collect()
     )
     stitched = stitch_units(work.with_columns(key="pos"), options).sort("key")
     work = work.with_columns(unit=stitched["unit"])
