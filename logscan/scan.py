@@ -257,6 +257,7 @@ def _finish(
     # What follows reads messages back from the spill, one row per request at most: the
     # frames of one row per record are let go first (the largest of the run here).
     del joined, records
+    clusters, examples = _shown_records(failed, keyed)
     result = ScanResult(
         events=linked,
         summary=aggregate.summarize(
@@ -280,8 +281,8 @@ def _finish(
             .collect()
         ),
         coverage=aggregate.rule_coverage(tally, [(rule.id, rule.category) for rule in ruleset.rules]),
-        clusters=_unclassified_clusters(failed, keyed),
-        examples=_cause_examples(failed, keyed),
+        clusters=clusters,
+        examples=examples,
         regex_timeouts=found.timeouts,
         offsets=offsets,
         join_stats=join_stats,
@@ -345,32 +346,46 @@ def _linked_events(keyed: pl.LazyFrame, joined: requests.Joined) -> pl.LazyFrame
     )
 
 
-def _unclassified_clusters(failed: pl.DataFrame, keyed: pl.LazyFrame) -> cluster.Clusters:
-    """The unexplained requests of Ollama's (of the ``failed`` ones, see requests.Joined),
-    grouped by the message of the record that stands for each (the one that carries a reason,
-    if any)."""
-    unexplained = failed.get_column("representative_key").filter(
-        failed.select(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED)).to_series()
-    )
-    representatives = (
-        keyed.select(_CLUSTERED_COLUMNS)
-        .filter(pl.col("key").is_in(unexplained.implode()))
-        .with_columns(_own_strings(), rule_id=pl.lit(None, pl.String))
+def _shown_records(failed: pl.DataFrame, keyed: pl.LazyFrame) -> tuple[cluster.Clusters, pl.DataFrame]:
+    """The clusters of unexplained requests and the examples of each cause, from one read of
+    the spill for the few records that stand for them."""
+    unexplained = _unexplained(failed)
+    chosen = _chosen_examples(failed)
+    wanted = pl.concat([unexplained, chosen["key"]]).unique()
+    picked = (
+        keyed.select(_SHOWN_COLUMNS)
+        .filter(pl.col("key").is_in(wanted.implode()))
+        .with_columns(_own_strings())
         .collect(engine="streaming")
         .sort("key")
     )
-    return cluster.cluster_templates(cluster.templates(representatives))
+    representatives = picked.filter(pl.col("key").is_in(unexplained.implode())).with_columns(
+        rule_id=pl.lit(None, pl.String)
+    )
+    clusters = cluster.cluster_templates(cluster.templates(representatives))
+    shown = picked.select("key", "file", "line", "side", "message")  # at the request's time
+    examples = chosen.join(shown, on="key", maintain_order="left").select(EXAMPLE_COLUMNS)
+    return clusters, examples
 
 
-# What clustering reads of a record.
-_CLUSTERED_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
+# What clustering and the examples read of a record.
+_SHOWN_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "message")
 
 
-def _cause_examples(failed: pl.DataFrame, keyed: pl.LazyFrame) -> pl.DataFrame:
+def _unexplained(failed: pl.DataFrame) -> pl.Series:
+    """The representative keys of the unexplained requests of Ollama's (of the ``failed`` ones,
+    see requests.Joined): clustered by the message of the record that stands for each (the one
+    that carries a reason, if any)."""
+    return failed.get_column("representative_key").filter(
+        failed.select(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED)).to_series()
+    )
+
+
+def _chosen_examples(failed: pl.DataFrame) -> pl.DataFrame:
     """The first EXAMPLES_PER_CAUSE requests of Ollama's of each category in time order (then
-    in scan order; untimed ones last), each shown by the record that stands for it, at the
-    request's time. Only those records are read back from the spill."""
-    chosen = (
+    in scan order; untimed ones last), each to be shown by the record that stands for it, at
+    the request's time."""
+    return (
         failed.select("category", "request_id", "timestamp", "representative_key")
         .filter(failed["ollama"])
         .sort("timestamp", "request_id", nulls_last=True)
@@ -378,13 +393,6 @@ def _cause_examples(failed: pl.DataFrame, keyed: pl.LazyFrame) -> pl.DataFrame:
         .head(EXAMPLES_PER_CAUSE)
         .select("category", "request_id", "timestamp", key="representative_key")
     )
-    shown = (
-        keyed.select("key", "file", "line", "side", "message")
-        .filter(pl.col("key").is_in(chosen["key"].implode()))
-        .with_columns(_own_strings())
-        .collect(engine="streaming")
-    )
-    return chosen.join(shown, on="key", maintain_order="left").select(EXAMPLE_COLUMNS)
 
 
 def _own_strings() -> pl.Expr:
