@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
-from logscan import __version__, output
+from logscan import __version__, allocator, output
 from logscan.cli_common import (
     DEFAULT_TABLE_STYLE,
     QUIET,
@@ -554,4 +554,5 @@ main.add_command(history_command)
 
 def run() -> NoReturn:
     """The `logscan` program: ``main``, and a prompt end of the process (see run_and_exit)."""
+    allocator.configure()
     run_and_exit(main)

@@ -15,6 +15,7 @@ from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING
 
+from logscan import allocator
 from logscan.sources import Source
 
 if TYPE_CHECKING:
@@ -122,10 +123,8 @@ _WORKER_ENVIRONMENT = {
     # As many workers as cores keep the cores busy; more threads than cores only contend, and
     # each thread costs memory.
     "POLARS_MAX_THREADS": "1",
-    # Polars' allocator (jemalloc) hands freed pages back lazily (MADV_FREE), and such pages
-    # count as resident until the kernel wants them: about 40 MiB per worker. Handing them
-    # back at once measured no slower.
-    "_RJEM_MALLOC_CONF": "muzzy_decay_ms:0",
+    # For workers of a program other than logscan's own (which sets these for itself too).
+    allocator.VARIABLE: allocator.SETTINGS,
 }
 
 

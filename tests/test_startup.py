@@ -12,6 +12,7 @@ import pytest
 from tabulate import tabulate_formats
 from test_rules_cache import USER_RULE
 
+from logscan import allocator
 from logscan.cli_common import DEFAULT_TABLE_STYLE
 from logscan.executors import ONE_THREAD_MAX_BYTES
 
@@ -243,3 +244,40 @@ def test_the_collector_is_off_until_the_work_starts(tmp_path: Path) -> None:
 def test_a_scan_collects_garbage_while_it_reads(tmp_path: Path) -> None:
     ran = tiny_scan(tmp_path, [sys.executable, "-c", GARBAGE])
     assert (ran.returncode, ran.stdout, ran.stderr) == (0, EXPECTED_CSV, "True True\n")
+
+
+# --- Polars' allocator ------------------------------------------------------------------------
+
+ALLOCATOR = """
+import atexit, json, os, sys
+from logscan import cli
+loaded_first = "polars" in sys.modules
+atexit.register(lambda: print(json.dumps([loaded_first, os.environ.get("_RJEM_MALLOC_CONF")])))
+sys.argv = ["logscan", "scan", "tiny.log", "-f", "csv", "-o", "report.csv"]
+cli.run()
+"""
+
+
+@pytest.mark.parametrize(
+    ("environment", "expected"),
+    [({}, allocator.SETTINGS), ({allocator.VARIABLE: "narenas:2"}, "narenas:2")],
+)
+def test_the_program_configures_the_allocator_before_polars_is_loaded_unless_the_user_did(
+    tmp_path: Path, environment: dict[str, str], expected: str
+) -> None:
+    (tmp_path / "tiny.log").write_text(TINY_LOG, encoding="utf-8")
+    ran = subprocess.run(
+        [sys.executable, "-c", ALLOCATOR],
+        cwd=tmp_path,
+        env={"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "LOGSCAN_CACHE_DIR": "", **environment},
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert (ran.returncode, ran.stderr) == (0, "")
+    loaded_first, seen = json.loads(ran.stdout)
+    assert not loaded_first
+    # Polars puts its own defaults first; of jemalloc's settings the last one given counts.
+    assert seen.endswith(f",{expected}")
+    assert (tmp_path / "report.csv").read_text(encoding="utf-8") == EXPECTED_CSV
