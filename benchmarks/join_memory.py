@@ -6,9 +6,11 @@ one the README quotes):
 
 1. ``logscan scan DIR -f csv -o OUT`` as a user runs it, its session sampled by run.py's
    ``SessionMemory``: wall time and the peak of the summed PSS of every process of the tree,
-   and the peak PSS of the scan's own process (the join runs there, after the workers stop);
-2. with ``--join-time``, the same scan inside this process, timing the step after the last
-   worker is done (the requests join and the sums: ``scan._finish``).
+   and the peak PSS of the scan's own process (the join runs there, after the workers stop).
+   The logscan measured is the one installed for the Python running this script, wherever it
+   is run from: to compare two installs, run the script with each one's Python;
+2. with ``--join-time``, the same scan inside this process (the checkout's code), timing the
+   step after the last worker is done (the requests join and the sums: ``scan._finish``).
 
 Usage::
 
@@ -21,7 +23,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -109,8 +110,9 @@ def main() -> None:
     parser.add_argument("--join-time", action="store_true", help="also time the join in this process")
     parser.add_argument("--no-pss", action="store_true", help="leave out the PSS run")
     args = parser.parse_args()
-    found = shutil.which("logscan")
-    logscan = [found] if found else [sys.executable, "-m", "logscan"]
+    # The logscan installed for this interpreter: -P keeps the current folder off the path, so
+    # that run from a checkout the scan does not import the checkout's code instead.
+    logscan = [sys.executable, "-P", "-m", "logscan"]
     if not args.no_pss:
         wall, pss, driver, code = tree_pss(args.folder, logscan)
         print(
