@@ -293,8 +293,8 @@ def _finish(
 
 
 def _join_records(counted: pl.LazyFrame) -> pl.DataFrame:
-    """What the join reads of the records, in one chunk a column as it needs them (made so
-    there, the chunked copy would be held too while it runs)."""
+    """What the join reads of the records, each column in one chunk as the join needs them:
+    were they rechunked inside the join, the caller would still hold the chunked frame."""
     return requests.compact(counted.select(_JOIN_COLUMNS)).collect(engine="streaming").rechunk()
 
 
@@ -348,7 +348,7 @@ def _linked_events(keyed: pl.LazyFrame, joined: requests.Joined) -> pl.LazyFrame
 
 def _shown_records(failed: pl.DataFrame, keyed: pl.LazyFrame) -> tuple[cluster.Clusters, pl.DataFrame]:
     """The clusters of unexplained requests and the examples of each cause, from one read of
-    the spill for the few records that stand for them."""
+    the spill for the records that stand for those requests (one a request at most)."""
     unexplained = _unexplained(failed)
     chosen = _chosen_examples(failed)
     wanted = pl.concat([unexplained, chosen["key"]]).unique()
@@ -373,9 +373,9 @@ _SHOWN_COLUMNS = ("key", "file", "line", "timestamp", "side", "reasonless", "mes
 
 
 def _unexplained(failed: pl.DataFrame) -> pl.Series:
-    """The representative keys of the unexplained requests of Ollama's (of the ``failed`` ones,
-    see requests.Joined): clustered by the message of the record that stands for each (the one
-    that carries a reason, if any)."""
+    """The keys of the records that stand for the unexplained requests of Ollama's (of the
+    ``failed`` ones, see requests.Joined; the record that carries a reason, if any): they are
+    clustered by their messages."""
     return failed.get_column("representative_key").filter(
         failed.select(pl.col("ollama") & (pl.col("category") == rules.UNCLASSIFIED)).to_series()
     )
