@@ -103,16 +103,20 @@ def _estimate(units: pl.DataFrame, file: str, options: JoinOptions) -> ClockOffs
 
 
 def _histogram_peak(diffs: pl.Series, window: int, slack: int, min_pairs: int) -> int | None:
-    """Start of the offset window holding most differences, when it clearly wins."""
+    """Start of the offset window holding most differences (sorted), when it clearly wins."""
     if diffs.len() < min_pairs:
         return None
-    starts = (diffs // _SECOND * _SECOND).unique().sort()
-    counts = (diffs.search_sorted(starts + window, side="right").cast(pl.Int64)) - diffs.search_sorted(
-        starts, side="left"
-    ).cast(pl.Int64)
-    peaks = pl.DataFrame({"start": starts, "count": counts})
-    top = peaks.sort("count", pl.col("start").abs(), descending=[True, False]).row(0, named=True)
-    rival = peaks.filter((pl.col("start") - top["start"]).abs() > window + slack)["count"].max()
-    if top["count"] < min_pairs or top["count"] < _CLEAR_WIN * (rival or 0):  # type: ignore[operator]
+    # Windows start at each whole second a difference falls in; the differences being sorted,
+    # the first of each second is where the count of its window begins.
+    seconds = (diffs // _SECOND * _SECOND).to_frame("start")
+    firsts = seconds.with_row_index("first").filter(pl.col("start").ne_missing(pl.col("start").shift(1)))
+    starts = firsts.get_column("start")
+    ends = diffs.search_sorted(starts + window, side="right")
+    counts = ends.cast(pl.Int64) - firsts.get_column("first").cast(pl.Int64)
+    most = int(counts.max())  # type: ignore[arg-type]
+    # Of the windows holding most, the one nearest no offset (the lower of two as near).
+    top = min(starts.filter(counts == most).to_list(), key=lambda start: (abs(start), start))
+    rival = counts.filter((starts - top).abs() > window + slack).max()
+    if most < min_pairs or most < _CLEAR_WIN * (rival or 0):  # type: ignore[operator]
         return None
-    return int(top["start"])
+    return int(top)
